@@ -1,0 +1,46 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from config.progress import progress_bar
+from invoicing.services import DemoDataExists, demo_data_create
+from scheduler.config import today
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(value)
+    return int(value)
+
+
+class Command(BaseCommand):
+    help = "Load demo customers and invoices: overdue by various days, due today, not yet due, paid, void."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--customers", type=positive_int, default=200, help="default 200")
+        parser.add_argument("--invoices", type=positive_int, default=2000, help="default 2000")
+        parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+        parser.add_argument(
+            "--reset", action="store_true", help="delete existing invoices, customers and reminders first"
+        )
+
+    def handle(
+        self, *args: Any, customers: int, invoices: int, seed: int, reset: bool, **options: Any
+    ) -> None:
+        with progress_bar(total=invoices, unit="invoice", stream=self.stdout._out, desc="Seeding") as advance:
+            try:
+                summary = demo_data_create(
+                    customers=customers,
+                    invoices=invoices,
+                    seed=seed,
+                    as_of=today(),
+                    reset=reset,
+                    on_progress=advance,
+                )
+            except DemoDataExists as exc:
+                raise CommandError(str(exc), returncode=2) from exc
+        self.stdout.write(
+            f"Created {summary.customers} customers ({summary.paused_customers} with reminders paused) "
+            f"and {summary.invoices} invoices."
+        )

@@ -1,0 +1,111 @@
+"""Writes on the invoicing domain that span many rows."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+
+from invoicing.models import Customer, Invoice, InvoiceStatus, Notification
+
+DEMO_CHUNK = 5_000
+CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK")
+FIRST_NAMES = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Hooli", "Vandelay")
+LAST_NAMES = ("Industries", "Trading", "Logistics", "Foods", "Labs", "Holdings", "Partners", "GmbH", "SA")
+
+# (weight, status, days the due date lies before as_of: (min, max), share of total already paid)
+DEMO_SPREAD: tuple[tuple[int, str, tuple[int, int], float], ...] = (
+    (25, InvoiceStatus.SENT, (1, 120), 0.0),  # overdue, by 1 day to 4 months
+    (5, InvoiceStatus.SENT, (1, 60), 0.4),  # overdue and partly paid
+    (4, InvoiceStatus.SENT, (0, 0), 0.0),  # due today: not overdue yet
+    (30, InvoiceStatus.SENT, (-60, -1), 0.0),  # not yet due
+    (20, InvoiceStatus.PAID, (-30, 120), 1.0),
+    (8, InvoiceStatus.VOID, (-30, 120), 0.0),
+    (8, InvoiceStatus.DRAFT, (-30, -1), 0.0),
+)
+
+
+class DemoDataExists(Exception):
+    """Demo data would be added on top of existing invoices."""
+
+
+@dataclass(frozen=True)
+class DemoDataSummary:
+    customers: int
+    invoices: int
+    paused_customers: int
+
+
+def demo_data_reset() -> None:
+    """Delete every notification, invoice and customer (run logs are kept: they are history)."""
+    with transaction.atomic():
+        Notification.objects.all().delete()
+        Invoice.objects.all().delete()
+        Customer.objects.all().delete()
+
+
+def _demo_customers(rng: random.Random, count: int) -> list[Customer]:
+    customers = []
+    for i in range(count):
+        name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} {i + 1}"
+        email = f"billing+{i + 1}@{name.split()[0].lower()}.example"
+        # Every 25th customer is on hold, and the first always is, so a demo shows one.
+        customers.append(Customer(name=name, email=email, reminders_paused=i % 25 == 0))
+    return customers
+
+
+def _demo_invoice(rng: random.Random, number: int, customer_id: int, as_of: date) -> Invoice:
+    weights = [row[0] for row in DEMO_SPREAD]
+    _, status, (low, high), paid_share = rng.choices(DEMO_SPREAD, weights=weights)[0]
+    due_date = as_of - timedelta(days=rng.randint(low, high))
+    total = Decimal(rng.randint(5_000, 500_000)) / 100
+    amount_paid = (total * Decimal(str(paid_share))).quantize(Decimal("0.01"))
+    return Invoice(
+        customer_id=customer_id,
+        number=f"INV-{number:07d}",
+        issue_date=due_date - timedelta(days=30),
+        due_date=due_date,
+        currency=rng.choice(CURRENCIES),
+        total=total,
+        amount_paid=amount_paid,
+        status=status,
+    )
+
+
+def _chunks(total: int, size: int) -> Iterator[range]:
+    for start in range(0, total, size):
+        yield range(start, min(start + size, total))
+
+
+def demo_data_create(
+    *,
+    customers: int,
+    invoices: int,
+    seed: int,
+    as_of: date,
+    reset: bool = False,
+    on_progress: Callable[[int], None] = lambda done: None,
+) -> DemoDataSummary:
+    """Create a realistic spread of customers and invoices around ``as_of`` with bulk inserts.
+
+    Raises ``DemoDataExists`` when invoices exist and ``reset`` is false, rather than doubling them.
+    """
+    if reset:
+        demo_data_reset()
+    elif Invoice.objects.exists():
+        raise DemoDataExists(
+            f"{Invoice.objects.count()} invoices already exist; use --reset to replace them."
+        )
+    rng = random.Random(seed)
+    created = Customer.objects.bulk_create(_demo_customers(rng, customers), batch_size=DEMO_CHUNK)
+    customer_ids = [customer.pk for customer in created]
+    for chunk in _chunks(invoices, DEMO_CHUNK):
+        batch = [_demo_invoice(rng, n + 1, rng.choice(customer_ids), as_of) for n in chunk]
+        Invoice.objects.bulk_create(batch)
+        on_progress(len(batch))
+    paused = sum(customer.reminders_paused for customer in created)
+    return DemoDataSummary(customers=customers, invoices=invoices, paused_customers=paused)

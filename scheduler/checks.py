@@ -1,0 +1,15 @@
+from typing import Any
+
+from django.core.checks import Error, register
+
+from scheduler.config import ConfigError, load_overdue_config
+
+
+@register()
+def overdue_config_check(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """Every invalid overdue-check variable is an error naming the variable, its value and what is allowed."""
+    try:
+        load_overdue_config()
+    except ConfigError as exc:
+        return [Error(problem, id="scheduler.E001") for problem in exc.problems]
+    return []

@@ -1,0 +1,41 @@
+from datetime import date, timedelta
+from decimal import Decimal
+
+import factory
+
+from invoicing.models import Customer, Invoice, InvoiceStatus, Notification
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    name = factory.Sequence(lambda n: f"Customer {n}")
+    email = factory.Sequence(lambda n: f"billing{n}@customer.example")
+    reminders_paused = False
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invoice
+
+    customer = factory.SubFactory(CustomerFactory)
+    number = factory.Sequence(lambda n: f"INV-{n:06d}")
+    due_date = date(2026, 1, 31)
+    issue_date = factory.LazyAttribute(lambda invoice: invoice.due_date - timedelta(days=30))
+    currency = "EUR"
+    total = Decimal("100.00")
+    amount_paid = Decimal("0.00")
+    status = InvoiceStatus.SENT
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Notification
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    level = 1
+    days_overdue = 1
+    recipient = factory.LazyAttribute(lambda n: n.invoice.customer.email)
+    message = "Reminder"
+    execution = factory.SubFactory("tests.scheduler.factories.JobExecutionLogFactory")

@@ -1,0 +1,103 @@
+"""Each invariant of SPEC §2 is kept by the database: these tests try to break it and see it refused."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import F
+
+from invoicing.models import Invoice
+from tests.invoicing.factories import CustomerFactory, InvoiceFactory, NotificationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def refused(**changes):
+    """Write ``changes`` to a fresh invoice with a bulk update, past any Python validation."""
+    invoice = InvoiceFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(pk=invoice.pk).update(**changes)
+
+
+def test_balance_due_is_computed_by_the_database():
+    invoice = InvoiceFactory(total=Decimal("1234.50"), amount_paid=Decimal("234.25"))
+    invoice.refresh_from_db()
+    assert invoice.balance_due == Decimal("1000.25")
+
+
+def test_balance_due_follows_a_payment_made_with_a_bulk_update():
+    invoice = InvoiceFactory(total=Decimal("100.00"))
+    Invoice.objects.filter(pk=invoice.pk).update(amount_paid=F("amount_paid") + Decimal("40.00"))
+    assert Invoice.objects.get(pk=invoice.pk).balance_due == Decimal("60.00")
+
+
+def test_balance_due_cannot_be_written_even_in_raw_sql():
+    invoice = InvoiceFactory()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE invoicing_invoice SET balance_due = 1 WHERE id = %s", [invoice.pk])
+
+
+def test_invoice_number_is_unique():
+    InvoiceFactory(number="INV-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        InvoiceFactory(number="INV-1")
+
+
+def test_negative_total_is_refused():
+    refused(total=Decimal("-0.01"))
+
+
+def test_negative_amount_paid_is_refused():
+    refused(amount_paid=Decimal("-5.00"))
+
+
+def test_due_date_before_issue_date_is_refused():
+    refused(due_date=date(2020, 1, 1), issue_date=date(2020, 1, 2))
+
+
+@pytest.mark.parametrize("currency", ["eur", "EU", "E1R", "EURO"[:3].lower(), "€UR"])
+def test_currency_that_is_not_an_iso_code_is_refused(currency):
+    refused(currency=currency)
+
+
+def test_unknown_status_is_refused():
+    refused(status="lost")
+
+
+def test_customer_with_invoices_cannot_be_deleted():
+    invoice = InvoiceFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        # A raw DELETE, so the database's foreign key, not Django's PROTECT, is what refuses.
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM invoicing_customer WHERE id = %s", [invoice.customer_id])
+        connection.check_constraints()  # Django's foreign keys are deferred to commit
+
+
+def test_second_notification_at_the_same_level_is_refused():
+    first = NotificationFactory(level=2)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        NotificationFactory(invoice=first.invoice, level=2, execution=first.execution)
+
+
+def test_notifications_at_different_levels_are_allowed():
+    first = NotificationFactory(level=1)
+    NotificationFactory(invoice=first.invoice, level=2, execution=first.execution)
+    assert first.invoice.notifications.count() == 2
+
+
+@pytest.mark.parametrize("field", ["level", "days_overdue"])
+def test_notification_level_and_days_overdue_must_be_positive(field):
+    notification = NotificationFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        type(notification).objects.filter(pk=notification.pk).update(**{field: 0})
+
+
+def test_overdue_selects_sent_unpaid_invoices_due_before_as_of():
+    as_of = date(2026, 3, 1)
+    overdue = InvoiceFactory(due_date=as_of - timedelta(days=1))
+    InvoiceFactory(due_date=as_of)  # due today
+    InvoiceFactory(due_date=as_of - timedelta(days=3), status=Invoice.Status.PAID)
+    InvoiceFactory(due_date=as_of - timedelta(days=3), amount_paid=Decimal("100.00"))
+    InvoiceFactory(due_date=as_of - timedelta(days=3), customer=CustomerFactory(reminders_paused=True))
+    assert list(Invoice.objects.overdue(as_of=as_of)) == [overdue]
