@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 
 
 class Customer(models.Model):
@@ -21,14 +22,35 @@ class Customer(models.Model):
 
 
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
-    def overdue(self, *, as_of: date) -> InvoiceQuerySet:
+    def overdue(self, *, as_of: date, min_days: int = 1) -> InvoiceQuerySet:
         """Invoices overdue on ``as_of`` (SPEC §3): sent, a balance left, due before ``as_of``,
-        customer not paused. An invoice due on ``as_of`` itself is not overdue."""
+        customer not paused. An invoice due on ``as_of`` itself is not overdue. ``min_days`` keeps only
+        those at least that many days overdue."""
         return self.filter(
             status=InvoiceStatus.SENT,
             balance_due__gt=0,
-            due_date__lt=as_of,
+            due_date__lte=as_of - timedelta(days=min_days),
             customer__reminders_paused=False,
+        )
+
+    def reminder_batch(self, *, after_id: int, size: int) -> list[dict[str, Any]]:
+        """The next ``size`` invoices by id after ``after_id``, with what a reminder needs and the highest
+        level already sent (``top_level``, None when none): one query."""
+        top_level = Notification.objects.filter(invoice=OuterRef("pk")).order_by("-level").values("level")
+        return list(
+            self.filter(id__gt=after_id)
+            .order_by("id")
+            .annotate(top_level=Subquery(top_level[:1]))
+            .values(
+                "id",
+                "number",
+                "due_date",
+                "currency",
+                "balance_due",
+                "top_level",
+                customer_name=F("customer__name"),
+                customer_email=F("customer__email"),
+            )[:size]
         )
 
 
@@ -82,7 +104,6 @@ class Invoice(models.Model):
                 condition=Q(status="sent", balance_due__gt=0),
                 name="invoice_open_by_id",
             ),
-            models.Index(fields=["status", "due_date"], name="invoice_status_due_idx"),
         ]
 
     def __str__(self) -> str:

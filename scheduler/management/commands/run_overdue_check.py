@@ -1,0 +1,116 @@
+import logging
+from argparse import ArgumentParser, ArgumentTypeError
+from datetime import date
+from typing import Any, TextIO
+
+from django.core.management.base import CommandError
+from tqdm import tqdm
+
+from scheduler.config import MAX_BATCH_SIZE
+from scheduler.management.base import ConfiguredCommand
+from scheduler.models import JobExecutionLog, RunStatus
+from scheduler.services import overdue_check_run
+
+logger = logging.getLogger(__name__)
+FAILED_EXIT_CODE = 1
+
+
+def iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ArgumentTypeError(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-01-31") from None
+
+
+def batch_size(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_BATCH_SIZE:
+        raise ArgumentTypeError(
+            f"{value!r} is not allowed; expected a whole number from 1 to {MAX_BATCH_SIZE}"
+        )
+    return int(value)
+
+
+class TerminalProgress:
+    """A tqdm bar on a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.bar: tqdm | None = None
+
+    def start(self, total: int) -> None:
+        self.bar = tqdm(
+            total=total, unit="invoice", desc="Overdue check", file=self.stream, dynamic_ncols=True
+        )
+
+    def advance(self, invoices: int) -> None:
+        if self.bar is not None:
+            self.bar.update(invoices)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class LogProgress:
+    """Log lines at every tenth of the work, for output that is not a terminal (cron, containers)."""
+
+    def __init__(self) -> None:
+        self.total = self.done = self.reported = 0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        logger.info("Overdue check: %s invoices to examine.", total)
+
+    def advance(self, invoices: int) -> None:
+        self.done += invoices
+        tenth = self.done * 10 // max(self.total, 1)
+        if tenth > self.reported and self.done < self.total:
+            self.reported = tenth
+            logger.info("Overdue check: %s of %s invoices examined.", self.done, self.total)
+
+    def close(self) -> None:
+        """Nothing to tidy."""
+
+
+def summary(log: JobExecutionLog) -> str:
+    verb = "would be created" if log.dry_run else "created"
+    return (
+        f"{'Dry run' if log.dry_run else 'Run'} #{log.pk} {log.status} (as of {log.as_of}): "
+        f"{log.invoices_processed} overdue invoices examined, {log.notifications_created} reminders {verb}, "
+        f"{log.already_notified} already notified, {log.error_count} errors in {log.duration_seconds:.2f} s."
+    )
+
+
+class Command(ConfiguredCommand):
+    help = "Find overdue invoices and record one reminder per reached level (see README)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--as-of", type=iso_date, help="judge overdue as of this date (YYYY-MM-DD)")
+        parser.add_argument("--batch-size", type=batch_size, help=f"invoices per batch, 1..{MAX_BATCH_SIZE}")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="count what would be created; write nothing"
+        )
+
+    def handle(
+        self, *args: Any, as_of: date | None, batch_size: int | None, dry_run: bool, **options: Any
+    ) -> None:
+        stream = self.stdout._out
+        progress = TerminalProgress(stream) if stream.isatty() else LogProgress()
+        try:
+            log = overdue_check_run(
+                triggered_by=JobExecutionLog.Trigger.COMMAND,
+                as_of=as_of,
+                batch_size=batch_size,
+                dry_run=dry_run,
+                config=self.config,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        self.stdout.write(summary(log))
+        for error in log.errors[:10]:
+            self.stdout.write(f"  invoice {error['number']} (id {error['invoice_id']}): {error['error']}")
+        if log.status == RunStatus.FAILED:
+            raise CommandError(
+                f"Run #{log.pk} failed; its traceback is in the run's log.", returncode=FAILED_EXIT_CODE
+            )

@@ -1,0 +1,308 @@
+"""The overdue check (SPEC §4): one service behind the command, the task, the admin and the API."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from invoicing.models import Invoice, InvoiceQuerySet, Notification
+from invoicing.reminders import days_overdue, reminder_level, reminder_message
+from scheduler.config import OverdueConfig, load_overdue_config, today
+from scheduler.locks import RunLock, run_lock_for_database
+from scheduler.models import JobExecutionLog, RunStatus
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean the database connection itself is gone: no invoice is to blame, the run fails.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
+class SlotAlreadyRun(Exception):
+    """The schedule slot already has its run (a redelivered task, or a local hour repeated by DST)."""
+
+
+class RunProgress(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self, invoices: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    as_of: date
+    batch_size: int
+    thresholds: tuple[int, ...]
+    dry_run: bool
+
+
+@dataclass
+class BatchOutcome:
+    processed: int = 0
+    created: int = 0
+    already_notified: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def slot_key(scheduled_for: datetime, zone: ZoneInfo) -> str:
+    """The slot's wall-clock time in the schedule's zone: both instants of a repeated DST hour share it."""
+    return scheduled_for.astimezone(zone).replace(tzinfo=None).isoformat(timespec="minutes")
+
+
+def overdue_check_run(
+    *,
+    triggered_by: str,
+    as_of: date | None = None,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    scheduled_for: datetime | None = None,
+    config: OverdueConfig | None = None,
+    progress: RunProgress | None = None,
+) -> JobExecutionLog:
+    """Run the overdue check once and return its finished log.
+
+    Guarantees: at most one notification per (invoice, level); each batch commits its notifications
+    and the log's counters together; the run lock is released and the log finished on every path.
+    A run that finds the lock taken ends ``skipped``. Raises ``SlotAlreadyRun`` (doing nothing) when
+    ``scheduled_for`` names a slot that already has a run.
+    """
+    config = config or load_overdue_config()
+    plan = RunPlan(
+        as_of=as_of or today(config),
+        batch_size=batch_size or config.batch_size,
+        thresholds=config.reminder_days,
+        dry_run=dry_run,
+    )
+    log = _log_start(plan, triggered_by=triggered_by, scheduled_for=scheduled_for, zone=config.timezone)
+    lock = run_lock_for_database()
+    try:
+        return _run(log, plan, lock, progress)
+    finally:
+        _release(lock, log)
+
+
+def _log_start(
+    plan: RunPlan, *, triggered_by: str, scheduled_for: datetime | None, zone: ZoneInfo
+) -> JobExecutionLog:
+    key = slot_key(scheduled_for, zone) if scheduled_for else None
+    try:
+        with transaction.atomic():
+            log = JobExecutionLog.objects.create(
+                triggered_by=triggered_by,
+                as_of=plan.as_of,
+                dry_run=plan.dry_run,
+                batch_size=plan.batch_size,
+                reminder_days=",".join(map(str, plan.thresholds)),
+                started_at=timezone.now(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                scheduled_for=scheduled_for,
+                slot_key=key,
+            )
+    except IntegrityError as exc:
+        if key and JobExecutionLog.objects.filter(slot_key=key).exists():
+            raise SlotAlreadyRun(f"The slot {key} ({zone.key}) already has a run.") from exc
+        raise
+    logger.info(
+        "Run #%s started: as_of=%s batch_size=%s reminder_days=%s dry_run=%s triggered_by=%s",
+        log.pk,
+        plan.as_of,
+        plan.batch_size,
+        log.reminder_days,
+        plan.dry_run,
+        triggered_by,
+    )
+    return log
+
+
+def _run(log: JobExecutionLog, plan: RunPlan, lock: RunLock, progress: RunProgress | None) -> JobExecutionLog:
+    try:
+        lock.hold_liveness(log.pk)
+        # A dry run writes no notification, so it needs no lock and may run beside a real run.
+        if not plan.dry_run:
+            if not lock.acquire():
+                logger.info("Run #%s skipped: another run holds the lock.", log.pk)
+                return _finish(log, RunStatus.SKIPPED)
+            _abandon_dead_runs(lock, log)
+        _walk(log, plan, progress)
+    except Exception:
+        logger.exception("Run #%s failed.", log.pk)
+        _finish_failed(log, traceback.format_exc())
+        return log
+    except BaseException:
+        # Ctrl-C or SIGTERM: the log must not stay `running` forever.
+        _finish_failed(log, traceback.format_exc())
+        raise
+    status = RunStatus.COMPLETED_WITH_ERRORS if log.error_count else RunStatus.COMPLETED
+    return _finish(log, status)
+
+
+def _abandon_dead_runs(lock: RunLock, log: JobExecutionLog) -> None:
+    """Mark ``abandoned`` the running logs of processes that died. We hold the run lock, so no live real
+    run can be mid-batch; a run still alive (a dry run, or one about to be skipped) keeps its status."""
+    others = JobExecutionLog.objects.filter(status=RunStatus.RUNNING).exclude(pk=log.pk)
+    for other in others.only("id", "host", "pid"):
+        if lock.is_alive(log_id=other.pk, host=other.host, pid=other.pid):
+            continue
+        note = (
+            f"Its process (pid {other.pid} on {other.host}) stopped before finishing; found by run #{log.pk}."
+        )
+        marked = JobExecutionLog.objects.filter(pk=other.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.ABANDONED, finished_at=timezone.now(), traceback=note
+        )
+        if marked:
+            logger.warning("Run #%s marked abandoned: %s", other.pk, note)
+
+
+def _walk(log: JobExecutionLog, plan: RunPlan, progress: RunProgress | None) -> None:
+    """Keyset batches over the overdue invoices that reached the first level (``id > last``)."""
+    candidates = Invoice.objects.overdue(as_of=plan.as_of, min_days=plan.thresholds[0])
+    if progress:
+        progress.start(candidates.count())
+    last_id = 0
+    while True:
+        last_id, size = _run_batch(log, plan, candidates, last_id)
+        if progress:
+            progress.advance(size)
+        if size < plan.batch_size:
+            return
+
+
+def _run_batch(
+    log: JobExecutionLog, plan: RunPlan, candidates: InvoiceQuerySet, after_id: int
+) -> tuple[int, int]:
+    """One batch in one transaction: read, insert, count. If it fails, retry it invoice by invoice."""
+    try:
+        with transaction.atomic():
+            rows = candidates.reminder_batch(after_id=after_id, size=plan.batch_size)
+            totals = _record(log, _notify_together(log, plan, rows))
+    except CONNECTION_ERRORS:
+        raise
+    except Exception as exc:
+        logger.warning(
+            "Run #%s: batch after invoice id %s failed (%s); retrying invoice by invoice.",
+            log.pk,
+            after_id,
+            exc,
+        )
+        with transaction.atomic():
+            rows = candidates.reminder_batch(after_id=after_id, size=plan.batch_size)
+            totals = _record(log, _notify_one_by_one(log, plan, rows))
+    # Counted in memory only once the batch committed: a rolled-back batch is not counted twice.
+    for name, value in totals.items():
+        setattr(log, name, value)
+    return (rows[-1]["id"] if rows else after_id), len(rows)
+
+
+def _reminder(log: JobExecutionLog, plan: RunPlan, row: dict[str, Any]) -> Notification | None:
+    """The notification ``row`` is owed, or None when it already has one at its level or higher."""
+    days = days_overdue(due_date=row["due_date"], as_of=plan.as_of)
+    level = reminder_level(days, plan.thresholds)
+    if row["top_level"] is not None and row["top_level"] >= level:
+        return None
+    message = reminder_message(
+        customer=row["customer_name"],
+        number=row["number"],
+        days=days,
+        currency=row["currency"],
+        balance=row["balance_due"],
+    )
+    return Notification(
+        invoice_id=row["id"],
+        level=level,
+        days_overdue=days,
+        recipient=row["customer_email"],
+        message=message,
+        execution_id=log.pk,
+    )
+
+
+def _notify_together(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str, Any]]) -> BatchOutcome:
+    owed = [notification for row in rows if (notification := _reminder(log, plan, row))]
+    if not plan.dry_run:
+        Notification.objects.bulk_create(owed)
+    return BatchOutcome(processed=len(rows), created=len(owed), already_notified=len(rows) - len(owed))
+
+
+def _notify_one_by_one(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str, Any]]) -> BatchOutcome:
+    outcome = BatchOutcome(processed=len(rows))
+    for row in rows:
+        try:
+            with transaction.atomic():  # a savepoint: one bad invoice rolls back only itself
+                notification = _reminder(log, plan, row)
+                if notification and not plan.dry_run:
+                    notification.save(force_insert=True)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as exc:
+            outcome.errors.append({"invoice_id": row["id"], "number": row["number"], "error": _describe(exc)})
+            logger.error("Run #%s: invoice %s (id %s) failed: %s", log.pk, row["number"], row["id"], exc)
+            continue
+        if notification:
+            outcome.created += 1
+        else:
+            outcome.already_notified += 1
+    return outcome
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip()}"
+
+
+def _record(log: JobExecutionLog, outcome: BatchOutcome) -> dict[str, Any]:
+    """Write the run's new totals in the batch's transaction; only this run writes its log."""
+    totals = {
+        "invoices_processed": log.invoices_processed + outcome.processed,
+        "notifications_created": log.notifications_created + outcome.created,
+        "already_notified": log.already_notified + outcome.already_notified,
+        "error_count": log.error_count + len(outcome.errors),
+    }
+    if outcome.errors:
+        totals["errors"] = [*log.errors, *outcome.errors]
+    JobExecutionLog.objects.filter(pk=log.pk).update(**totals)
+    return totals
+
+
+def _finish(log: JobExecutionLog, status: str, tb: str = "") -> JobExecutionLog:
+    log.status, log.finished_at, log.traceback = status, timezone.now(), tb
+    JobExecutionLog.objects.filter(pk=log.pk).update(status=status, finished_at=log.finished_at, traceback=tb)
+    logger.info(
+        "Run #%s %s: %s invoices examined, %s notifications created, %s already notified, %s errors.",
+        log.pk,
+        status,
+        log.invoices_processed,
+        log.notifications_created,
+        log.already_notified,
+        log.error_count,
+    )
+    return log
+
+
+def _finish_failed(log: JobExecutionLog, tb: str) -> None:
+    try:
+        _finish(log, RunStatus.FAILED, tb)
+        return
+    except DatabaseError:
+        if connection.in_atomic_block:
+            raise
+    # The connection died with the run: a new one can still record why.
+    connection.close()
+    try:
+        _finish(log, RunStatus.FAILED, tb)
+    except DatabaseError:
+        logger.exception("Run #%s failed and its log could not be written; the cause:\n%s", log.pk, tb)
+
+
+def _release(lock: RunLock, log: JobExecutionLog) -> None:
+    try:
+        lock.release()
+    except DatabaseError:
+        # The session is gone, and its advisory locks with it.
+        logger.warning("Run #%s: lock release failed; the lock ended with its database session.", log.pk)
