@@ -7,21 +7,29 @@ commands show those messages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from itertools import pairwise
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 from django.conf import settings
 from django.utils import timezone as django_timezone
 
 MAX_BATCH_SIZE = 10_000
 # django-q2 keeps an interval in Schedule.minutes, a PositiveSmallIntegerField (at most 32767).
 MAX_INTERVAL_HOURS = 32767 // 60
+# Schedule.cron is a CharField(max_length=100).
+MAX_CRON_LENGTH = 100
+# A threshold beyond a century is a typo; it would also push date arithmetic towards date.min.
+MAX_REMINDER_DAY = 36_500
+# The run log keeps the thresholds as text in a CharField(max_length=200).
+MAX_REMINDER_DAYS_LENGTH = 200
+WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 VARIABLES = (
     "OVERDUE_INVOICE_SCHEDULE_TYPE",
@@ -64,39 +72,67 @@ def parse_schedule_type(value: str) -> str:
 
 
 def parse_cron(value: str) -> str:
-    if len(value.split()) != 5 or not croniter.is_valid(value):
-        raise ValueError("expected a cron expression of 5 fields, e.g. '0 0 * * *'")
-    return value
+    expected = (
+        f"expected a cron expression of 5 fields, e.g. '0 0 * * *', at most {MAX_CRON_LENGTH} characters"
+    )
+    if len(value.split()) != 5 or len(value) > MAX_CRON_LENGTH or not value.isascii():
+        raise ValueError(expected)
+    try:
+        croniter(value, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise ValueError(f"{expected}, that matches at least one date (this one never fires)") from exc
+    except CroniterError as exc:
+        raise ValueError(expected) from exc
+    return " ".join(value.split())
+
+
+def _whole_number(value: str, low: int, high: int) -> int | None:
+    if WHOLE_NUMBER.fullmatch(value) and low <= int(value) <= high:
+        return int(value)
+    return None
 
 
 def parse_interval_hours(value: str) -> str:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_INTERVAL_HOURS:
+    hours = _whole_number(value, 1, MAX_INTERVAL_HOURS)
+    if hours is None:
         raise ValueError(f"expected a whole number of hours from 1 to {MAX_INTERVAL_HOURS}")
-    return str(int(value))
+    return str(hours)
 
 
 def parse_batch_size(value: str) -> int:
-    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_BATCH_SIZE:
+    size = _whole_number(value, 1, MAX_BATCH_SIZE)
+    if size is None:
         raise ValueError(f"expected a whole number from 1 to {MAX_BATCH_SIZE}")
-    return int(value)
+    return size
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def parse_timezone(value: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("expected an IANA time zone name, e.g. 'UTC' or 'Europe/Paris'") from exc
+    # Only names settings.TIME_ZONE accepts too, so Q_CLUSTER's zone is always this one.
+    if value not in _zone_names():
+        raise ValueError("expected an IANA time zone name, e.g. 'UTC' or 'Europe/Paris'")
+    return ZoneInfo(value)
 
 
 def parse_reminder_days(value: str) -> tuple[int, ...]:
-    allowed = "expected ascending positive whole numbers separated by commas, e.g. '1,7,30'"
-    parts = [part.strip() for part in value.split(",")]
-    if not all(part.isdigit() and int(part) >= 1 for part in parts):
-        raise ValueError(allowed)
-    days = tuple(int(part) for part in parts)
-    if any(later <= earlier for earlier, later in pairwise(days)):
-        raise ValueError(allowed)
+    parts = [_whole_number(part.strip(), 1, MAX_REMINDER_DAY) for part in value.split(",")]
+    days = tuple(day for day in parts if day is not None)
+    ascending = all(earlier < later for earlier, later in pairwise(days))
+    if len(days) != len(parts) or not ascending or len(format_reminder_days(days)) > MAX_REMINDER_DAYS_LENGTH:
+        raise ValueError(
+            f"expected ascending whole numbers of days from 1 to {MAX_REMINDER_DAY} separated by commas, "
+            f"e.g. '1,7,30', at most {MAX_REMINDER_DAYS_LENGTH} characters"
+        )
     return days
+
+
+def format_reminder_days(days: tuple[int, ...]) -> str:
+    """The thresholds as an operator writes them, e.g. ``1,7,30``."""
+    return ",".join(str(day) for day in days)
 
 
 def _parse(name: str, raw: Mapping[str, str], parser: Callable[[str], Any], problems: list[str]) -> Any:
@@ -109,11 +145,16 @@ def _parse(name: str, raw: Mapping[str, str], parser: Callable[[str], Any], prob
 
 
 def parse_overdue_config(raw: Mapping[str, str]) -> OverdueConfig:
-    """Parse the five variables of SPEC §5 from ``raw``; raise ``ConfigError`` naming every bad one."""
+    """Parse the five variables of SPEC §5 from ``raw``; raise ``ConfigError`` naming every bad one.
+
+    The schedule value is judged by the schedule type, so it is not judged while the type is invalid.
+    """
     problems: list[str] = []
     schedule_type = _parse("OVERDUE_INVOICE_SCHEDULE_TYPE", raw, parse_schedule_type, problems)
-    value_parser = parse_interval_hours if schedule_type == "interval" else parse_cron
-    schedule_value = _parse("OVERDUE_INVOICE_SCHEDULE_VALUE", raw, value_parser, problems)
+    schedule_value = None
+    if schedule_type is not None:
+        value_parser = parse_interval_hours if schedule_type == "interval" else parse_cron
+        schedule_value = _parse("OVERDUE_INVOICE_SCHEDULE_VALUE", raw, value_parser, problems)
     batch_size = _parse("OVERDUE_INVOICE_BATCH_SIZE", raw, parse_batch_size, problems)
     timezone = _parse("OVERDUE_INVOICE_TIMEZONE", raw, parse_timezone, problems)
     reminder_days = _parse("OVERDUE_INVOICE_REMINDER_DAYS", raw, parse_reminder_days, problems)

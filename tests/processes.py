@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 from django.db import connection
@@ -64,3 +69,35 @@ def start_manage(*args: str, **env: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@contextmanager
+def running_manage(*args: str, output: IO[str], **env: str) -> Iterator[subprocess.Popen[str]]:
+    """``manage.py <args>`` running in its own process group and writing to ``output`` (a file: a pipe
+    nobody reads would block a long-lived process). The group is killed on exit if the test did not
+    stop the process itself, so a failing test leaves nothing running."""
+    process = subprocess.Popen(
+        manage_command(*args),
+        cwd=ROOT,
+        env=process_env(**env),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.5) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds have passed; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()

@@ -1,0 +1,33 @@
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from scheduler.config import OverdueConfig
+from scheduler.management.base import CONFIG_EXIT_CODE, ConfiguredCommand
+from scheduler.schedules import SCHEDULE_NAME, SyncResult, schedule_sync
+
+
+def describe(result: SyncResult, config: OverdueConfig) -> str:
+    if config.schedule_type == "interval":
+        every = f"every {config.interval_hours} h"
+    else:
+        every = f"cron '{config.schedule_value}' in {config.timezone.key}"
+    next_run = timezone.localtime(result.schedule.next_run, config.timezone).isoformat()
+    moved = "" if result.next_run_moved or result.action == "unchanged" else " (kept)"
+    return f"Schedule '{SCHEDULE_NAME}' {result.action}: {every}; next run {next_run}{moved}."
+
+
+class Command(ConfiguredCommand):
+    help = "Create or update the django-q2 schedule of the overdue check from the configuration (see README)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            result = schedule_sync(config=self.config)
+        except ValidationError as exc:
+            raise CommandError(f"django-q2 refused the schedule: {exc}", returncode=CONFIG_EXIT_CODE) from exc
+        self.stdout.write(describe(result, self.config))
+        if result.duplicates_removed:
+            removed = result.duplicates_removed
+            self.stdout.write(f"Removed {removed} duplicate schedule(s) named '{SCHEDULE_NAME}'.")

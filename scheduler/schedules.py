@@ -1,0 +1,128 @@
+"""The one django-q2 schedule of the overdue check, kept equal to the configuration (SPEC §6).
+
+``schedule_sync`` runs on every deploy (``manage.py sync_schedules``). django-q2's cluster then moves
+``next_run`` from slot to slot itself; this module only sets it when the schedule is new or the
+configuration no longer matches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from croniter import croniter
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+from scheduler.config import OverdueConfig
+
+SCHEDULE_NAME = "overdue-invoice-check"
+TASK_FUNC = "scheduler.tasks.overdue_check_task"
+# django-q2 parses this with ast (the "x=1, y=2" form its admin shows).
+TASK_KWARGS = "triggered_by='schedule'"
+INTENDED_DATE_KWARG = "scheduled_for"
+
+
+class SyncAction(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    action: SyncAction
+    schedule: Schedule
+    next_run_moved: bool
+    duplicates_removed: int
+
+
+def schedule_fields(*, config: OverdueConfig) -> dict[str, Any]:
+    """Every field of the check's schedule that follows from the configuration, except ``next_run``."""
+    fields: dict[str, Any] = {
+        "func": TASK_FUNC,
+        "args": None,
+        "kwargs": TASK_KWARGS,
+        "hook": None,
+        "repeats": -1,
+        "cluster": None,
+        "intended_date_kwarg": INTENDED_DATE_KWARG,
+    }
+    if config.schedule_type == "interval":
+        minutes = config.interval_hours * 60
+        return {**fields, "schedule_type": Schedule.MINUTES, "minutes": minutes, "cron": None}
+    return {**fields, "schedule_type": Schedule.CRON, "cron": config.schedule_value, "minutes": None}
+
+
+def next_run_after(*, config: OverdueConfig, now: datetime) -> datetime:
+    """The first slot after ``now``: the next cron time on the configured zone's clock, or now + interval."""
+    if config.schedule_type == "interval":
+        return now + timedelta(hours=config.interval_hours)
+    local_now = now.astimezone(config.timezone)
+    return croniter(config.schedule_value, local_now).get_next(datetime).astimezone(UTC)
+
+
+def next_run_fits(*, schedule: Schedule, config: OverdueConfig, now: datetime) -> bool:
+    """Whether the stored ``next_run`` is still a slot of this configuration, so sync must keep it.
+
+    A past ``next_run`` is a slot the cluster has not fired yet (it was down): it fires once on start.
+    """
+    if schedule.next_run is None:
+        return False
+    if config.schedule_type == "interval":
+        return schedule.schedule_type == Schedule.MINUTES and schedule.minutes == config.interval_hours * 60
+    if schedule.next_run <= now:
+        return croniter.match(config.schedule_value, schedule.next_run.astimezone(config.timezone))
+    # Compared in UTC: two wall-clock times of one zone compare equal across a DST fold.
+    return schedule.next_run.astimezone(UTC) == next_run_after(config=config, now=now)
+
+
+def schedule_sync(*, config: OverdueConfig, now: datetime | None = None) -> SyncResult:
+    """Create or update the one schedule named ``SCHEDULE_NAME`` so that it runs the check as configured.
+
+    Idempotent: a second call with the same configuration writes nothing. Other schedules with the same
+    name are deleted (the oldest is kept). ``next_run`` moves only when it no longer fits the
+    configuration. Raises ``django.core.exceptions.ValidationError`` if django-q2 refuses the schedule.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        existing = list(Schedule.objects.select_for_update().filter(name=SCHEDULE_NAME).order_by("pk"))
+        duplicates = _delete_duplicates(existing[1:])
+        if not existing:
+            return SyncResult(SyncAction.CREATED, _create(config, now), True, duplicates)
+        return _update(existing[0], config, now, duplicates)
+
+
+def _delete_duplicates(duplicates: list[Schedule]) -> int:
+    deleted, _ = Schedule.objects.filter(pk__in=[schedule.pk for schedule in duplicates]).delete()
+    return deleted
+
+
+def _create(config: OverdueConfig, now: datetime) -> Schedule:
+    next_run = next_run_after(config=config, now=now)
+    schedule = Schedule(name=SCHEDULE_NAME, next_run=next_run, **schedule_fields(config=config))
+    schedule.full_clean()
+    schedule.save()
+    # Schedule.save() replaces a new cron schedule's next_run with one computed from the wall clock; ours
+    # is computed from `now`, in the configured zone.
+    Schedule.objects.filter(pk=schedule.pk).update(next_run=next_run)
+    schedule.next_run = next_run
+    return schedule
+
+
+def _update(schedule: Schedule, config: OverdueConfig, now: datetime, duplicates: int) -> SyncResult:
+    wanted = schedule_fields(config=config)
+    changed = [name for name, value in wanted.items() if getattr(schedule, name) != value]
+    move = not next_run_fits(schedule=schedule, config=config, now=now)
+    if not changed and not move:
+        return SyncResult(SyncAction.UNCHANGED, schedule, False, duplicates)
+    for name, value in wanted.items():
+        setattr(schedule, name, value)
+    if move:
+        schedule.next_run = next_run_after(config=config, now=now)
+    schedule.full_clean()
+    schedule.save(update_fields=[*changed, *(["next_run"] if move else [])])
+    return SyncResult(SyncAction.UPDATED, schedule, move, duplicates)

@@ -1,0 +1,42 @@
+"""Tasks the django-q2 cluster runs. Thin: parse what the broker delivered, call the service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from scheduler.services import SlotAlreadyRun, overdue_check_run
+
+logger = logging.getLogger(__name__)
+
+
+def overdue_check_task(*, triggered_by: str = "schedule", scheduled_for: str | None = None) -> int | None:
+    """Run the overdue check; return the id of its run log, or None when its slot has already run.
+
+    ``scheduled_for`` is the slot django-q2 intended (``Schedule.next_run`` in ISO 8601, passed through
+    ``intended_date_kwarg``). The service turns it into the slot's wall-clock key, which the database
+    keeps unique: a redelivered task, or a local hour repeated by a DST fall-back, runs once.
+    """
+    slot = parse_slot(scheduled_for)
+    try:
+        log = overdue_check_run(triggered_by=triggered_by, scheduled_for=slot)
+    except SlotAlreadyRun:
+        logger.info("Slot %s has already run; this delivery does nothing.", scheduled_for)
+        return None
+    return log.pk
+
+
+def parse_slot(value: str | None) -> datetime | None:
+    """The intended slot time from its ISO 8601 text; it must carry its UTC offset."""
+    if value is None:
+        return None
+    allowed = "expected an ISO 8601 date-time with its UTC offset, e.g. '2026-01-01T00:00:00+00:00'"
+    try:
+        slot = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"scheduled_for={value!r} is invalid: {allowed}.") from exc
+    if timezone.is_naive(slot):
+        raise ValueError(f"scheduled_for={value!r} is invalid: {allowed}.")
+    return slot
