@@ -1,0 +1,59 @@
+"""End to end: a real ``qcluster`` process picks up the schedule written by ``sync_schedules`` and runs
+the check, then stops cleanly on SIGTERM (SPEC §6)."""
+
+import signal
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from django_q.models import Schedule
+
+from invoicing.models import Notification
+from scheduler.models import JobExecutionLog, RunStatus
+from scheduler.schedules import SCHEDULE_NAME
+from tests.invoicing.factories import InvoiceFactory
+from tests.processes import needs_postgresql, run_manage, running_manage, wait_until
+
+# django-q2's cluster looks at its schedules every 30 s; then the run itself takes a moment.
+RUN_SEEN_WITHIN = 90
+STOPS_WITHIN = 30
+
+pytestmark = [pytest.mark.processes, needs_postgresql, pytest.mark.django_db(transaction=True)]
+
+
+def scheduled_run_completed() -> bool:
+    return JobExecutionLog.objects.filter(triggered_by="schedule", status=RunStatus.COMPLETED).exists()
+
+
+def stop(cluster: subprocess.Popen[str]) -> int | None:
+    """SIGTERM, as a process manager stops the cluster; its exit code, or None if it did not stop."""
+    cluster.send_signal(signal.SIGTERM)
+    try:
+        return cluster.wait(timeout=STOPS_WITHIN)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def test_cluster_runs_the_due_schedule_and_stops_cleanly(tmp_path: Path) -> None:
+    invoices = InvoiceFactory.create_batch(5)
+    synced = run_manage("sync_schedules")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    slot = timezone.now().replace(microsecond=0) - timedelta(minutes=1)
+    Schedule.objects.filter(name=SCHEDULE_NAME).update(next_run=slot)
+
+    output_path = tmp_path / "qcluster.log"
+    with output_path.open("w") as output, running_manage("qcluster", output=output) as cluster:
+        seen = wait_until(scheduled_run_completed, timeout=RUN_SEEN_WITHIN)
+        returncode = stop(cluster)
+    log = output_path.read_text()
+
+    assert seen, f"no completed scheduled run within {RUN_SEEN_WITHIN} s; cluster output:\n{log}"
+    assert returncode == 0, f"cluster exit code {returncode} after SIGTERM; output:\n{log}"
+    run = JobExecutionLog.objects.get(triggered_by="schedule")
+    assert run.scheduled_for == slot
+    assert set(Notification.objects.filter(execution=run).values_list("invoice", flat=True)) == {
+        invoice.pk for invoice in invoices
+    }
+    assert Schedule.objects.get(name=SCHEDULE_NAME).next_run > timezone.now()
