@@ -155,6 +155,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Monitoring of the overdue-invoice check: scheduler status and run history.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "scheduler.models.RunStatus",
+        "HealthStatusEnum": "scheduler.api.serializers.HEALTH_STATES",
+    },
 }
 
 # https://docs.djangoproject.com/en/5.2/howto/static-files/

@@ -1,0 +1,269 @@
+"""The run history of the overdue check and the API tokens, read-only in the admin (SPEC §7)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from scheduler.dispatch import overdue_check_enqueue
+from scheduler.models import ApiToken, JobExecutionLog, RunStatus
+from scheduler.status import scheduler_status
+from scheduler.tokens import api_tokens_revoke
+
+STATUS_COLOURS = {
+    RunStatus.RUNNING: "#1f6feb",
+    RunStatus.COMPLETED: "#1a7f37",
+    RunStatus.COMPLETED_WITH_ERRORS: "#b35900",
+    RunStatus.FAILED: "#cf222e",
+    RunStatus.SKIPPED: "#6e7781",
+    RunStatus.ABANDONED: "#8250df",
+}
+
+
+class HasErrorsFilter(admin.SimpleListFilter):
+    title = "errors"
+    parameter_name = "has_errors"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "With errors"), ("no", "Without errors")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[JobExecutionLog]
+    ) -> QuerySet[JobExecutionLog]:
+        if self.value() == "yes":
+            return queryset.filter(error_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(error_count=0)
+        return queryset
+
+
+class StartedRangeFilter(admin.ListFilter):
+    """Runs started from one day to another, both included, in the admin's time zone."""
+
+    title = "started between"
+    template = "admin/scheduler/started_range_filter.html"
+    parameters = ("started_from", "started_to")
+
+    def __init__(
+        self, request: HttpRequest, params: dict[str, list[str]], model: Any, model_admin: Any
+    ) -> None:
+        super().__init__(request, params, model, model_admin)
+        for name in self.parameters:
+            if name in params:
+                self.used_parameters[name] = params.pop(name)[-1]
+        self.bounds = {name: self._parse(request, name) for name in self.parameters}
+
+    def _parse(self, request: HttpRequest, name: str) -> date | None:
+        raw = self.used_parameters.get(name, "")
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            messages.warning(request, f"{name}={raw!r} is ignored: expected a date like 2026-02-01.")
+            return None
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return list(self.parameters)
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[JobExecutionLog]
+    ) -> QuerySet[JobExecutionLog]:
+        start, end = self.bounds["started_from"], self.bounds["started_to"]
+        if start:
+            queryset = queryset.filter(started_at__gte=start_of_day(start))
+        if end:
+            queryset = queryset.filter(started_at__lt=start_of_day(end + timedelta(days=1)))
+        return queryset
+
+    def choices(self, changelist: Any) -> list[dict[str, Any]]:
+        kept = {
+            key: values
+            for key, values in changelist.get_filters_params().items()
+            if key not in self.parameters
+        }
+        return [
+            {
+                "hidden": [(key, value) for key, values in kept.items() for value in values],
+                "values": {name: self.used_parameters.get(name, "") for name in self.parameters},
+                "clear_url": changelist.get_query_string(remove=list(self.parameters)),
+            }
+        ]
+
+
+def start_of_day(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
+
+
+@admin.register(JobExecutionLog)
+class JobExecutionLogAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "started_at",
+        "duration",
+        "coloured_status",
+        "triggered_by",
+        "as_of",
+        "invoices_processed",
+        "notifications_created",
+        "error_count",
+    ]
+    list_display_links = ["id", "started_at"]
+    list_filter = ["status", HasErrorsFilter, "triggered_by", "dry_run", StartedRangeFilter]
+    date_hierarchy = "started_at"
+    search_help_text = "A run's id, or text from its errors or traceback (an invoice number, an error)."
+    search_fields = ["id"]  # shows the search box; the search itself is get_search_results below
+    ordering = ["-started_at", "-id"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 50
+    fieldsets = [
+        (None, {"fields": ["coloured_status", "triggered_by", "dry_run", "as_of", "scheduled_for"]}),
+        ("Timing", {"fields": ["started_at", "finished_at", "duration", "host", "pid"]}),
+        (
+            "Counters",
+            {"fields": ["invoices_processed", "notifications_created", "already_notified", "error_count"]},
+        ),
+        ("Notifications", {"fields": ["notifications_link"]}),
+        ("Errors", {"fields": ["errors_table", "traceback"]}),
+        ("Settings of the run", {"fields": ["batch_size", "reminder_days"], "classes": ["collapse"]}),
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[JobExecutionLog], search_term: str
+    ) -> tuple[QuerySet[JobExecutionLog], bool]:
+        return search_runs(queryset, search_term), False
+
+    @admin.display(description="status", ordering="status")
+    def coloured_status(self, run: JobExecutionLog) -> str:
+        colour = STATUS_COLOURS.get(run.status, "#000")
+        return format_html(
+            '<strong class="run-status run-status-{}" style="color: {}">{}</strong>',
+            run.status,
+            colour,
+            run.get_status_display(),
+        )
+
+    @admin.display(description="duration")
+    def duration(self, run: JobExecutionLog) -> str:
+        seconds = run.duration_seconds
+        return "—" if seconds is None else f"{seconds:.1f} s"
+
+    @admin.display(description="notifications created")
+    def notifications_link(self, run: JobExecutionLog) -> str:
+        url = reverse("admin:invoicing_notification_changelist") + f"?execution__id__exact={run.pk}"
+        if run.dry_run:
+            return "None: a dry run writes no notifications."
+        return format_html(
+            '<a href="{}">{} notifications created by this run</a>', url, run.notifications_created
+        )
+
+    @admin.display(description="errors")
+    def errors_table(self, run: JobExecutionLog) -> str:
+        if not run.errors:
+            return "No invoice failed."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((error.get("invoice_id"), error.get("number"), error.get("error")) for error in run.errors),
+        )
+        return format_html(
+            '<table class="run-errors"><thead><tr><th>invoice id</th><th>number</th><th>error</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"scheduler_status": scheduler_status(), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
+    def get_urls(self) -> list[URLPattern]:
+        run_now = self.admin_site.admin_view(require_POST(self.run_now_view))
+        return [path("run-now/", run_now, name="scheduler_jobexecutionlog_run_now"), *super().get_urls()]
+
+    def run_now_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        task_id = overdue_check_enqueue(triggered_by=JobExecutionLog.Trigger.ADMIN)
+        self.message_user(request, f"The overdue check was queued on the cluster (task {task_id}).")
+        if not scheduler_status().cluster_alive:
+            self.message_user(
+                request, "No cluster is running: the run starts when one does.", level=messages.WARNING
+            )
+        return redirect("admin:scheduler_jobexecutionlog_changelist")
+
+
+def search_runs(queryset: QuerySet[JobExecutionLog], term: str) -> QuerySet[JobExecutionLog]:
+    """A number (``42`` or ``#42``) finds that run; any text also finds runs whose errors or traceback
+    contain it."""
+    term = term.strip()
+    if not term:
+        return queryset
+    matches = Q(errors__icontains=term) | Q(traceback__icontains=term)
+    number = term.removeprefix("#")
+    if number.isascii() and number.isdigit():
+        matches |= Q(pk=int(number))
+    return queryset.filter(matches)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued by ``manage.py create_api_token`` (the key is shown once, there); here they are
+    listed and revoked. Only the first characters of a key are kept in clear."""
+
+    list_display = ["key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at", "active"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "name", "user__username"]
+    list_select_related = ["user"]
+    fields = ["key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("scheduler.change_apitoken")
+
+    @admin.display(description="key starts with")
+    def key_prefix(self, token: ApiToken) -> str:
+        return f"{token.prefix}…"
+
+    @admin.display(description="active", boolean=True)
+    def active(self, token: ApiToken) -> bool:
+        return token.is_active
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = api_tokens_revoke(tokens=queryset)
+        self.message_user(request, f"Revoked {revoked} token(s); requests with them now get 401.")

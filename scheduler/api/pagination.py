@@ -1,0 +1,86 @@
+"""The page object of SPEC §7: ``total``, ``page``, ``per_page``, ``total_pages``, ``executions``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from scheduler.api.errors import InvalidQueryParameter, invalid_value
+
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+
+
+def parse_page_number(raw: str | None, *, name: str, default: int, maximum: int | None = None) -> int:
+    if raw is None:
+        return default
+    upper = f" to {maximum}" if maximum else " upwards"
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or (maximum and int(raw) > maximum):
+        raise InvalidQueryParameter(invalid_value(name, raw, f"expected a whole number from 1{upper}"))
+    return int(raw)
+
+
+class ExecutionPagination(BasePagination):
+    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any]:
+        params = request.query_params
+        self.per_page = parse_page_number(
+            params.get("per_page"), name="per_page", default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE
+        )
+        self.page = parse_page_number(params.get("page"), name="page", default=1)
+        self.total = queryset.count()
+        self.total_pages = math.ceil(self.total / self.per_page)
+        if self.page > max(self.total_pages, 1):
+            allowed = f"there are {self.total_pages} pages of {self.per_page} runs"
+            raise InvalidQueryParameter(invalid_value("page", params["page"], allowed))
+        start = (self.page - 1) * self.per_page
+        return list(queryset[start : start + self.per_page])
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response(
+            {
+                "total": self.total,
+                "page": self.page,
+                "per_page": self.per_page,
+                "total_pages": self.total_pages,
+                "executions": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        count = {"type": "integer", "minimum": 0}
+        return {
+            "type": "object",
+            "required": ["total", "page", "per_page", "total_pages", "executions"],
+            "properties": {
+                "total": {**count, "description": "Runs matching the filters."},
+                "page": {"type": "integer", "minimum": 1},
+                "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                "total_pages": count,
+                "executions": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            _integer_parameter("page", "Page number, from 1.", default=1),
+            _integer_parameter(
+                "per_page",
+                f"Runs per page, at most {MAX_PER_PAGE}.",
+                default=DEFAULT_PER_PAGE,
+                maximum=MAX_PER_PAGE,
+            ),
+        ]
+
+
+def _integer_parameter(
+    name: str, description: str, *, default: int, maximum: int | None = None
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": 1, "default": default}
+    if maximum:
+        schema["maximum"] = maximum
+    return {"name": name, "required": False, "in": "query", "description": description, "schema": schema}

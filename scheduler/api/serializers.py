@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from scheduler.models import JobExecutionLog
+
+SUMMARY_FIELDS = [
+    "id",
+    "status",
+    "triggered_by",
+    "as_of",
+    "dry_run",
+    "start_time",
+    "end_time",
+    "duration_seconds",
+    "invoices_processed",
+    "notifications_created",
+    "already_notified",
+    "error_count",
+    "has_errors",
+]
+
+
+class ExecutionSummarySerializer(serializers.ModelSerializer):
+    start_time = serializers.DateTimeField(source="started_at", read_only=True)
+    end_time = serializers.DateTimeField(source="finished_at", read_only=True, allow_null=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    has_errors = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = JobExecutionLog
+        fields = SUMMARY_FIELDS
+        read_only_fields = SUMMARY_FIELDS
+
+
+class RunErrorSerializer(serializers.Serializer):
+    """One invoice the run could not process."""
+
+    invoice_id = serializers.IntegerField(required=False, allow_null=True)
+    number = serializers.CharField(required=False, allow_null=True)
+    error = serializers.CharField(required=False)
+
+
+class ExecutionDetailSerializer(ExecutionSummarySerializer):
+    errors = RunErrorSerializer(many=True, read_only=True)
+
+    class Meta(ExecutionSummarySerializer.Meta):
+        fields = [
+            *SUMMARY_FIELDS,
+            "scheduled_for",
+            "batch_size",
+            "reminder_days",
+            "host",
+            "pid",
+            "errors",
+            "traceback",
+        ]
+        read_only_fields = fields
+
+
+class SchedulerStatusSerializer(serializers.Serializer):
+    scheduler_running = serializers.BooleanField(
+        help_text="A cluster heartbeat is fresh and no schedule is late by more than two minutes."
+    )
+    next_run_time = serializers.DateTimeField(allow_null=True)
+    last_execution = ExecutionSummarySerializer(allow_null=True)
+    last_successful_execution = ExecutionSummarySerializer(
+        allow_null=True, help_text="The newest real (not dry) run that completed, with or without errors."
+    )
+    cluster_alive = serializers.BooleanField()
+    schedule_found = serializers.BooleanField()
+    schedule_late = serializers.BooleanField()
+    late_schedules = serializers.ListField(child=serializers.CharField())
+    checked_at = serializers.DateTimeField()
+
+
+HEALTH_STATES = ["ok", "unavailable"]
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=HEALTH_STATES, source="health", help_text="ok, or unavailable (then the response is a 503)."
+    )
+
+
+class HealthDetailSerializer(HealthSerializer):
+    """What staff callers see; anonymous callers get ``status`` only."""
+
+    scheduler_running = serializers.BooleanField()
+    last_success_recent = serializers.BooleanField(
+        help_text="The last successful run started at or after the newest slot that must be done by now."
+    )
+    success_due_since = serializers.DateTimeField(allow_null=True)
+    last_successful_run_time = serializers.DateTimeField(
+        source="last_successful_execution.started_at", allow_null=True, default=None
+    )
+
+
+class EnqueuedSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What is wrong: for a parameter, its name, value and rule.")

@@ -1,0 +1,131 @@
+"""The monitoring API of SPEC §7: thin views over ``scheduler.status`` and the run log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scheduler.api.filters import ExecutionFilterBackend, ExecutionFilterSet
+from scheduler.api.pagination import ExecutionPagination
+from scheduler.api.permissions import IsActiveStaff
+from scheduler.api.serializers import (
+    EnqueuedSerializer,
+    ErrorSerializer,
+    ExecutionDetailSerializer,
+    ExecutionSummarySerializer,
+    HealthDetailSerializer,
+    HealthSerializer,
+    SchedulerStatusSerializer,
+)
+from scheduler.dispatch import overdue_check_enqueue
+from scheduler.models import JobExecutionLog
+from scheduler.status import scheduler_status
+
+TAG = "scheduler"
+AUTH_ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="No token, or an invalid, revoked or misplaced one."),
+    403: OpenApiResponse(ErrorSerializer, description="The token's user is not active staff."),
+}
+
+
+class SchedulerStatusView(APIView):
+    @extend_schema(
+        tags=[TAG], summary="Scheduler status", responses={200: SchedulerStatusSerializer, **AUTH_ERRORS}
+    )
+    def get(self, request: Request) -> Response:
+        return Response(SchedulerStatusSerializer(scheduler_status()).data)
+
+
+class ExecutionListView(generics.ListAPIView):
+    queryset = JobExecutionLog.objects.order_by("-started_at", "-id")
+    serializer_class = ExecutionSummarySerializer
+    filter_backends = [ExecutionFilterBackend]
+    filterset_class = ExecutionFilterSet
+    pagination_class = ExecutionPagination
+
+    @extend_schema(
+        tags=[TAG],
+        summary="Runs of the overdue check, newest first",
+        responses={
+            200: ExecutionSummarySerializer(many=True),
+            400: OpenApiResponse(ErrorSerializer, description="A query parameter is invalid."),
+            **AUTH_ERRORS,
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ExecutionDetailView(generics.RetrieveAPIView):
+    queryset = JobExecutionLog.objects.all()
+    serializer_class = ExecutionDetailSerializer
+
+    @extend_schema(
+        tags=[TAG],
+        summary="One run with its errors",
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The run's id.")
+        ],
+        responses={
+            200: ExecutionDetailSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No run with this id."),
+            **AUTH_ERRORS,
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_object(self) -> JobExecutionLog:
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound(f"No run with id {self.kwargs['pk']!r}.") from None
+
+
+class HealthView(APIView):
+    """Public, for load balancers and alerting; only staff callers are told why."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=[TAG],
+        summary="Health of the scheduler",
+        description="200 when the scheduler is running and the last successful run is recent enough "
+        "for the schedule, 503 otherwise. Staff callers also get the details.",
+        responses={
+            200: OpenApiResponse(HealthDetailSerializer, description="Healthy."),
+            503: OpenApiResponse(HealthDetailSerializer, description="Not running, or no recent success."),
+            401: AUTH_ERRORS[401],
+        },
+    )
+    def get(self, request: Request) -> Response:
+        current = scheduler_status()
+        serializer = (
+            HealthDetailSerializer if IsActiveStaff().has_permission(request, self) else HealthSerializer
+        )
+        code = status.HTTP_200_OK if current.healthy else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(serializer(current).data, status=code)
+
+
+class RunNowView(APIView):
+    @extend_schema(
+        tags=[TAG],
+        summary="Queue a run of the overdue check now",
+        request=None,
+        responses={202: EnqueuedSerializer, **AUTH_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        task_id = overdue_check_enqueue(triggered_by=JobExecutionLog.Trigger.API)
+        detail = (
+            "The overdue check was queued on the cluster; its run appears in the run list when it starts."
+        )
+        return Response({"task_id": task_id, "detail": detail}, status=status.HTTP_202_ACCEPTED)
