@@ -134,6 +134,11 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Scheduled tasks",
 }
+if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
+    raise ImproperlyConfigured(
+        f"Q_CLUSTER_TIMEOUT={Q_CLUSTER['timeout']} must be below Q_CLUSTER_RETRY={Q_CLUSTER['retry']}: "
+        "a task still running when its retry time comes is handed to a second worker."
+    )
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

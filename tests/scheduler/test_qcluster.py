@@ -1,5 +1,5 @@
 """End to end: a real ``qcluster`` process picks up the schedule written by ``sync_schedules`` and runs
-the check, then stops cleanly on SIGTERM (SPEC §6)."""
+the check, then stops cleanly on SIGTERM (SPEC §6). Its heartbeat is visible from this process."""
 
 import signal
 import subprocess
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 from django_q.models import Schedule
+from django_q.status import Stat
 
 from invoicing.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
@@ -21,6 +22,11 @@ RUN_SEEN_WITHIN = 90
 STOPS_WITHIN = 30
 
 pytestmark = [pytest.mark.processes, needs_postgresql, pytest.mark.django_db(transaction=True)]
+
+
+def heartbeat_visible() -> bool:
+    """What the web process sees: the cluster's heartbeat, read from the shared database cache."""
+    return bool(Stat.get_all())
 
 
 def scheduled_run_completed() -> bool:
@@ -45,10 +51,12 @@ def test_cluster_runs_the_due_schedule_and_stops_cleanly(tmp_path: Path) -> None
 
     output_path = tmp_path / "qcluster.log"
     with output_path.open("w") as output, running_manage("qcluster", output=output) as cluster:
+        alive = wait_until(heartbeat_visible, timeout=RUN_SEEN_WITHIN)
         seen = wait_until(scheduled_run_completed, timeout=RUN_SEEN_WITHIN)
         returncode = stop(cluster)
     log = output_path.read_text()
 
+    assert alive, f"no cluster heartbeat in the shared cache; cluster output:\n{log}"
     assert seen, f"no completed scheduled run within {RUN_SEEN_WITHIN} s; cluster output:\n{log}"
     assert returncode == 0, f"cluster exit code {returncode} after SIGTERM; output:\n{log}"
     run = JobExecutionLog.objects.get(triggered_by="schedule")
