@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from scheduler.config import OverdueConfig
 from scheduler.management.base import CONFIG_EXIT_CODE, ConfiguredCommand
-from scheduler.schedules import SCHEDULE_NAME, SyncResult, schedule_sync
+from scheduler.schedules import SCHEDULE_NAME, SyncAction, SyncResult, schedule_sync
 
 
 def describe(result: SyncResult, config: OverdueConfig) -> str:
@@ -15,7 +15,7 @@ def describe(result: SyncResult, config: OverdueConfig) -> str:
     else:
         every = f"cron '{config.schedule_value}' in {config.timezone.key}"
     next_run = timezone.localtime(result.schedule.next_run, config.timezone).isoformat()
-    moved = "" if result.next_run_moved or result.action == "unchanged" else " (kept)"
+    moved = "" if result.next_run_moved or result.action == SyncAction.UNCHANGED else " (kept)"
     return f"Schedule '{SCHEDULE_NAME}' {result.action}: {every}; next run {next_run}{moved}."
 
 
