@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from invoicing.models import Notification
+from scheduler.models import JobExecutionLog, RunStatus
+from tests.invoicing.factories import InvoiceFactory
+from tests.processes import needs_postgresql, run_manage
+
+AS_OF = "2026-03-15"
+
+
+def call(*args: str) -> str:
+    out = StringIO()
+    call_command("run_overdue_check", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_prints_a_one_line_summary_of_what_it_did():
+    InvoiceFactory.create_batch(3, due_date=InvoiceFactory.due_date - timedelta(days=400))
+    output = call("--as-of", AS_OF)
+    log = JobExecutionLog.objects.get()
+    assert output.strip() == (
+        f"Run #{log.pk} completed (as of 2026-03-15): 3 overdue invoices examined, 3 reminders created, "
+        f"0 already notified, 0 errors in {log.duration_seconds:.2f} s."
+    )
+    assert log.triggered_by == JobExecutionLog.Trigger.COMMAND
+
+
+@pytest.mark.django_db
+def test_dry_run_says_what_would_be_created_and_creates_nothing():
+    InvoiceFactory(due_date=InvoiceFactory.due_date - timedelta(days=400))
+    output = call("--as-of", AS_OF, "--dry-run")
+    assert "Dry run" in output
+    assert "1 reminders would be created" in output
+    assert Notification.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_batch_size_argument_overrides_the_configured_one():
+    call("--as-of", AS_OF, "--batch-size", "7")
+    assert JobExecutionLog.objects.get().batch_size == 7
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "0"], "--batch-size: '0' is not allowed; expected a whole number from 1 to 10000"),
+        (["--batch-size", "10001"], "from 1 to 10000"),
+        (["--as-of", "2026-02-30"], "--as-of: '2026-02-30' is not a date; expected YYYY-MM-DD"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_log_is_written(args, message):
+    with pytest.raises(CommandError, match=message):
+        call(*args)
+    assert not JobExecutionLog.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_failed_run_exits_with_status_one():
+    InvoiceFactory(due_date=InvoiceFactory.due_date - timedelta(days=400))
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE invoicing_customer RENAME COLUMN email TO email_gone")
+    with pytest.raises(CommandError, match="failed") as failure:
+        call("--as-of", AS_OF)
+    assert failure.value.returncode == 1
+    assert JobExecutionLog.objects.get().status == RunStatus.FAILED
+
+
+@needs_postgresql
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--batch-size", "x"], {}, "--batch-size"),
+        (["--as-of", "yesterday"], {}, "--as-of"),
+        ([], {"OVERDUE_INVOICE_BATCH_SIZE": "0"}, "OVERDUE_INVOICE_BATCH_SIZE='0'"),
+        ([], {"OVERDUE_INVOICE_TIMEZONE": "Mars/Olympus"}, "OVERDUE_INVOICE_TIMEZONE='Mars/Olympus'"),
+    ],
+)
+def test_the_command_exits_2_naming_a_bad_argument_or_variable(args, env, named):
+    result = run_manage("run_overdue_check", *args, **env)
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert not JobExecutionLog.objects.exists()
+
+
+@needs_postgresql
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_without_a_terminal_progress_goes_to_log_lines():
+    InvoiceFactory.create_batch(20, due_date=InvoiceFactory.due_date - timedelta(days=400))
+    result = run_manage("run_overdue_check", "--as-of", AS_OF, "--batch-size", "2")
+    assert result.returncode == 0, result.stderr
+    assert "Overdue check: 20 invoices to examine." in result.stdout
+    assert "Overdue check: 10 of 20 invoices examined." in result.stdout
+    assert "\r" not in result.stdout  # no progress bar drawn into a log
