@@ -1,6 +1,7 @@
 """Q_CLUSTER per SPEC §6, as django-q2 itself reads it in a freshly started process."""
 
 import json
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -10,6 +11,7 @@ from tests.processes import run_manage
 # Printed by a `manage.py shell` with the environment under test; django-q2's Conf is read at import.
 READ_CONF = """
 import json
+from pathlib import Path
 from django.conf import settings
 from django_q.brokers import get_broker
 from django_q.conf import Conf
@@ -24,15 +26,17 @@ print(json.dumps({
 LONGEST_REALISTIC_RUN = 15 * 60
 
 
-def cluster_conf(**env: str) -> dict[str, object]:
-    result = run_manage("shell", "--no-imports", "-c", READ_CONF, **env)
+def cluster_conf(scratch: Path, **env: str) -> dict[str, object]:
+    # The ORM broker connects when it is built; an empty scratch database is all it needs.
+    database = f"sqlite:///{scratch / 'scratch.sqlite3'}"
+    result = run_manage("shell", "--no-imports", "-c", READ_CONF, DATABASE_URL=database, **env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
-def default_conf() -> dict[str, object]:
-    return cluster_conf(OVERDUE_INVOICE_TIMEZONE="Europe/Paris")
+def default_conf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return cluster_conf(tmp_path_factory.mktemp("conf"), OVERDUE_INVOICE_TIMEZONE="Europe/Paris")
 
 
 def test_cluster_uses_the_orm_broker_on_the_default_database(default_conf: dict[str, object]) -> None:
@@ -61,8 +65,8 @@ def test_heartbeats_go_to_the_shared_database_cache(default_conf: dict[str, obje
     assert settings.CACHES["default"]["LOCATION"] == "django_cache"
 
 
-def test_redis_url_moves_the_broker_to_redis() -> None:
-    conf = cluster_conf(REDIS_URL="redis://127.0.0.1:6379/0")
+def test_redis_url_moves_the_broker_to_redis(tmp_path: Path) -> None:
+    conf = cluster_conf(tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
     assert (conf["broker"], conf["orm"], conf["redis"]) == ("Redis", None, "redis://127.0.0.1:6379/0")
 
 
