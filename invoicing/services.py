@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from invoicing.models import Customer, Invoice, InvoiceStatus, Notification
 
@@ -109,3 +110,40 @@ def demo_data_create(
         on_progress(len(batch))
     paused = sum(customer.reminders_paused for customer in created)
     return DemoDataSummary(customers=customers, invoices=invoices, paused_customers=paused)
+
+
+class Reminder(NamedTuple):
+    """A notification to insert: the row, without the Python model object (too slow at 100,000s)."""
+
+    invoice_id: int
+    level: int
+    days_overdue: int
+    recipient: str
+    message: str
+
+
+NOTIFICATION_INSERT_PG = """
+INSERT INTO invoicing_notification (invoice_id, level, days_overdue, recipient, message, execution_id)
+SELECT invoice_id, level, days_overdue, recipient, message, %s
+FROM unnest(%s::bigint[], %s::smallint[], %s::integer[], %s::text[], %s::text[])
+    AS r(invoice_id, level, days_overdue, recipient, message)
+"""
+
+
+def notifications_insert(*, reminders: list[Reminder], execution_id: int) -> int:
+    """Insert ``reminders`` in one statement and return how many rows were inserted.
+
+    A reminder that breaks a constraint fails the whole statement (nothing is ignored): the caller
+    decides what to retry. On PostgreSQL the rows travel as arrays, one parameter per column.
+    """
+    if not reminders:
+        return 0
+    if connection.vendor != "postgresql":
+        Notification.objects.bulk_create(
+            Notification(execution_id=execution_id, **reminder._asdict()) for reminder in reminders
+        )
+        return len(reminders)
+    columns = [list(column) for column in zip(*reminders, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(NOTIFICATION_INSERT_PG, [execution_id, *columns])
+        return cursor.rowcount

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from invoicing.models import Invoice, InvoiceQuerySet, Notification
+from invoicing.models import Invoice, InvoiceQuerySet
 from invoicing.reminders import days_overdue, reminder_level, reminder_message
+from invoicing.services import Reminder, notifications_insert
 from scheduler.config import OverdueConfig, load_overdue_config, today
 from scheduler.locks import RunLock, run_lock_for_database
 from scheduler.models import JobExecutionLog, RunStatus
@@ -201,8 +202,8 @@ def _run_batch(
     return (rows[-1]["id"] if rows else after_id), len(rows)
 
 
-def _reminder(log: JobExecutionLog, plan: RunPlan, row: dict[str, Any]) -> Notification | None:
-    """The notification ``row`` is owed, or None when it already has one at its level or higher."""
+def _reminder(plan: RunPlan, row: dict[str, Any]) -> Reminder | None:
+    """The reminder ``row`` is owed, or None when it already has one at its level or higher."""
     days = days_overdue(due_date=row["due_date"], as_of=plan.as_of)
     level = reminder_level(days, plan.thresholds)
     if row["top_level"] is not None and row["top_level"] >= level:
@@ -214,21 +215,13 @@ def _reminder(log: JobExecutionLog, plan: RunPlan, row: dict[str, Any]) -> Notif
         currency=row["currency"],
         balance=row["balance_due"],
     )
-    return Notification(
-        invoice_id=row["id"],
-        level=level,
-        days_overdue=days,
-        recipient=row["customer_email"],
-        message=message,
-        execution_id=log.pk,
-    )
+    return Reminder(row["id"], level, days, row["customer_email"], message)
 
 
 def _notify_together(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str, Any]]) -> BatchOutcome:
-    owed = [notification for row in rows if (notification := _reminder(log, plan, row))]
-    if not plan.dry_run:
-        Notification.objects.bulk_create(owed)
-    return BatchOutcome(processed=len(rows), created=len(owed), already_notified=len(rows) - len(owed))
+    owed = [reminder for row in rows if (reminder := _reminder(plan, row))]
+    created = len(owed) if plan.dry_run else notifications_insert(reminders=owed, execution_id=log.pk)
+    return BatchOutcome(processed=len(rows), created=created, already_notified=len(rows) - len(owed))
 
 
 def _notify_one_by_one(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str, Any]]) -> BatchOutcome:
@@ -236,16 +229,16 @@ def _notify_one_by_one(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str,
     for row in rows:
         try:
             with transaction.atomic():  # a savepoint: one bad invoice rolls back only itself
-                notification = _reminder(log, plan, row)
-                if notification and not plan.dry_run:
-                    notification.save(force_insert=True)
+                reminder = _reminder(plan, row)
+                if reminder and not plan.dry_run:
+                    notifications_insert(reminders=[reminder], execution_id=log.pk)
         except CONNECTION_ERRORS:
             raise
         except Exception as exc:
             outcome.errors.append({"invoice_id": row["id"], "number": row["number"], "error": _describe(exc)})
             logger.error("Run #%s: invoice %s (id %s) failed: %s", log.pk, row["number"], row["id"], exc)
             continue
-        if notification:
+        if reminder:
             outcome.created += 1
         else:
             outcome.already_notified += 1
