@@ -115,11 +115,11 @@ class JobExecutionLogAdmin(admin.ModelAdmin):
         "started_at",
         "duration",
         "coloured_status",
-        "triggered_by",
+        "trigger",
         "as_of",
-        "invoices_processed",
-        "notifications_created",
-        "error_count",
+        "processed",
+        "created",
+        "errors",
     ]
     list_display_links = ["id", "started_at"]
     list_filter = ["status", HasErrorsFilter, "triggered_by", "dry_run", StartedRangeFilter]
@@ -166,12 +166,28 @@ class JobExecutionLogAdmin(admin.ModelAdmin):
             run.get_status_display(),
         )
 
+    @admin.display(description="trigger", ordering="triggered_by")
+    def trigger(self, run: JobExecutionLog) -> str:
+        return run.get_triggered_by_display()
+
+    @admin.display(description="processed", ordering="invoices_processed")
+    def processed(self, run: JobExecutionLog) -> int:
+        return run.invoices_processed
+
+    @admin.display(description="created", ordering="notifications_created")
+    def created(self, run: JobExecutionLog) -> int:
+        return run.notifications_created
+
+    @admin.display(description="errors", ordering="error_count")
+    def errors(self, run: JobExecutionLog) -> int:
+        return run.error_count
+
     @admin.display(description="duration")
     def duration(self, run: JobExecutionLog) -> str:
         seconds = run.duration_seconds
         return "—" if seconds is None else f"{seconds:.1f} s"
 
-    @admin.display(description="notifications created")
+    @admin.display(description="notifications")
     def notifications_link(self, run: JobExecutionLog) -> str:
         url = reverse("admin:invoicing_notification_changelist") + f"?execution__id__exact={run.pk}"
         if run.dry_run:

@@ -1,0 +1,108 @@
+"""A staff user answers "did last night's run happen, and which invoices failed?" in a real browser."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from scheduler.models import JobExecutionLog, RunStatus
+from tests.scheduler.factories import JobExecutionLogFactory
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+MISSING = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        bool(MISSING), reason=f"no browser: {', '.join(MISSING)} missing (install with .ci/install-browser)"
+    ),
+]
+
+PASSWORD = "a-long-browser-test-password"
+ERRORS = [
+    {
+        "invoice_id": 501,
+        "number": "INV-000501",
+        "error": "DataError: value too long for type character varying",
+    },
+    {"invoice_id": 502, "number": "INV-000502", "error": "IntegrityError: customer email is empty"},
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+    flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags += ["--window-size=1400,1000"]
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        for flag in [*flags, f"--user-data-dir={profile}"]:
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+        driver.implicitly_wait(5)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+@pytest.fixture
+def run_history(transactional_db) -> dict[str, JobExecutionLog]:
+    def started(day: int) -> datetime:
+        return datetime(2026, 2, day, 0, 0, 4, tzinfo=UTC)
+
+    return {
+        "ok_1": JobExecutionLogFactory(started_at=started(1), triggered_by="schedule"),
+        "errors_2": JobExecutionLogFactory(
+            started_at=started(2), status=RunStatus.COMPLETED_WITH_ERRORS, error_count=1, errors=ERRORS[:1]
+        ),
+        "ok_3": JobExecutionLogFactory(started_at=started(3), triggered_by="schedule"),
+        "failed_4": JobExecutionLogFactory(started_at=started(4), status=RunStatus.FAILED, traceback="Boom"),
+        "errors_5": JobExecutionLogFactory(
+            started_at=started(5), status=RunStatus.COMPLETED_WITH_ERRORS, error_count=2, errors=ERRORS
+        ),
+    }
+
+
+def log_in(browser, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base_url}/admin/login/?next=/admin/")
+    browser.find_element(By.NAME, "username").send_keys("finance")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.find_element(By.ID, "user-tools")
+
+
+def test_staff_finds_the_failed_invoices_of_a_run_in_the_browser(
+    browser, live_server, run_history, django_user_model
+):
+    from selenium.webdriver.common.by import By
+
+    django_user_model.objects.create_user(
+        username="finance", password=PASSWORD, is_staff=True, is_superuser=True
+    )
+    log_in(browser, live_server.url)
+
+    browser.find_element(By.LINK_TEXT, "Runs of the overdue check").click()
+    assert "Scheduler:" in browser.find_element(By.ID, "scheduler-status").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 5
+
+    status_filter = browser.find_element(By.CSS_SELECTOR, "details[data-filter-title='status']")
+    status_filter.find_element(By.LINK_TEXT, "Completed with errors").click()
+    ids = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody .field-id")]
+    assert ids == [str(run_history["errors_5"].pk), str(run_history["errors_2"].pk)]
+
+    browser.find_element(By.LINK_TEXT, str(run_history["errors_5"].pk)).click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.run-errors tbody tr")
+    cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    assert cells == [[str(error["invoice_id"]), error["number"], error["error"]] for error in ERRORS]
