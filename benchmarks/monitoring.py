@@ -1,0 +1,193 @@
+"""The admin run list and the monitoring API with 100,000 runs on PostgreSQL (SPEC §9).
+
+    .venv/bin/python benchmarks/monitoring.py [--runs 100000] [--database-url URL] [--repeat 7]
+
+Loads N runs into its own database (once; reused while the count matches), then requests each page
+through Django's test client, as a logged-in superuser or with a bearer token, and prints the median time
+and the number of queries of each. Results are in docs/monitoring.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import statistics
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+# Run as a script, its own folder is on sys.path: the shared database setup comes from the check's benchmark.
+from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_monitoring"
+NEWEST = datetime(2026, 2, 1, tzinfo=UTC)
+EVERY = timedelta(minutes=15)
+CHUNK = 5_000
+STATUS_WEIGHTS = {
+    "completed": 86,
+    "completed_with_errors": 5,
+    "failed": 2,
+    "skipped": 6,
+    "abandoned": 1,
+}
+TRIGGER_WEIGHTS = {"schedule": 90, "command": 5, "admin": 3, "api": 2}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_MONITORING_DATABASE_URL"))
+    parser.add_argument("--repeat", type=int, default=7)
+    return parser.parse_args()
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+
+def generated_runs(count: int) -> Iterator[Any]:
+    from scheduler.models import JobExecutionLog
+
+    rng = random.Random(16)
+    statuses = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()), k=count)
+    triggers = rng.choices(list(TRIGGER_WEIGHTS), weights=list(TRIGGER_WEIGHTS.values()), k=count)
+    for index, (status, trigger) in enumerate(zip(statuses, triggers, strict=True)):
+        started_at = NEWEST - index * EVERY
+        errors = run_errors(rng) if status == "completed_with_errors" else []
+        yield JobExecutionLog(
+            status=status,
+            triggered_by=trigger,
+            as_of=started_at.date(),
+            batch_size=100,
+            reminder_days="1",
+            started_at=started_at,
+            finished_at=started_at + timedelta(seconds=rng.uniform(0.5, 90)),
+            host="bench",
+            pid=1,
+            invoices_processed=rng.randint(0, 5_000),
+            notifications_created=rng.randint(0, 500),
+            error_count=len(errors),
+            errors=errors,
+            traceback="Traceback (most recent call last):\n  OperationalError" if status == "failed" else "",
+        )
+
+
+def run_errors(rng: random.Random) -> list[dict[str, Any]]:
+    ids = rng.sample(range(1, 1_000_000), rng.randint(1, 3))
+    return [{"invoice_id": i, "number": f"INV-{i:07d}", "error": "DataError: value too long"} for i in ids]
+
+
+def load_runs(count: int) -> None:
+    from django.db import connection
+
+    from scheduler.models import JobExecutionLog
+
+    if JobExecutionLog.objects.count() == count:
+        print(f"Reusing {count:,} runs.")
+        return
+    JobExecutionLog.objects.all().delete()
+    started = time.perf_counter()
+    batch: list[Any] = []
+    for run in generated_runs(count):
+        batch.append(run)
+        if len(batch) == CHUNK:
+            JobExecutionLog.objects.bulk_create(batch)
+            batch = []
+    JobExecutionLog.objects.bulk_create(batch)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE scheduler_jobexecutionlog")
+    print(f"Loaded {count:,} runs in {time.perf_counter() - started:.1f} s.")
+
+
+# --- measurements ------------------------------------------------------------------------------------------
+
+
+def pages(newest_day: date) -> list[tuple[str, str, dict[str, Any]]]:
+    runs = "/admin/scheduler/jobexecutionlog/"
+    api = "/api/v1/scheduler/executions"
+    week = {"from": (newest_day - timedelta(days=7)).isoformat(), "to": newest_day.isoformat()}
+    return [
+        ("admin: run list, first page", runs, {}),
+        ("admin: run list, page 1000", runs, {"p": 1000}),
+        ("admin: status = failed", runs, {"status__exact": "failed"}),
+        ("admin: with errors", runs, {"has_errors": "yes"}),
+        ("admin: trigger = admin", runs, {"triggered_by__exact": "admin"}),
+        ("admin: started in the last week", runs, {"started_from": week["from"], "started_to": week["to"]}),
+        ("admin: date hierarchy, one month", runs, {"started_at__year": 2026, "started_at__month": 1}),
+        ("admin: search by id", runs, {"q": "4242"}),
+        ("admin: search error text", runs, {"q": "INV-0001"}),
+        ("admin: one run", f"{runs}4242/change/", {}),
+        ("api: executions, first page", api, {}),
+        ("api: executions, 100 per page, page 500", api, {"per_page": 100, "page": 500}),
+        ("api: status = failed", api, {"status": "failed"}),
+        ("api: started in the last week", api, {"started_after": week["from"], "started_before": week["to"]}),
+        ("api: one run", f"{api}/4242", {}),
+        ("api: status", "/api/v1/scheduler/status", {}),
+        ("api: health", "/api/v1/scheduler/health", {}),
+    ]
+
+
+def measure(client: Any, url: str, params: dict[str, Any], repeat: int) -> tuple[float, int]:
+    from django.db import connection
+
+    queries: list[str] = []
+
+    def count(execute: Any, sql: str, *args: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(count):
+        response = client.get(url, params)
+    if response.status_code not in (200, 503):
+        raise SystemExit(f"{url} {params} answered {response.status_code}: {response.content[:300]!r}")
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        client.get(url, params)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000, len(queries)
+
+
+def logged_in_clients() -> tuple[Any, Any]:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from scheduler.tokens import api_token_create
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
+    admin_client = Client(SERVER_NAME="localhost")
+    admin_client.force_login(user)
+    key = api_token_create(username="bench", name="benchmark").key
+    return admin_client, Client(SERVER_NAME="localhost", headers={"Authorization": f"Bearer {key}"})
+
+
+def main() -> None:
+    args = parse_args()
+    url = args.database_url or DEFAULT_DATABASE_URL
+    create_database_if_missing(refuse_unless_postgres(url))
+    # The throttle stays on (its cache queries are part of every API request) but must not refuse us.
+    os.environ["API_THROTTLE_RATE"] = "1000000/minute"
+    setup_django(url)
+    from django.core.management import call_command
+
+    logging.getLogger("django.request").setLevel(logging.CRITICAL)  # the health page answers 503 here
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable")
+    load_runs(args.runs)
+    admin_client, api_client = logged_in_clients()
+    print(f"{'page':<48} {'median ms':>10} {'queries':>8}")
+    for name, path, params in pages(NEWEST.date()):
+        client = api_client if name.startswith("api") else admin_client
+        milliseconds, queries = measure(client, path, params, args.repeat)
+        print(f"{name:<48} {milliseconds:>10.1f} {queries:>8}")
+
+
+if __name__ == "__main__":
+    main()
