@@ -119,12 +119,14 @@ class JobExecutionLogAdmin(admin.ModelAdmin):
         "as_of",
         "processed",
         "created",
-        "errors",
+        "error_total",
     ]
     list_display_links = ["id", "started_at"]
     list_filter = ["status", HasErrorsFilter, "triggered_by", "dry_run", StartedRangeFilter]
     date_hierarchy = "started_at"
-    search_help_text = "A run's id, or text from its errors or traceback (an invoice number, an error)."
+    search_help_text = (
+        "A run's id, or text from its errors (an invoice number, an error) or from a failed run's traceback."
+    )
     search_fields = ["id"]  # shows the search box; the search itself is get_search_results below
     ordering = ["-started_at", "-id"]
     show_full_result_count = False
@@ -179,7 +181,7 @@ class JobExecutionLogAdmin(admin.ModelAdmin):
         return run.notifications_created
 
     @admin.display(description="errors", ordering="error_count")
-    def errors(self, run: JobExecutionLog) -> int:
+    def error_total(self, run: JobExecutionLog) -> int:
         return run.error_count
 
     @admin.display(description="duration")
@@ -234,12 +236,15 @@ class JobExecutionLogAdmin(admin.ModelAdmin):
 
 
 def search_runs(queryset: QuerySet[JobExecutionLog], term: str) -> QuerySet[JobExecutionLog]:
-    """A number (``42`` or ``#42``) finds that run; any text also finds runs whose errors or traceback
-    contain it."""
+    """A number (``42`` or ``#42``) finds that run; any text finds runs whose errors, or whose traceback
+    if they failed, contain it."""
     term = term.strip()
     if not term:
         return queryset
-    matches = Q(errors__icontains=term) | Q(traceback__icontains=term)
+    # Only runs with errors have error texts, only failed runs a traceback: both narrowed by an index.
+    matches = Q(error_count__gt=0, errors__icontains=term) | Q(
+        status=RunStatus.FAILED, traceback__icontains=term
+    )
     number = term.removeprefix("#")
     if number.isascii() and number.isdigit():
         matches |= Q(pk=int(number))

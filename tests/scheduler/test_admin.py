@@ -94,8 +94,15 @@ def test_list_shows_the_columns_of_a_run(superuser_client, failed_run):
     html = superuser_client.get(RUNS_URL).content.decode()
     for column in ["column-id", "column-started_at", "column-duration", "column-coloured_status"]:
         assert column in html
-    for column in ["column-trigger", "column-as_of", "column-processed", "column-created", "column-errors"]:
+    for column in [
+        "column-trigger",
+        "column-as_of",
+        "column-processed",
+        "column-created",
+        "column-error_total",
+    ]:
         assert column in html
+    assert '<td class="field-error_total">2</td>' in html
     assert "2.0 s" in html
 
 
@@ -156,7 +163,7 @@ def test_search_finds_a_run_by_id_or_error_text(superuser_client, failed_run, te
     assert listed_ids(superuser_client, q=term.format(id=failed_run.pk)) == [failed_run.pk]
 
 
-def test_search_finds_text_in_the_traceback(superuser_client):
+def test_search_finds_text_in_the_traceback_of_a_failed_run(superuser_client):
     broken = JobExecutionLogFactory(status=RunStatus.FAILED, traceback="OperationalError: server closed")
     JobExecutionLogFactory()
     assert listed_ids(superuser_client, q="server closed") == [broken.pk]
