@@ -87,6 +87,9 @@ class HealthDetailSerializer(HealthSerializer):
     """What staff callers see; anonymous callers get ``status`` only."""
 
     scheduler_running = serializers.BooleanField()
+    cluster_alive = serializers.BooleanField()
+    schedule_found = serializers.BooleanField()
+    late_schedules = serializers.ListField(child=serializers.CharField())
     last_success_recent = serializers.BooleanField(
         help_text="The last successful run started at or after the newest slot that must be done by now."
     )

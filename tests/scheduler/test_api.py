@@ -316,6 +316,7 @@ def test_health_gives_staff_the_reasons(client, staff_headers):
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["scheduler_running"] is False
+    assert (body["cluster_alive"], body["schedule_found"]) == (True, False)
     assert body["last_success_recent"] is False
     assert body["last_successful_run_time"] is None
 
