@@ -33,11 +33,11 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
             customer__reminders_paused=False,
         )
 
-    def reminder_batch(self, *, after_id: int, size: int) -> list[dict[str, Any]]:
+    def reminder_batch(self, *, after_id: int, size: int) -> models.QuerySet[Invoice, dict[str, Any]]:
         """The next ``size`` invoices by id after ``after_id``, with what a reminder needs and the highest
         level already sent (``top_level``, None when none): one query."""
         top_level = Notification.objects.filter(invoice=OuterRef("pk")).order_by("-level").values("level")
-        return list(
+        return (
             self.filter(id__gt=after_id)
             .order_by("id")
             .annotate(top_level=Subquery(top_level[:1]))

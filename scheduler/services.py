@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from invoicing.models import Invoice, InvoiceQuerySet
+from invoicing.models import Invoice
 from invoicing.reminders import days_overdue, reminder_level, reminder_message
+from invoicing.selectors import ReminderBatches
 from invoicing.services import Reminder, notifications_insert
 from scheduler.config import OverdueConfig, load_overdue_config, today
 from scheduler.locks import RunLock, run_lock_for_database
@@ -167,9 +168,10 @@ def _walk(log: JobExecutionLog, plan: RunPlan, progress: RunProgress | None) -> 
     candidates = Invoice.objects.overdue(as_of=plan.as_of, min_days=plan.thresholds[0])
     if progress:
         progress.start(candidates.count())
+    batches = ReminderBatches(candidates, size=plan.batch_size)
     last_id = 0
     while True:
-        last_id, size = _run_batch(log, plan, candidates, last_id)
+        last_id, size = _run_batch(log, plan, batches, last_id)
         if progress:
             progress.advance(size)
         if size < plan.batch_size:
@@ -177,12 +179,12 @@ def _walk(log: JobExecutionLog, plan: RunPlan, progress: RunProgress | None) -> 
 
 
 def _run_batch(
-    log: JobExecutionLog, plan: RunPlan, candidates: InvoiceQuerySet, after_id: int
+    log: JobExecutionLog, plan: RunPlan, batches: ReminderBatches, after_id: int
 ) -> tuple[int, int]:
     """One batch in one transaction: read, insert, count. If it fails, retry it invoice by invoice."""
     try:
         with transaction.atomic():
-            rows = candidates.reminder_batch(after_id=after_id, size=plan.batch_size)
+            rows = batches.after(after_id)
             totals = _record(log, _notify_together(log, plan, rows))
     except CONNECTION_ERRORS:
         raise
@@ -194,7 +196,7 @@ def _run_batch(
             exc,
         )
         with transaction.atomic():
-            rows = candidates.reminder_batch(after_id=after_id, size=plan.batch_size)
+            rows = batches.after(after_id)
             totals = _record(log, _notify_one_by_one(log, plan, rows))
     # Counted in memory only once the batch committed: a rolled-back batch is not counted twice.
     for name, value in totals.items():
