@@ -30,7 +30,8 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 # Written after every batch; Django would compile this UPDATE anew each time, at a cost above running it.
 COUNTERS = ("invoices_processed", "notifications_created", "already_notified", "error_count")
-COUNTERS_UPDATE = f"UPDATE {JobExecutionLog._meta.db_table} SET {', '.join(f'{name} = %s' for name in COUNTERS)} WHERE id = %s"
+_ASSIGNMENTS = ", ".join(f"{name} = %s" for name in COUNTERS)
+COUNTERS_UPDATE = f"UPDATE {JobExecutionLog._meta.db_table} SET {_ASSIGNMENTS} WHERE id = %s"
 
 
 class SlotAlreadyRun(Exception):
