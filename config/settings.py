@@ -118,14 +118,23 @@ USE_I18N = True
 # system check (the commands refuse to run), so UTC here only lets the check itself start.
 TIME_ZONE = OVERDUE_INVOICE_TIMEZONE if OVERDUE_INVOICE_TIMEZONE in available_timezones() else "UTC"
 
+
+def cluster_count(name: str, default: int) -> int:
+    """A whole number of at least 1, as written (no "$" indirection); anything else stops settings."""
+    raw = env.ENVIRON.get(name, str(default))
+    if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+        raise ImproperlyConfigured(f"{name}={raw!r} is invalid: expected a whole number of at least 1.")
+    return int(raw)
+
+
 # https://django-q2.readthedocs.io/en/master/configure.html
 Q_CLUSTER = {
     "name": "overdue-invoices",
-    "workers": env.int("Q_CLUSTER_WORKERS", default=2),
+    "workers": cluster_count("Q_CLUSTER_WORKERS", default=2),
     # A run of 1M invoices takes minutes; the timeout must cover it and stay below retry, or a
     # broker would hand the same task to a second worker while the first still runs.
-    "timeout": env.int("Q_CLUSTER_TIMEOUT", default=3600),
-    "retry": env.int("Q_CLUSTER_RETRY", default=3660),
+    "timeout": cluster_count("Q_CLUSTER_TIMEOUT", default=3600),
+    "retry": cluster_count("Q_CLUSTER_RETRY", default=3660),
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,

@@ -70,6 +70,15 @@ def test_redis_url_moves_the_broker_to_redis(tmp_path: Path) -> None:
     assert (conf["broker"], conf["orm"], conf["redis"]) == ("Redis", None, "redis://127.0.0.1:6379/0")
 
 
+@pytest.mark.parametrize(
+    ("name", "value"), [("Q_CLUSTER_WORKERS", "two"), ("Q_CLUSTER_TIMEOUT", "-5"), ("Q_CLUSTER_RETRY", "0")]
+)
+def test_cluster_number_not_a_positive_whole_number_is_refused_naming_it(name: str, value: str) -> None:
+    result = run_manage("check", **{name: value})
+    assert result.returncode != 0
+    assert f"{name}={value!r} is invalid: expected a whole number of at least 1." in result.stderr
+
+
 def test_timeout_not_below_retry_is_refused_at_start() -> None:
     result = run_manage("check", Q_CLUSTER_TIMEOUT="3660", Q_CLUSTER_RETRY="3660")
     assert result.returncode != 0
