@@ -104,11 +104,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- The overdue check (SPEC §5); validated by scheduler.config -------------------------------------
-OVERDUE_INVOICE_SCHEDULE_TYPE = env.str("OVERDUE_INVOICE_SCHEDULE_TYPE", default="cron")
-OVERDUE_INVOICE_SCHEDULE_VALUE = env.str("OVERDUE_INVOICE_SCHEDULE_VALUE", default="0 0 * * *")
-OVERDUE_INVOICE_BATCH_SIZE = env.str("OVERDUE_INVOICE_BATCH_SIZE", default="100")
-OVERDUE_INVOICE_TIMEZONE = env.str("OVERDUE_INVOICE_TIMEZONE", default="UTC")
-OVERDUE_INVOICE_REMINDER_DAYS = env.str("OVERDUE_INVOICE_REMINDER_DAYS", default="1")
+# Read as plain strings: env.str() would treat a value starting with "$" as the name of another
+# variable and fall back to the default when that one is unset, which must never happen silently.
+OVERDUE_INVOICE_SCHEDULE_TYPE = env.ENVIRON.get("OVERDUE_INVOICE_SCHEDULE_TYPE", "cron")
+OVERDUE_INVOICE_SCHEDULE_VALUE = env.ENVIRON.get("OVERDUE_INVOICE_SCHEDULE_VALUE", "0 0 * * *")
+OVERDUE_INVOICE_BATCH_SIZE = env.ENVIRON.get("OVERDUE_INVOICE_BATCH_SIZE", "100")
+OVERDUE_INVOICE_TIMEZONE = env.ENVIRON.get("OVERDUE_INVOICE_TIMEZONE", "UTC")
+OVERDUE_INVOICE_REMINDER_DAYS = env.ENVIRON.get("OVERDUE_INVOICE_REMINDER_DAYS", "1")
 
 # https://docs.djangoproject.com/en/5.2/topics/i18n/timezones/
 USE_TZ = True
@@ -206,5 +208,7 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-q2 adds a handler of its own when its logger has none; ours keeps one format.
+        "django-q": {"handlers": ["stdout"], "propagate": False},
     },
 }

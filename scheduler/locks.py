@@ -92,6 +92,7 @@ def run_lock_for_database() -> RunLock:
     if connection.vendor == "postgresql":
         return PostgresRunLock()
     if connection.is_in_memory_db():
-        return FileRunLock(Path(tempfile.gettempdir()) / f"overdue-check-memory-{os.getuid()}.lock")
+        # An in-memory database lives in one process, so its lock does too.
+        return FileRunLock(Path(tempfile.gettempdir()) / f"overdue-check-memory-{os.getpid()}.lock")
     database = Path(str(connection.settings_dict["NAME"]))
     return FileRunLock(database.with_name(database.name + ".overdue-check.lock"))
