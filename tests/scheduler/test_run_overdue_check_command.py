@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import termios
 from datetime import timedelta
 from io import StringIO
 
@@ -10,7 +16,7 @@ from django.db import connection
 from invoicing.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.invoicing.factories import InvoiceFactory
-from tests.processes import needs_postgresql, run_manage
+from tests.processes import manage_command, needs_postgresql, process_env, run_manage
 
 AS_OF = "2026-03-15"
 
@@ -103,3 +109,40 @@ def test_without_a_terminal_progress_goes_to_log_lines():
     assert "Overdue check: 20 invoices to examine." in result.stdout
     assert "Overdue check: 10 of 20 invoices examined." in result.stdout
     assert "\r" not in result.stdout  # no progress bar drawn into a log
+
+
+@needs_postgresql
+@pytest.mark.processes
+@pytest.mark.django_db(transaction=True)
+def test_on_a_terminal_a_progress_bar_is_drawn():
+    InvoiceFactory.create_batch(20, due_date=InvoiceFactory.due_date - timedelta(days=400))
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 24 rows, 120 columns
+    try:
+        process = subprocess.Popen(
+            manage_command("run_overdue_check", "--as-of", AS_OF, "--batch-size", "5"),
+            env=process_env(),
+            stdout=follower,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(follower)
+        screen = read_all(leader)
+        assert process.wait(timeout=60) == 0
+    finally:
+        os.close(leader)
+    assert "Overdue check: 100%" in screen
+    assert "20/20" in screen
+    assert "reminders created" in screen
+
+
+def read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
