@@ -1,0 +1,163 @@
+"""Invoices paid (or voided) between two runs, or while a run is going, are never reminded afterwards
+(SPEC §3, P13): with real run processes on PostgreSQL, and as a property of the service on any database."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db.models import F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.django import TestCase
+
+from invoicing.models import Invoice, InvoiceStatus, Notification
+from scheduler.models import JobExecutionLog, RunStatus
+from scheduler.services import overdue_check_run
+from tests.invoicing.factories import CustomerFactory, InvoiceFactory
+from tests.processes import needs_postgresql, run_manage
+from tests.reliability.conftest import (
+    invoices_counted,
+    load_invoices,
+    reliability_size,
+    report,
+    run_log,
+    wait_for_progress,
+)
+from tests.reliability.runs import RUN_ENV, START, THRESHOLDS, outcome, run_args
+from tests.scheduler.oracle import examined, make_config, owed
+
+PAYMENTS = ("paid", "settled", "void")
+
+
+def pay(invoice_ids: list[int], how: str) -> None:
+    """``paid``: marked paid in full; ``settled``: paid in full, still marked sent; ``void``: voided."""
+    invoices = Invoice.objects.filter(pk__in=invoice_ids)
+    if how == "paid":
+        invoices.update(status=InvoiceStatus.PAID, amount_paid=F("total"))
+    elif how == "settled":
+        invoices.update(amount_paid=F("total"))
+    else:
+        invoices.update(status=InvoiceStatus.VOID)
+
+
+def next_log_id() -> int:
+    return (JobExecutionLog.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+
+
+def reminded_after_payment(paid_from: dict[int, int]) -> int:
+    """Reminders given to paid invoices by runs that began after the payment (``paid_from``: invoice id ->
+    first run id that must not remind it)."""
+    rows = Notification.objects.filter(invoice__in=paid_from).values_list("invoice_id", "execution_id")
+    return sum(1 for invoice, execution in rows if execution >= paid_from[invoice])
+
+
+def run_exactly(as_of: date, batch_size: int) -> None:
+    """One run on ``as_of`` whose reminders are exactly what the oracle says is owed."""
+    expected = owed(as_of, THRESHOLDS)
+    first = next_log_id()
+    finished = run_manage(*run_args(as_of, batch_size), timeout=600, **RUN_ENV)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    result = outcome(list(JobExecutionLog.objects.filter(pk__gte=first)), expected)
+    assert result.exact, result
+
+
+@pytest.mark.reliability
+@pytest.mark.processes
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_invoices_paid_between_runs_or_during_one_are_never_reminded_afterwards(
+    size, rng, slow_batches, run_process
+):
+    load_invoices(rng, count=size.invoices, around=START)
+    as_of = START
+    paid_from: dict[int, int] = {}
+    paid_between = paid_during = undecided = 0
+    for _ in range(size.paid_rounds):
+        as_of += timedelta(days=rng.randint(1, 12))
+        open_now = sorted(examined(as_of, THRESHOLDS))
+        chosen = rng.sample(open_now, len(open_now) // 10)
+        pay(chosen, rng.choice(PAYMENTS))
+        paid_from.update(dict.fromkeys(chosen, next_log_id()))
+        paid_between += len(chosen)
+        run_exactly(as_of, rng.choice(size.kill_batch_sizes))
+
+        # Paid while a run walks the invoices: the ones it has not read yet must get nothing from it.
+        as_of += timedelta(days=rng.randint(1, 12))
+        batch_size = rng.choice(size.kill_batch_sizes)
+        order = sorted(examined(as_of, THRESHOLDS))
+        rank = {invoice: position for position, invoice in enumerate(order)}
+        process = run_process(*run_args(as_of, batch_size), **RUN_ENV)
+        run = run_log(process)
+        batches = rng.randrange(math.ceil(len(order) / batch_size / 2) or 1)
+        wait_for_progress(process, run.pk, batches * batch_size)
+        ahead = order[invoices_counted(run.pk) + 2 * batch_size :]
+        chosen = rng.sample(ahead, len(ahead) // 10)
+        pay(chosen, rng.choice(PAYMENTS))
+        # Read after the payment committed: the run had read at most one more batch than it counted.
+        read_at_most = invoices_counted(run.pk) + batch_size
+        assert process.wait(timeout=600) == 0, process.output_path.read_text()
+        for invoice in chosen:
+            unread = rank[invoice] >= read_at_most
+            paid_from[invoice] = run.pk if unread else run.pk + 1
+            paid_during += unread
+            undecided += not unread
+        assert JobExecutionLog.objects.get(pk=run.pk).status == RunStatus.COMPLETED
+
+    # Long after: every open invoice has reached a new level, and the paid ones still get nothing.
+    run_exactly(as_of + timedelta(days=45), rng.choice(size.kill_batch_sizes))
+    violations = reminded_after_payment(paid_from)
+    report(
+        "invoices paid between runs and during a run",
+        invoices=size.invoices,
+        rounds=size.paid_rounds,
+        paid_between_runs=paid_between,
+        paid_during_a_run_before_it_read_them=paid_during,
+        paid_during_a_run_as_it_read_them=undecided,
+        reminded_after_payment=violations,
+    )
+    assert violations == 0
+
+
+steps = st.lists(
+    st.tuples(
+        st.integers(0, 20),  # days to the next run
+        st.lists(st.tuples(st.integers(0, 11), st.sampled_from((*PAYMENTS, "part"))), max_size=4),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@pytest.mark.reliability
+class PaidInvoicesPropertyTest(TestCase):
+    @settings(max_examples=reliability_size().examples, deadline=None)
+    @given(due_in=st.lists(st.integers(-40, 10), min_size=12, max_size=12), steps=steps)
+    def test_an_invoice_paid_between_runs_is_never_reminded_again(self, due_in, steps):
+        """P13 over time: after each run the reminders are the oracle's; an invoice paid in full or
+        voided gets none from any later run, one paid in part keeps being reminded."""
+        customer = CustomerFactory()
+        invoices = [
+            InvoiceFactory(customer=customer, due_date=START + timedelta(days=days), total=Decimal("90.00"))
+            for days in due_in
+        ]
+        config = make_config(REMINDER_DAYS=",".join(map(str, THRESHOLDS)))
+        paid_from: dict[int, int] = {}
+        as_of = START
+        for days, payments in steps:
+            for index, how in payments:
+                invoice = invoices[index]
+                if invoice.pk in paid_from:
+                    continue  # paid or voided for good
+                if how == "part":
+                    Invoice.objects.filter(pk=invoice.pk).update(amount_paid=Decimal("30.00"))
+                else:
+                    pay([invoice.pk], how)
+                    paid_from[invoice.pk] = next_log_id()
+            as_of += timedelta(days=days)
+            expected = owed(as_of, THRESHOLDS)
+            log = overdue_check_run(triggered_by="command", as_of=as_of, config=config)
+            assert outcome([log], expected).exact
+        assert reminded_after_payment(paid_from) == 0
