@@ -94,7 +94,7 @@ def report(fault: str, **figures: object) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if FIGURES:
-        terminalreporter.section("reliability figures")
+        terminalreporter.section(f"reliability figures (RELIABILITY_SEED={SEED})")
         for line in FIGURES:
             terminalreporter.write_line(line)
 
@@ -104,12 +104,15 @@ def size() -> Size:
     return reliability_size()
 
 
+# One seed per session, printed, so that RELIABILITY_SEED=<it> replays every random choice of a run.
+SEED = os.environ.get("RELIABILITY_SEED") or str(random.SystemRandom().randrange(2**32))
+
+
 @pytest.fixture
 def rng(request: pytest.FixtureRequest) -> random.Random:
-    """A generator seeded per test; the seed is printed so that a failure can be replayed exactly."""
-    base = os.environ.get("RELIABILITY_SEED") or str(random.SystemRandom().randrange(2**32))
-    seed = int(hashlib.sha256(f"{base}:{request.node.name}".encode()).hexdigest()[:8], 16)
-    print(f"\n[reliability] {request.node.name}: RELIABILITY_SEED={base} (test seed {seed})")
+    """A generator seeded from the session's seed and the test's name."""
+    seed = int(hashlib.sha256(f"{SEED}:{request.node.name}".encode()).hexdigest()[:8], 16)
+    print(f"\n[reliability] {request.node.name}: RELIABILITY_SEED={SEED}")
     return random.Random(seed)
 
 
