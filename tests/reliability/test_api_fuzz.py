@@ -36,9 +36,11 @@ def api_schema(db):
     # transaction (the WSGI handler closes old connections when a request starts and finishes).
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
-    yield schemathesis.openapi.from_wsgi("/api/schema/", application)
-    for signal in (request_started, request_finished):
-        signal.connect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/", application)
+    finally:
+        for signal in (request_started, request_finished):
+            signal.connect(close_old_connections)
 
 
 @pytest.fixture
