@@ -1,39 +1,41 @@
-"""Settings, read from the environment with one ``environ.Env``.
+"""Settings, read from the environment with one strict reader (``config.environment.StrictEnv``).
 
-Every variable is listed in README.md ("Configuration"). The overdue-check variables are kept here as the
-raw strings the operator wrote; ``scheduler.config.load_overdue_config`` validates them, and the system
-check ``scheduler.E001`` reports every invalid one (``manage.py check`` fails, commands exit 2).
+Every variable is listed in README.md ("Configuration"). An invalid value is collected in
+``CONFIGURATION_PROBLEMS`` (``manage.py check`` reports it; every command refuses to run, exit 2). The
+overdue-check variables are kept as the raw strings the operator wrote; ``scheduler.config`` validates
+them the same way.
 """
 
+import secrets
 from pathlib import Path
 from zoneinfo import available_timezones
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+
+from config.environment import LOG_LEVELS, THROTTLE_RATE, StrictEnv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+env = StrictEnv()
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#debug
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+DEBUG = env.boolean("DJANGO_DEBUG", default=False)
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
 # No default outside debug: a production deploy without a key must not start.
-if DEBUG:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="django-insecure-debug-only-key")
-else:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-    if not SECRET_KEY:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set: it is required whenever DJANGO_DEBUG is off "
-            "(set DJANGO_SECRET_KEY, or DJANGO_DEBUG=1 for local development only)."
-        )
+SECRET_KEY = env.text("DJANGO_SECRET_KEY", default="django-insecure-debug-only-key" if DEBUG else "")
+if not SECRET_KEY:
+    env.problems.append(
+        "DJANGO_SECRET_KEY is not set: it is required whenever DJANGO_DEBUG is off "
+        "(set DJANGO_SECRET_KEY, or DJANGO_DEBUG=1 for local development only)."
+    )
+    # Lets Django load far enough to report the problem; nothing runs with it (see manage.py, wsgi.py).
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = env.comma_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env.comma_list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -79,7 +81,7 @@ TEMPLATES = [
 ]
 
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The run log is committed while another connection may hold a write lock: wait rather than fail.
@@ -104,13 +106,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- The overdue check (SPEC §5); validated by scheduler.config -------------------------------------
-# Read as plain strings: env.str() would treat a value starting with "$" as the name of another
-# variable and fall back to the default when that one is unset, which must never happen silently.
-OVERDUE_INVOICE_SCHEDULE_TYPE = env.ENVIRON.get("OVERDUE_INVOICE_SCHEDULE_TYPE", "cron")
-OVERDUE_INVOICE_SCHEDULE_VALUE = env.ENVIRON.get("OVERDUE_INVOICE_SCHEDULE_VALUE", "0 0 * * *")
-OVERDUE_INVOICE_BATCH_SIZE = env.ENVIRON.get("OVERDUE_INVOICE_BATCH_SIZE", "100")
-OVERDUE_INVOICE_TIMEZONE = env.ENVIRON.get("OVERDUE_INVOICE_TIMEZONE", "UTC")
-OVERDUE_INVOICE_REMINDER_DAYS = env.ENVIRON.get("OVERDUE_INVOICE_REMINDER_DAYS", "1")
+OVERDUE_INVOICE_SCHEDULE_TYPE = env.text("OVERDUE_INVOICE_SCHEDULE_TYPE", "cron")
+OVERDUE_INVOICE_SCHEDULE_VALUE = env.text("OVERDUE_INVOICE_SCHEDULE_VALUE", "0 0 * * *")
+OVERDUE_INVOICE_BATCH_SIZE = env.text("OVERDUE_INVOICE_BATCH_SIZE", "100")
+OVERDUE_INVOICE_TIMEZONE = env.text("OVERDUE_INVOICE_TIMEZONE", "UTC")
+OVERDUE_INVOICE_REMINDER_DAYS = env.text("OVERDUE_INVOICE_REMINDER_DAYS", "1")
 
 # https://docs.djangoproject.com/en/5.2/topics/i18n/timezones/
 USE_TZ = True
@@ -121,22 +121,14 @@ USE_I18N = True
 TIME_ZONE = OVERDUE_INVOICE_TIMEZONE if OVERDUE_INVOICE_TIMEZONE in available_timezones() else "UTC"
 
 
-def cluster_count(name: str, default: int) -> int:
-    """A whole number of at least 1, as written (no "$" indirection); anything else stops settings."""
-    raw = env.ENVIRON.get(name, str(default))
-    if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
-        raise ImproperlyConfigured(f"{name}={raw!r} is invalid: expected a whole number of at least 1.")
-    return int(raw)
-
-
 # https://django-q2.readthedocs.io/en/master/configure.html
 Q_CLUSTER = {
     "name": "overdue-invoices",
-    "workers": cluster_count("Q_CLUSTER_WORKERS", default=2),
+    "workers": env.integer("Q_CLUSTER_WORKERS", default=2, minimum=1),
     # A run of 1M invoices takes minutes; the timeout must cover it and stay below retry, or a
     # broker would hand the same task to a second worker while the first still runs.
-    "timeout": cluster_count("Q_CLUSTER_TIMEOUT", default=3600),
-    "retry": cluster_count("Q_CLUSTER_RETRY", default=3660),
+    "timeout": env.integer("Q_CLUSTER_TIMEOUT", default=3600, minimum=1),
+    "retry": env.integer("Q_CLUSTER_RETRY", default=3660, minimum=1),
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
@@ -146,11 +138,11 @@ Q_CLUSTER = {
     "label": "Scheduled tasks",
 }
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
-    raise ImproperlyConfigured(
+    env.problems.append(
         f"Q_CLUSTER_TIMEOUT={Q_CLUSTER['timeout']} must be below Q_CLUSTER_RETRY={Q_CLUSTER['retry']}: "
         "a task still running when its retry time comes is handed to a second worker."
     )
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env.text("REDIS_URL", default="")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -163,7 +155,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/minute")},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.matching(
+            "API_THROTTLE_RATE", "600/minute", THROTTLE_RATE, "expected requests per period, e.g. 600/minute"
+        )
+    },
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -182,13 +178,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#secure-proxy-ssl-header
-SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
-SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+SECURE_SSL_REDIRECT = env.boolean("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.boolean("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.boolean("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.integer("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.boolean("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+if env.boolean("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # https://docs.djangoproject.com/en/5.2/topics/logging/
@@ -205,10 +201,13 @@ LOGGING = {
             "formatter": "plain",
         }
     },
-    "root": {"handlers": ["stdout"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["stdout"], "level": env.choice("DJANGO_LOG_LEVEL", "INFO", LOG_LEVELS)},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # django-q2 adds a handler of its own when its logger has none; ours keeps one format.
         "django-q": {"handlers": ["stdout"], "propagate": False},
     },
 }
+
+# Every invalid variable above, each naming the variable, its value and what is allowed.
+CONFIGURATION_PROBLEMS = env.problems

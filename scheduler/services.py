@@ -199,7 +199,7 @@ def _run_batch(
             "Run #%s: batch after invoice id %s failed (%s); retrying invoice by invoice.",
             log.pk,
             after_id,
-            exc,
+            _describe(exc),
         )
         with transaction.atomic():
             rows = batches.after(after_id)
@@ -243,8 +243,9 @@ def _notify_one_by_one(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str,
         except CONNECTION_ERRORS:
             raise
         except Exception as exc:
-            outcome.errors.append({"invoice_id": row["id"], "number": row["number"], "error": _describe(exc)})
-            logger.error("Run #%s: invoice %s (id %s) failed: %s", log.pk, row["number"], row["id"], exc)
+            error = _describe(exc)
+            outcome.errors.append({"invoice_id": row["id"], "number": row["number"], "error": error})
+            logger.error("Run #%s: invoice %s (id %s) failed: %s", log.pk, row["number"], row["id"], error)
             continue
         if reminder:
             outcome.created += 1
@@ -254,7 +255,10 @@ def _notify_one_by_one(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str,
 
 
 def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {str(exc).strip()}"
+    """The error's first line only: PostgreSQL adds a DETAIL line with the refused row, which holds the
+    customer's email and name, and a run log keeps no customer data beyond invoice id and number."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def _record(log: JobExecutionLog, outcome: BatchOutcome) -> dict[str, Any]:

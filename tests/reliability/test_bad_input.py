@@ -213,12 +213,6 @@ def test_a_value_starting_with_a_dollar_is_taken_as_written(value):
 
 @pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/settings.py: invalid booleans silently become false, an invalid throttle rate is kept "
-    "(every API request then fails with a 500), and the other values stop settings with a traceback "
-    "and exit 1, most without naming the variable",
-)
 def test_commands_exit_2_naming_an_invalid_settings_variable():
     invalid = {
         "DJANGO_DEBUG": "maybe",

@@ -338,11 +338,6 @@ def test_a_failing_invoice_is_logged_by_id_number_and_error_only(caplog):
     connection.vendor != "postgresql", reason="the row in the error text is PostgreSQL's DETAIL line"
 )
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="scheduler/services.py _describe() records str(exc), and PostgreSQL's DETAIL line "
-    "('Failing row contains (…)') carries the reminder row: the customer's email and name",
-)
 def test_a_reminder_refused_by_a_check_constraint_leaves_no_customer_data_in_the_run_log(caplog):
     private, bad = overdue_with_one_private_customer()
     with connection.cursor() as cursor:
