@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DJANGO_SECRET_KEY ?= local-only-insecure-key-change-me
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint reliability bench run qcluster clean
+.PHONY: install demo test lint check-migrations reliability bench run qcluster clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
+
+check-migrations: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 run: install
 	$(BIN)/python manage.py runserver
