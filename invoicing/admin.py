@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from config.admin import ReadOnlyModelAdmin
 from invoicing.models import Customer, Invoice, Notification
 from scheduler.config import today
 
@@ -93,19 +94,10 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyModelAdmin):
     list_display = ["created_at", "invoice", "level", "days_overdue", "recipient", "execution"]
     list_filter = ["level", ("created_at", admin.DateFieldListFilter), "execution__status"]
     search_fields = ["invoice__number", "recipient"]
     list_select_related = ["invoice", "execution"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

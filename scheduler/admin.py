@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from config.admin import ReadOnlyModelAdmin
 from scheduler.dispatch import overdue_check_enqueue
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.status import scheduler_status
@@ -109,7 +110,7 @@ def start_of_day(day: date) -> datetime:
 
 
 @admin.register(JobExecutionLog)
-class JobExecutionLogAdmin(admin.ModelAdmin):
+class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     list_display = [
         "id",
         "started_at",
@@ -143,15 +144,6 @@ class JobExecutionLogAdmin(admin.ModelAdmin):
         ("Errors", {"fields": ["errors_table", "traceback"]}),
         ("Settings of the run", {"fields": ["batch_size", "reminder_days"], "classes": ["collapse"]}),
     ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[JobExecutionLog], search_term: str
@@ -252,7 +244,7 @@ def search_runs(queryset: QuerySet[JobExecutionLog], term: str) -> QuerySet[JobE
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyModelAdmin):
     """Tokens are issued by ``manage.py create_api_token`` (the key is shown once, there); here they are
     listed and revoked. Only the first characters of a key are kept in clear."""
 
@@ -263,15 +255,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ["key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = fields
     actions = ["revoke"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("scheduler.change_apitoken")
