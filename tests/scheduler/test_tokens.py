@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 
 from scheduler.models import ApiToken
 from scheduler.tokens import TokenError, api_token_create, api_token_for_key, api_token_revoke
+from tests.scheduler.factories import ApiTokenFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +128,10 @@ def test_revoke_api_token_command_refuses_an_unknown_prefix_with_exit_2(staff_us
     with pytest.raises(CommandError, match="No token with prefix") as raised:
         call_command("revoke_api_token", "zzzzzzzz", stdout=StringIO())
     assert raised.value.returncode == 2
+
+
+@pytest.mark.django_db
+def test_a_token_is_found_by_its_key_and_never_by_its_stored_hash():
+    token = ApiTokenFactory(key="k" * 43)
+    assert api_token_for_key(key="k" * 43) == token
+    assert api_token_for_key(key=token.key_hash) is None
