@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.progress import progress_bar
+from config.progress import progress_for
 from invoicing.services import DemoDataExists, demo_data_create
 from scheduler.config import today
 
@@ -28,18 +28,21 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, customers: int, invoices: int, seed: int, reset: bool, **options: Any
     ) -> None:
-        with progress_bar(total=invoices, unit="invoice", stream=self.stdout._out, desc="Seeding") as advance:
-            try:
-                summary = demo_data_create(
-                    customers=customers,
-                    invoices=invoices,
-                    seed=seed,
-                    as_of=today(),
-                    reset=reset,
-                    on_progress=advance,
-                )
-            except DemoDataExists as exc:
-                raise CommandError(str(exc), returncode=2) from exc
+        progress = progress_for(self.stdout._out, desc="Seeding", unit="invoice", verb="create")
+        progress.start(invoices)
+        try:
+            summary = demo_data_create(
+                customers=customers,
+                invoices=invoices,
+                seed=seed,
+                as_of=today(),
+                reset=reset,
+                on_progress=progress.advance,
+            )
+        except DemoDataExists as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        finally:
+            progress.close()
         self.stdout.write(
             f"Created {summary.customers} customers ({summary.paused_customers} with reminders paused) "
             f"and {summary.invoices} invoices."

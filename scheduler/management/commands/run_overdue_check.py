@@ -1,17 +1,15 @@
-import logging
 from argparse import ArgumentParser, ArgumentTypeError
 from datetime import date
-from typing import Any, TextIO
+from typing import Any
 
 from django.core.management.base import CommandError
-from tqdm import tqdm
 
+from config.progress import progress_for
 from scheduler.config import MAX_BATCH_SIZE
 from scheduler.management.base import ConfiguredCommand
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.services import overdue_check_run
 
-logger = logging.getLogger(__name__)
 FAILED_EXIT_CODE = 1
 
 
@@ -28,48 +26,6 @@ def batch_size(value: str) -> int:
             f"{value!r} is not allowed; expected a whole number from 1 to {MAX_BATCH_SIZE}"
         )
     return int(value)
-
-
-class TerminalProgress:
-    """A tqdm bar on a terminal."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.bar: tqdm | None = None
-
-    def start(self, total: int) -> None:
-        self.bar = tqdm(
-            total=total, unit="invoice", desc="Overdue check", file=self.stream, dynamic_ncols=True
-        )
-
-    def advance(self, invoices: int) -> None:
-        if self.bar is not None:
-            self.bar.update(invoices)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class LogProgress:
-    """Log lines at every tenth of the work, for output that is not a terminal (cron, containers)."""
-
-    def __init__(self) -> None:
-        self.total = self.done = self.reported = 0
-
-    def start(self, total: int) -> None:
-        self.total = total
-        logger.info("Overdue check: %s invoices to examine.", total)
-
-    def advance(self, invoices: int) -> None:
-        self.done += invoices
-        tenth = self.done * 10 // max(self.total, 1)
-        if tenth > self.reported and self.done < self.total:
-            self.reported = tenth
-            logger.info("Overdue check: %s of %s invoices examined.", self.done, self.total)
-
-    def close(self) -> None:
-        """Nothing to tidy."""
 
 
 def summary(log: JobExecutionLog) -> str:
@@ -94,8 +50,7 @@ class Command(ConfiguredCommand):
     def handle(
         self, *args: Any, as_of: date | None, batch_size: int | None, dry_run: bool, **options: Any
     ) -> None:
-        stream = self.stdout._out
-        progress = TerminalProgress(stream) if stream.isatty() else LogProgress()
+        progress = progress_for(self.stdout._out, desc="Overdue check", unit="invoice", verb="examine")
         try:
             log = overdue_check_run(
                 triggered_by=JobExecutionLog.Trigger.COMMAND,
