@@ -42,7 +42,7 @@ check-migrations: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 run: install
-	$(BIN)/python manage.py runserver
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver
 
 qcluster: install
 	$(BIN)/python manage.py qcluster
