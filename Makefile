@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DJANGO_SECRET_KEY ?= local-only-insecure-key-change-me
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint check-migrations reliability bench run qcluster clean
+.PHONY: install demo test lint check-migrations reliability bench run superuser qcluster clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ check-migrations: install
 
 run: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver
+
+superuser: install
+	$(BIN)/python manage.py createsuperuser
 
 qcluster: install
 	$(BIN)/python manage.py qcluster
