@@ -7,13 +7,21 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from scheduler.models import RunStatus
 from scheduler.services import SlotAlreadyRun, overdue_check_run
 
 logger = logging.getLogger(__name__)
 
 
+class RunFailed(Exception):
+    """The run ended ``failed``: raised so that django-q2 lists the task among its failures too."""
+
+
 def overdue_check_task(*, triggered_by: str = "schedule", scheduled_for: str | None = None) -> int | None:
     """Run the overdue check; return the id of its run log, or None when its slot has already run.
+
+    Raises ``RunFailed`` when the run failed (its log holds the traceback); the cluster acknowledges the
+    failure and does not retry it, and the next slot runs as usual.
 
     ``scheduled_for`` is the slot django-q2 intended (``Schedule.next_run`` in ISO 8601, passed through
     ``intended_date_kwarg``). The service turns it into the slot's wall-clock key, which the database
@@ -25,6 +33,8 @@ def overdue_check_task(*, triggered_by: str = "schedule", scheduled_for: str | N
     except SlotAlreadyRun:
         logger.info("Slot %s has already run; this delivery does nothing.", scheduled_for)
         return None
+    if log.status == RunStatus.FAILED:
+        raise RunFailed(f"Run #{log.pk} failed; its traceback is in the run's log.")
     return log.pk
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from croniter import croniter
+from django.db import connection
 from django.test import override_settings
 from django_q.brokers import get_broker
 from django_q.models import Schedule
@@ -17,7 +18,7 @@ from scheduler.config import load_overdue_config
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.schedules import schedule_sync
 from scheduler.services import slot_key
-from scheduler.tasks import overdue_check_task
+from scheduler.tasks import RunFailed, overdue_check_task
 from tests.invoicing.factories import InvoiceFactory
 from tests.scheduler.factories import JobExecutionLogFactory
 
@@ -32,6 +33,15 @@ def test_scheduled_run_records_its_trigger_and_slot() -> None:
     assert (log.triggered_by, log.status) == ("schedule", RunStatus.COMPLETED)
     assert log.scheduled_for == datetime(2026, 3, 11, tzinfo=UTC)
     assert log.notifications_created == 3
+
+
+def test_a_failed_run_fails_the_task_so_the_cluster_lists_it_too() -> None:
+    InvoiceFactory.create_batch(2)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE invoicing_customer RENAME COLUMN email TO email_gone")
+    with pytest.raises(RunFailed, match=r"Run #\d+ failed"):
+        overdue_check_task(scheduled_for=SLOT)
+    assert JobExecutionLog.objects.get().status == RunStatus.FAILED
 
 
 def test_same_slot_delivered_twice_runs_once() -> None:
