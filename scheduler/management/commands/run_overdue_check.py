@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from config.progress import progress_for
-from scheduler.config import MAX_BATCH_SIZE
+from scheduler.config import MAX_BATCH_SIZE, parse_batch_size
 from scheduler.management.base import ConfiguredCommand
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.services import overdue_check_run
@@ -21,11 +21,11 @@ def iso_date(value: str) -> date:
 
 
 def batch_size(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_BATCH_SIZE:
-        raise ArgumentTypeError(
-            f"{value!r} is not allowed; expected a whole number from 1 to {MAX_BATCH_SIZE}"
-        )
-    return int(value)
+    """The same rule as OVERDUE_INVOICE_BATCH_SIZE."""
+    try:
+        return parse_batch_size(value)
+    except ValueError as exc:
+        raise ArgumentTypeError(f"{value!r} is not allowed; {exc}") from None
 
 
 def summary(log: JobExecutionLog) -> str:
