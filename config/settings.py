@@ -48,7 +48,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "common",
     "invoicing",
+    "reminders",
     "scheduler",
 ]
 
@@ -84,13 +86,9 @@ TEMPLATES = [
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
 DATABASES = {"default": env.database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boolean(
-    "DATABASE_PREPARED_STATEMENTS", default=True
-):
-    # The overdue check repeats three statements per batch; server-side binding lets psycopg prepare
-    # them after 5 uses (no planning, no client-side quoting of the reminder arrays): about a quarter
-    # off a run at the default batch size. Turn off behind a pooler that cannot keep prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+# The overdue check prepares its read and insert on PostgreSQL (reminders.fastpath); Django's own queries
+# keep client-side binding. Turn off behind a pooler that cannot keep prepared statements.
+DATABASE_PREPARED_STATEMENTS = env.boolean("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The run log is committed while another connection may hold a write lock: wait rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import transaction
 
-from invoicing.models import Customer, Invoice, InvoiceStatus, Notification
+from invoicing.models import Customer, Invoice, InvoiceStatus
 
 DEMO_CHUNK = 5_000
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK")
@@ -42,9 +41,8 @@ class DemoDataSummary:
 
 
 def demo_data_reset() -> None:
-    """Delete every notification, invoice and customer (run logs are kept: they are history)."""
+    """Delete every invoice and customer; the reminders of those invoices must be deleted first."""
     with transaction.atomic():
-        Notification.objects.all().delete()
         Invoice.objects.all().delete()
         Customer.objects.all().delete()
 
@@ -88,16 +86,13 @@ def demo_data_create(
     invoices: int,
     seed: int,
     as_of: date,
-    reset: bool = False,
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> DemoDataSummary:
     """Create a realistic spread of customers and invoices around ``as_of`` with bulk inserts.
 
-    Raises ``DemoDataExists`` when invoices exist and ``reset`` is false, rather than doubling them.
+    Raises ``DemoDataExists`` when invoices exist, rather than doubling them.
     """
-    if reset:
-        demo_data_reset()
-    elif Invoice.objects.exists():
+    if Invoice.objects.exists():
         raise DemoDataExists(
             f"{Invoice.objects.count()} invoices already exist; use --reset to replace them."
         )
@@ -110,40 +105,3 @@ def demo_data_create(
         on_progress(len(batch))
     paused = sum(customer.reminders_paused for customer in created)
     return DemoDataSummary(customers=customers, invoices=invoices, paused_customers=paused)
-
-
-class Reminder(NamedTuple):
-    """A notification to insert: the row, without the Python model object (too slow at 100,000s)."""
-
-    invoice_id: int
-    level: int
-    days_overdue: int
-    recipient: str
-    message: str
-
-
-NOTIFICATION_INSERT_PG = """
-INSERT INTO invoicing_notification (invoice_id, level, days_overdue, recipient, message, execution_id)
-SELECT invoice_id, level, days_overdue, recipient, message, %s
-FROM unnest(%s::bigint[], %s::smallint[], %s::integer[], %s::text[], %s::text[])
-    AS r(invoice_id, level, days_overdue, recipient, message)
-"""
-
-
-def notifications_insert(*, reminders: list[Reminder], execution_id: int) -> int:
-    """Insert ``reminders`` in one statement and return how many rows were inserted.
-
-    A reminder that breaks a constraint fails the whole statement (nothing is ignored): the caller
-    decides what to retry. On PostgreSQL the rows travel as arrays, one parameter per column.
-    """
-    if not reminders:
-        return 0
-    if connection.vendor != "postgresql":
-        Notification.objects.bulk_create(
-            Notification(execution_id=execution_id, **reminder._asdict()) for reminder in reminders
-        )
-        return len(reminders)
-    columns = [list(column) for column in zip(*reminders, strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(NOTIFICATION_INSERT_PG, [execution_id, *columns])
-        return cursor.rowcount

@@ -22,7 +22,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.models import ApiToken, RunStatus
 from scheduler.services import overdue_check_run
 from scheduler.tokens import api_token_create, api_token_revoke
@@ -265,7 +265,7 @@ ADMIN_PAGES = [
     "admin:scheduler_apitoken_changelist",
     "admin:invoicing_invoice_changelist",
     "admin:invoicing_customer_changelist",
-    "admin:invoicing_notification_changelist",
+    "admin:reminders_notification_changelist",
 ]
 
 
@@ -342,7 +342,7 @@ def test_a_reminder_refused_by_a_check_constraint_leaves_no_customer_data_in_the
     private, bad = overdue_with_one_private_customer()
     with connection.cursor() as cursor:
         cursor.execute(
-            "ALTER TABLE invoicing_notification ADD CONSTRAINT reliability_refuse_one "
+            "ALTER TABLE reminders_notification ADD CONSTRAINT reliability_refuse_one "
             f"CHECK (invoice_id <> {int(bad.pk)}) NOT VALID"
         )
 

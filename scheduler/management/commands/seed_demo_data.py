@@ -2,9 +2,11 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
-from config.progress import progress_for
-from invoicing.services import DemoDataExists, demo_data_create
+from common.progress import progress_for
+from invoicing.services import DemoDataExists, demo_data_create, demo_data_reset
+from reminders.services import reminders_delete_all
 from scheduler.config import today
 
 
@@ -28,6 +30,10 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, customers: int, invoices: int, seed: int, reset: bool, **options: Any
     ) -> None:
+        if reset:
+            with transaction.atomic():
+                reminders_delete_all()
+                demo_data_reset()
         progress = progress_for(self.stdout._out, desc="Seeding", unit="invoice", verb="create")
         progress.start(invoices)
         try:
@@ -36,7 +42,6 @@ class Command(BaseCommand):
                 invoices=invoices,
                 seed=seed,
                 as_of=today(),
-                reset=reset,
                 on_progress=progress.advance,
             )
         except DemoDataExists as exc:
