@@ -90,6 +90,7 @@ class JobExecutionLog(models.Model):
                 condition=Q(error_count__gt=0),
                 name="execution_with_errors_idx",
             ),
+            models.Index(fields=["-started_at"], condition=Q(dry_run=True), name="execution_dry_run_idx"),
             models.Index(
                 fields=["request_id"],
                 condition=Q(request_id__isnull=False),

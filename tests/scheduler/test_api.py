@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from scheduler.dispatch import overdue_check_enqueue
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.tokens import api_token_create, api_token_revoke
 from tests.scheduler.conftest import bearer, create_check_schedule, save_heartbeat
@@ -500,6 +501,13 @@ def test_run_now_enqueues_one_check_triggered_by_api(client, staff_headers):
     assert queued.task["id"] == body["task_id"]
     assert re.fullmatch(r"[0-9a-f]{32}", body["request_id"])
     assert body["executions_url"] == f"http://testserver{LIST_URL}?request_id={body['request_id']}"
+
+
+@pytest.mark.parametrize("request_id", ["", "ABCDEF0123456789ABCDEF0123456789", "0" * 33, "x" * 32])
+def test_a_malformed_request_id_is_never_queued(request_id):
+    with pytest.raises(ValueError, match=rf"request_id={request_id!r} is invalid: expected the 32 lowercase"):
+        overdue_check_enqueue(triggered_by="api", request_id=request_id)
+    assert not OrmQ.objects.exists()
 
 
 def run_as_the_cluster_does(queued: OrmQ) -> None:
