@@ -81,6 +81,7 @@ def overdue_check_run(
     scheduled_for: datetime | None = None,
     config: OverdueConfig | None = None,
     progress: RunProgress | None = None,
+    request_id: str | None = None,
 ) -> JobExecutionLog:
     """Run the overdue check once and return its finished log.
 
@@ -96,7 +97,13 @@ def overdue_check_run(
         thresholds=config.reminder_days,
         dry_run=dry_run,
     )
-    log = _log_start(plan, triggered_by=triggered_by, scheduled_for=scheduled_for, zone=config.timezone)
+    log = _log_start(
+        plan,
+        triggered_by=triggered_by,
+        scheduled_for=scheduled_for,
+        zone=config.timezone,
+        request_id=request_id,
+    )
     lock = run_lock_for_database()
     try:
         return _run(log, plan, lock, progress)
@@ -105,7 +112,12 @@ def overdue_check_run(
 
 
 def _log_start(
-    plan: RunPlan, *, triggered_by: str, scheduled_for: datetime | None, zone: ZoneInfo
+    plan: RunPlan,
+    *,
+    triggered_by: str,
+    scheduled_for: datetime | None,
+    zone: ZoneInfo,
+    request_id: str | None = None,
 ) -> JobExecutionLog:
     key = slot_key(scheduled_for, zone) if scheduled_for else None
     try:
@@ -121,6 +133,7 @@ def _log_start(
                 pid=os.getpid(),
                 scheduled_for=scheduled_for,
                 slot_key=key,
+                request_id=request_id,
             )
     except IntegrityError as exc:
         if key and JobExecutionLog.objects.filter(slot_key=key).exists():
