@@ -61,7 +61,7 @@ def adopt_legacy_notifications(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("scheduler", "0002_api_token_verbose_name"),
+        ("scheduler", "0003_execution_request_id_and_dry_run_index"),
         ("reminders", "0001_initial"),
     ]
 
