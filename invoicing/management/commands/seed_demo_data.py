@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from config.progress import progress_for
-from invoicing.services import DemoDataExists, demo_data_create
+from invoicing.services import DemoDataExists, NonDemoDataFound, demo_data_create
 from scheduler.config import today
 
 
@@ -22,12 +22,29 @@ class Command(BaseCommand):
         parser.add_argument("--invoices", type=positive_int, default=2000, help="default 2000")
         parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
         parser.add_argument(
-            "--reset", action="store_true", help="delete existing invoices, customers and reminders first"
+            "--reset",
+            action="store_true",
+            help="delete existing invoices, customers and reminders first: refused when any of them is "
+            "not demo data",
+        )
+        parser.add_argument(
+            "--delete-non-demo-data",
+            action="store_true",
+            help="with --reset: delete customers and invoices the demo did not create too",
         )
 
     def handle(
-        self, *args: Any, customers: int, invoices: int, seed: int, reset: bool, **options: Any
+        self,
+        *args: Any,
+        customers: int,
+        invoices: int,
+        seed: int,
+        reset: bool,
+        delete_non_demo_data: bool,
+        **options: Any,
     ) -> None:
+        if delete_non_demo_data and not reset:
+            raise CommandError("--delete-non-demo-data only applies with --reset.", returncode=2)
         progress = progress_for(self.stdout._out, desc="Seeding", unit="invoice", verb="create")
         progress.start(invoices)
         try:
@@ -37,10 +54,17 @@ class Command(BaseCommand):
                 seed=seed,
                 as_of=today(),
                 reset=reset,
+                delete_non_demo_data=delete_non_demo_data,
                 on_progress=progress.advance,
             )
         except DemoDataExists as exc:
             raise CommandError(str(exc), returncode=2) from exc
+        except NonDemoDataFound as exc:
+            raise CommandError(
+                f"--reset refused: {exc} Point DATABASE_URL at a demo database (`make demo` uses "
+                "DEMO_DATABASE_URL), or add --delete-non-demo-data to delete it all.",
+                returncode=2,
+            ) from exc
         finally:
             progress.close()
         self.stdout.write(
