@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from tests.processes import ROOT, needs_postgresql, test_database_url
 
@@ -229,3 +230,49 @@ def test_hadolint_finds_nothing_in_the_dockerfile():
         [str(ROOT / ".venv" / "bin" / "hadolint"), "Dockerfile"], cwd=ROOT, capture_output=True, text=True
     )
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+# --- Trying it over plain HTTP --------------------------------------------------------------------
+
+TRIAL_HOST = "192.0.2.10:8000"
+
+
+def test_the_plain_http_block_of_env_example_turns_the_secure_cookies_off(fresh_clone):
+    example = (fresh_clone / ".env.example").read_text()
+    block = example[example.index("# Trying it over plain HTTP") :]
+    trial = re.sub(r"^# (DJANGO_\w+=)", r"\1", block, flags=re.MULTILINE)
+    (fresh_clone / ".env").write_text(f"DJANGO_SECRET_KEY=trial-{'k' * 50}\nDJANGO_DEBUG=0\n{trial}")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "DATABASE_"))}
+    shown = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "shell", "-c", READ_COOKIE_SETTINGS],
+        cwd=fresh_clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    hosts, session_secure, csrf_secure, origins = shown.stdout.splitlines()[-1].split(" ")
+    assert "192.0.2.10" in hosts.split(",")
+    assert (session_secure, csrf_secure) == ("False", "False")
+    assert origins == f"http://{TRIAL_HOST}"
+
+
+READ_COOKIE_SETTINGS = (
+    "from django.conf import settings as s; print(','.join(s.ALLOWED_HOSTS), s.SESSION_COOKIE_SECURE, "
+    "s.CSRF_COOKIE_SECURE, ','.join(s.CSRF_TRUSTED_ORIGINS))"
+)
+
+
+@pytest.mark.django_db
+def test_with_those_settings_the_admin_login_works_from_another_host_over_http(settings, django_user_model):
+    settings.ALLOWED_HOSTS = ["192.0.2.10"]
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+    django_user_model.objects.create_superuser("admin", "admin@billing.example", "a-long-pass-phrase-1")
+    browser = Client(enforce_csrf_checks=True, HTTP_HOST=TRIAL_HOST, HTTP_ORIGIN=f"http://{TRIAL_HOST}")
+    form = browser.get("/admin/login/")
+    assert not form.cookies["csrftoken"]["secure"]
+    login = {"username": "admin", "password": "a-long-pass-phrase-1", "next": "/admin/"}
+    answered = browser.post("/admin/login/", {**login, "csrfmiddlewaretoken": form.context["csrf_token"]})
+    assert answered.status_code == 302, answered.content[:300]
+    assert not answered.cookies["sessionid"]["secure"]
