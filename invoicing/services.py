@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from invoicing.models import Customer, Invoice, InvoiceStatus
 
 DEMO_CHUNK = 5_000
+# What marks a row as the demo's own: `seed_demo_data --reset` deletes only a database holding nothing else.
+DEMO_INVOICE_PREFIX = "INV-"
+DEMO_EMAIL_DOMAIN = ".example"  # reserved (RFC 2606): no real customer has an address there
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK")
 FIRST_NAMES = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Hooli", "Vandelay")
 LAST_NAMES = ("Industries", "Trading", "Logistics", "Foods", "Labs", "Holdings", "Partners", "GmbH", "SA")
@@ -33,6 +37,10 @@ class DemoDataExists(Exception):
     """Demo data would be added on top of existing invoices."""
 
 
+class NonDemoDataFound(Exception):
+    """A reset would delete customers or invoices the demo did not create."""
+
+
 @dataclass(frozen=True)
 class DemoDataSummary:
     customers: int
@@ -40,18 +48,47 @@ class DemoDataSummary:
     paused_customers: int
 
 
-def demo_data_reset() -> None:
-    """Delete every invoice and customer; the reminders of those invoices must be deleted first."""
+def demo_data_reset(*, delete_non_demo_data: bool = False) -> None:
+    """Delete every invoice and customer; their reminders must be deleted first.
+
+    Raises ``NonDemoDataFound``, deleting nothing, when a customer or invoice is not the demo's own,
+    unless ``delete_non_demo_data``.
+    """
     with transaction.atomic():
+        if not delete_non_demo_data:
+            _refuse_non_demo_data()
         Invoice.objects.all().delete()
         Customer.objects.all().delete()
+
+
+def _refuse_non_demo_data() -> None:
+    found = []
+    customers = Customer.objects.exclude(email__iendswith=DEMO_EMAIL_DOMAIN)
+    if count := customers.count():
+        examples = _examples(customers, "pk", count)
+        found.append(f"{count} customers whose email is not on a {DEMO_EMAIL_DOMAIN} domain (ids {examples})")
+    invoices = Invoice.objects.exclude(number__startswith=DEMO_INVOICE_PREFIX)
+    if count := invoices.count():
+        examples = _examples(invoices, "number", count)
+        prefix = DEMO_INVOICE_PREFIX
+        found.append(f"{count} invoices whose number does not start with {prefix!r} ({examples})")
+    if found:
+        raise NonDemoDataFound(
+            f"the {connection.vendor} database {connection.settings_dict['NAME']!r} holds data the demo did "
+            f"not create: {' and '.join(found)}. Nothing was deleted."
+        )
+
+
+def _examples(rows: QuerySet, field: str, count: int, shown: int = 3) -> str:
+    values = rows.order_by(field).values_list(field, flat=True)[:shown]
+    return ", ".join(str(value) for value in values) + (", …" if count > shown else "")
 
 
 def _demo_customers(rng: random.Random, count: int) -> list[Customer]:
     customers = []
     for i in range(count):
         name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} {i + 1}"
-        email = f"billing+{i + 1}@{name.split()[0].lower()}.example"
+        email = f"billing+{i + 1}@{name.split()[0].lower()}{DEMO_EMAIL_DOMAIN}"
         # Every 25th customer is on hold, and the first always is, so a demo shows one.
         customers.append(Customer(name=name, email=email, reminders_paused=i % 25 == 0))
     return customers
@@ -65,7 +102,7 @@ def _demo_invoice(rng: random.Random, number: int, customer_id: int, as_of: date
     amount_paid = (total * Decimal(str(paid_share))).quantize(Decimal("0.01"))
     return Invoice(
         customer_id=customer_id,
-        number=f"INV-{number:07d}",
+        number=f"{DEMO_INVOICE_PREFIX}{number:07d}",
         issue_date=due_date - timedelta(days=30),
         due_date=due_date,
         currency=rng.choice(CURRENCIES),

@@ -95,6 +95,31 @@ def test_settings_refuse_to_load_without_a_secret_key_when_debug_is_off(key):
 
 
 @pytest.mark.processes
+@pytest.mark.parametrize("key", ["change-me-to-a-long-random-string", "local-only-insecure-key-change-me"])
+def test_settings_refuse_a_published_placeholder_key_when_debug_is_off(key):
+    refused = manage_with({**PRODUCTION, "DJANGO_SECRET_KEY": key}, "check")
+    assert refused.returncode != 0
+    assert f"DJANGO_SECRET_KEY={key!r} is a placeholder" in refused.stderr
+    assert "DJANGO_DEBUG is off" in refused.stderr
+
+
+@pytest.mark.processes
+def test_settings_refuse_a_django_insecure_key_when_debug_is_off_without_printing_it():
+    key = "django-insecure-" + secrets.token_urlsafe(40)
+    refused = manage_with({**PRODUCTION, "DJANGO_SECRET_KEY": key}, "migrate", "--check")
+    assert refused.returncode == 2
+    assert "DJANGO_SECRET_KEY starts with 'django-insecure'" in refused.stderr
+    assert key not in refused.stdout + refused.stderr
+
+
+@pytest.mark.processes
+def test_debug_may_use_the_placeholder_key():
+    placeholder = "local-only-insecure-key-change-me"
+    checked = manage_with({"DJANGO_DEBUG": "1", "DJANGO_SECRET_KEY": placeholder}, "check")
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.processes
 def test_debug_alone_may_start_without_a_secret_key():
     checked = manage_with({"DJANGO_DEBUG": "1"}, "check")
     assert checked.returncode == 0, checked.stderr
