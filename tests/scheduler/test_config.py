@@ -19,6 +19,7 @@ from scheduler.config import (
     MAX_BATCH_SIZE,
     MAX_INTERVAL_HOURS,
     MAX_REMINDER_DAY,
+    NOT_IANA_ZONES,
     ConfigError,
     OverdueConfig,
     format_reminder_days,
@@ -41,7 +42,7 @@ schedules = st.one_of(
     st.tuples(st.just("cron"), crons),
     st.tuples(st.just("interval"), st.integers(1, MAX_INTERVAL_HOURS).map(str)),
 )
-zones = st.sampled_from(sorted(available_timezones()))
+zones = st.sampled_from(sorted(available_timezones() - NOT_IANA_ZONES))
 reminder_days = st.lists(st.integers(1, MAX_REMINDER_DAY), min_size=1, max_size=10, unique=True).map(
     lambda days: format_reminder_days(tuple(sorted(days)))
 )
@@ -112,6 +113,8 @@ INVALID = [
     ("TIMEZONE", "europe/paris", {}, "IANA time zone name"),
     ("TIMEZONE", "UTC ", {}, "IANA time zone name"),
     ("TIMEZONE", "", {}, "IANA time zone name"),
+    ("TIMEZONE", "localtime", {}, "IANA time zone name"),
+    ("TIMEZONE", "Factory", {}, "IANA time zone name"),
     ("REMINDER_DAYS", "7,1", {}, "ascending whole numbers of days"),
     ("REMINDER_DAYS", "1,1", {}, "ascending whole numbers of days"),
     ("REMINDER_DAYS", "0", {}, "ascending whole numbers of days"),

@@ -8,6 +8,7 @@ from common.progress import progress_for
 from invoicing.services import DemoDataExists, NonDemoDataFound, demo_data_create, demo_data_reset
 from reminders.services import reminders_delete_all
 from scheduler.config import today
+from scheduler.locks import run_lock_for_database
 
 
 def positive_int(value: str) -> int:
@@ -69,6 +70,13 @@ class Command(BaseCommand):
         )
 
     def reset(self, *, delete_non_demo_data: bool) -> None:
+        # Holding the run lock: a run in progress would be inserting reminders to invoices being deleted.
+        lock = run_lock_for_database()
+        if not lock.acquire():
+            raise CommandError(
+                "--reset refused: a run of the overdue check is going on; try again when it has finished.",
+                returncode=2,
+            )
         try:
             # One transaction: a refused reset leaves the reminders too.
             with transaction.atomic():
@@ -80,3 +88,5 @@ class Command(BaseCommand):
                 "DEMO_DATABASE_URL), or add --delete-non-demo-data to delete it all.",
                 returncode=2,
             ) from exc
+        finally:
+            lock.release()
