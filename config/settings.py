@@ -127,7 +127,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- The overdue check (SPEC §5); validated by scheduler.config -------------------------------------
+# --- The overdue check (docs/SPEC.md §5); validated by scheduler.config -------------------------------------
 OVERDUE_INVOICE_SCHEDULE_TYPE = env.text("OVERDUE_INVOICE_SCHEDULE_TYPE", "cron")
 OVERDUE_INVOICE_SCHEDULE_VALUE = env.text("OVERDUE_INVOICE_SCHEDULE_VALUE", "0 0 * * *")
 OVERDUE_INVOICE_BATCH_SIZE = env.text("OVERDUE_INVOICE_BATCH_SIZE", "100")

@@ -1,4 +1,4 @@
-"""Reminders (SPEC §2, §10): one notification per invoice and threshold, and its delivery by email.
+"""Reminders (docs/SPEC.md §2, §10): one notification per invoice and threshold, and its delivery by email.
 
 A notification is also its own outbox entry: its delivery state lives on the same row, and every delivery
 column has a database default, so the overdue check's set-based insert creates both with one statement.

@@ -1,4 +1,4 @@
-"""The overdue check's configuration (SPEC §5): parsed once, validated, immutable.
+"""The overdue check's configuration (docs/SPEC.md §5): parsed once, validated, immutable.
 
 An invalid value is never replaced by a default. ``load_overdue_config`` raises ``ConfigError`` listing
 every problem, each naming the variable, the value and what is allowed; the system check and the
@@ -157,7 +157,7 @@ def _parse(name: str, raw: Mapping[str, str], parser: Callable[[str], Any], prob
 
 
 def parse_overdue_config(raw: Mapping[str, str]) -> OverdueConfig:
-    """Parse the five variables of SPEC §5 from ``raw``; raise ``ConfigError`` naming every bad one.
+    """Parse the five variables of docs/SPEC.md §5 from ``raw``; raise ``ConfigError`` naming every bad one.
 
     The schedule value is judged by the schedule type, so it is not judged while the type is invalid.
     """
@@ -190,7 +190,7 @@ def load_overdue_config() -> OverdueConfig:
 
 
 def today(config: OverdueConfig | None = None) -> date:
-    """Today's date in the configured zone: the ``as_of`` of a run started now (SPEC §3)."""
+    """Today's date in the configured zone: the ``as_of`` of a run started now (docs/SPEC.md §3)."""
     zone = (config or load_overdue_config()).timezone
     return django_timezone.now().astimezone(zone).date()
 

@@ -1,4 +1,4 @@
-"""The run lock (SPEC §4 step 2, §6): at most one real run at a time, and a way to tell a dead run.
+"""The run lock (docs/SPEC.md §4 step 2, §6): at most one real run at a time, and a way to tell a dead run.
 
 On PostgreSQL both are session advisory locks, so they hold across machines and vanish with the
 connection of a process that dies. On SQLite a single machine is assumed: an exclusive ``flock`` beside

@@ -1,4 +1,4 @@
-"""The page object of SPEC §7: ``total``, ``page``, ``per_page``, ``total_pages``, ``executions``.
+"""The page object of docs/SPEC.md §7: ``total``, ``page``, ``per_page``, ``total_pages``, ``executions``.
 
 An empty result is one empty page (``page: 1, total_pages: 1``), so ``page <= total_pages`` always holds
 and a client walking pages 1 to ``total_pages`` reads every page it may ask for."""

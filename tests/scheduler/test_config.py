@@ -1,4 +1,5 @@
-"""P1: the configuration of SPEC §5 parses, or fails naming the variable, its value and what is allowed.
+"""P1: the configuration of docs/SPEC.md §5 parses, or fails naming the variable, its value and what is
+allowed.
 
 An invalid value is never replaced by a default: ``manage.py check`` fails and every command that needs
 the configuration exits 2 with the same message.
