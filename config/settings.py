@@ -159,7 +159,8 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Scheduled tasks",
 }
-if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
+_timeout = int(str(Q_CLUSTER["timeout"]))
+if _timeout >= int(str(Q_CLUSTER["retry"])):
     env.problems.append(
         f"Q_CLUSTER_TIMEOUT={Q_CLUSTER['timeout']} must be below Q_CLUSTER_RETRY={Q_CLUSTER['retry']}: "
         "a task still running when its retry time comes is handed to a second worker."

@@ -67,7 +67,7 @@ class PreparedStatements:
         wrapper.ensure_connection()
         if wrapper.queries_logged:
             # Counted like Django's own queries (DEBUG, CaptureQueriesContext): P17 counts them.
-            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})
+            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})  # type: ignore[dict-item]
         # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
         with wrapper.wrap_database_errors:
             cursor = psycopg.Cursor(wrapper.connection)

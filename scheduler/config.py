@@ -170,7 +170,7 @@ def parse_overdue_config(raw: Mapping[str, str]) -> OverdueConfig:
     batch_size = _parse("OVERDUE_INVOICE_BATCH_SIZE", raw, parse_batch_size, problems)
     timezone = _parse("OVERDUE_INVOICE_TIMEZONE", raw, parse_timezone, problems)
     reminder_days = _parse("OVERDUE_INVOICE_REMINDER_DAYS", raw, parse_reminder_days, problems)
-    if problems:
+    if problems or schedule_value is None:
         raise ConfigError(problems)
     return OverdueConfig(schedule_type, schedule_value, batch_size, timezone, reminder_days)
 

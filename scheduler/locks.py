@@ -91,7 +91,7 @@ class FileRunLock:
 def run_lock_for_database() -> RunLock:
     if connection.vendor == "postgresql":
         return PostgresRunLock()
-    if connection.is_in_memory_db():
+    if connection.is_in_memory_db():  # type: ignore[attr-defined]  # SQLite's wrapper only
         # An in-memory database lives in one process, so its lock does too.
         return FileRunLock(Path(tempfile.gettempdir()) / f"overdue-check-memory-{os.getpid()}.lock")
     database = Path(str(connection.settings_dict["NAME"]))

@@ -30,7 +30,9 @@ def parse_page_number(raw: str | None, *, name: str, default: int, maximum: int 
 
 
 class ExecutionPagination(BasePagination):
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any]:
+    def paginate_queryset(  # type: ignore[override]  # a queryset only: it is counted and sliced
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any]:
         params = request.query_params
         self.per_page = parse_page_number(
             params.get("per_page"), name="per_page", default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE

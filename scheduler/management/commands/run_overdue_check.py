@@ -68,7 +68,12 @@ class Command(ConfiguredCommand):
     def handle(
         self, *args: Any, as_of: date | None, batch_size: int | None, dry_run: bool, **options: Any
     ) -> None:
-        progress = progress_for(self.stdout._out, desc="Overdue check", unit="invoice", verb="examine")
+        progress = progress_for(
+            self.stdout._out,  # type: ignore[arg-type]  # the wrapped stream
+            desc="Overdue check",
+            unit="invoice",
+            verb="examine",
+        )
         try:
             with stopping_signals_raise():
                 log = overdue_check_run(

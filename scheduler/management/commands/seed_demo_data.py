@@ -50,7 +50,12 @@ class Command(BaseCommand):
             raise CommandError("--delete-non-demo-data only applies with --reset.", returncode=2)
         if reset:
             self.reset(delete_non_demo_data=delete_non_demo_data)
-        progress = progress_for(self.stdout._out, desc="Seeding", unit="invoice", verb="create")
+        progress = progress_for(
+            self.stdout._out,  # type: ignore[arg-type]  # the wrapped stream
+            desc="Seeding",
+            unit="invoice",
+            verb="create",
+        )
         progress.start(invoices)
         try:
             summary = demo_data_create(
