@@ -4,6 +4,10 @@ the threshold that level stood for in the run that created it, then drop the old
 
 The copies are marked `cancelled` ("before delivery"): they were recorded before reminders were
 emailed, and an upgrade must not mail a backlog of old reminders at once.
+
+Two legacy rows of one invoice can stand for the same threshold: a change of the list moved it to
+another level (`7,30` then `1,7,30` repeated the 30-day reminder as level 3). That repeat is the defect
+this identity ends; the first of them (lowest id) is kept and the later ones are left out.
 """
 
 from django.db import migrations
@@ -34,7 +38,7 @@ def adopt_legacy_notifications(apps, schema_editor):
             rows = cursor.fetchall()
         if not rows:
             break
-        Notification.objects.bulk_create(
+        copies = [
             Notification(
                 id=id_,
                 invoice_id=invoice_id,
@@ -49,7 +53,10 @@ def adopt_legacy_notifications(apps, schema_editor):
                 cancel_reason="before delivery",
             )
             for id_, invoice_id, level, days, recipient, message, created_at, run_id in rows
-        )
+        ]
+        # The copies go in by id, so of two for one threshold the first (an earlier chunk's, or the
+        # earlier row of this statement) is kept.
+        Notification.objects.bulk_create(copies, ignore_conflicts=True)
         last_id = rows[-1][0]
     schema_editor.execute(f"DROP TABLE {LEGACY_TABLE}")
     if connection.vendor == "postgresql":
