@@ -16,7 +16,8 @@ the query. Here:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -68,10 +69,18 @@ class PreparedStatements:
         if wrapper.queries_logged:
             # Counted like Django's own queries (DEBUG, CaptureQueriesContext): P17 counts them.
             wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})
-        # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
-        with wrapper.wrap_database_errors:
-            cursor = psycopg.Cursor(wrapper.connection)
-            return cursor.execute(sql, params, prepare=_prepare())
+        cursor = psycopg.Cursor(wrapper.connection)
+
+        def run(sql: str, params: Sequence[Any], many: bool, context: dict[str, Any]) -> psycopg.Cursor[Any]:
+            # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
+            with wrapper.wrap_database_errors:
+                return cursor.execute(sql, params, prepare=_prepare())
+
+        # Seen by connection.execute_wrapper() like any query of Django's (the benchmark counts them).
+        executor: Callable[..., psycopg.Cursor[Any]] = run
+        for outer in reversed(wrapper.execute_wrappers):
+            executor = functools.partial(outer, executor)
+        return executor(sql, params, False, {"connection": wrapper, "cursor": cursor})
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         wrapper = connections[self.using]
