@@ -37,7 +37,7 @@ SELECT r.invoice_id, r.threshold_days, r.level, r.days_overdue, r.recipient, r.m
 FROM unnest(%s::bigint[], %s::integer[], %s::smallint[], %s::integer[], %s::text[], %s::text[])
     AS r(invoice_id, threshold_days, level, days_overdue, recipient, message)
 JOIN ({still_overdue}) AS still ON still.id = r.invoice_id
-WHERE still.due_date = %s::date - r.days_overdue
+WHERE still.due_date = %s::date - r.days_overdue AND still.id BETWEEN %s AND %s
 """
 
 
@@ -99,5 +99,9 @@ class PreparedStatements:
     def insert(self, columns: Sequence[list[Any]], run_id: int) -> int:
         """Insert the reminders given column by column; those whose invoice is no longer overdue as read
         are left out. Returns the number inserted."""
-        with self._execute(self.insert_sql, [run_id, *columns, *self.still_params, self.as_of]) as cursor:
+        ids = columns[0]
+        # The batch's id range bounds the re-check: without it the planner may walk the open invoices
+        # from the first one for every batch.
+        params = [run_id, *columns, *self.still_params, self.as_of, ids[0], ids[-1]]
+        with self._execute(self.insert_sql, params) as cursor:
             return cursor.rowcount
