@@ -7,7 +7,8 @@ the query. Here:
 - the read is the ORM queryset (``reminders.selectors.overdue_reminder_rows``) compiled once and wrapped
   in the keyset condition, so the overdue rule has one definition; ``tests/reminders/test_fastpath.py``
   checks that it returns exactly the rows of the queryset itself;
-- the insert takes the batch as one array per column and re-checks the overdue rule in the same
+- the insert takes the batch as one array per column, sent in binary (text arrays would quote every
+  element on the client), and re-checks the overdue rule in the same
   statement, so an invoice paid, voided or paused after the read is not reminded (SPEC §3, P19);
 - both run on a server-side-binding psycopg cursor that prepares them after a few uses, while the rest
   of Django keeps client-side binding (a prepared statement cannot take more than 65,535 parameters,
@@ -33,8 +34,8 @@ NOTIFICATION_COLUMNS = ("invoice_id", "threshold_days", "level", "days_overdue",
 _INSERT = """
 INSERT INTO reminders_notification
     (invoice_id, threshold_days, level, days_overdue, recipient, message, run_id)
-SELECT r.invoice_id, r.threshold_days, r.level, r.days_overdue, r.recipient, r.message, %s
-FROM unnest(%s::bigint[], %s::integer[], %s::smallint[], %s::integer[], %s::text[], %s::text[])
+SELECT r.invoice_id, r.threshold_days, r.level, r.days_overdue, r.recipient, r.message, %b
+FROM unnest(%b::bigint[], %b::integer[], %b::smallint[], %b::integer[], %b::text[], %b::text[])
     AS r(invoice_id, threshold_days, level, days_overdue, recipient, message)
 JOIN ({still_overdue}) AS still ON still.id = r.invoice_id
 WHERE still.due_date = %s::date - r.days_overdue AND still.id BETWEEN %s AND %s
