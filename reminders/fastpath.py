@@ -9,7 +9,10 @@ the query. Here:
   checks that it returns exactly the rows of the queryset itself;
 - the insert takes the batch as one array per column, sent in binary (text arrays would quote every
   element on the client), and re-checks the overdue rule in the same
-  statement, so an invoice paid, voided or paused after the read is not reminded (SPEC §3, P19);
+  statement, so an invoice paid, voided or paused after the read is not reminded (SPEC §3, P19); the
+  caller may append its own statement to it (a data-modifying CTE), which then commits or fails with
+  the reminders at no extra round trip: the overdue check writes its counters so, without this module
+  knowing its table;
 - both run on a server-side-binding psycopg cursor that prepares them after a few uses, while the rest
   of Django keeps client-side binding (a prepared statement cannot take more than 65,535 parameters,
   which a bulk delete of 70,000 rows needs).
@@ -40,6 +43,11 @@ FROM unnest(%b::bigint[], %b::integer[], %b::smallint[], %b::integer[], %b::text
 JOIN ({still_overdue}) AS still ON still.id = r.invoice_id
 WHERE still.due_date = %s::date - r.days_overdue AND still.id BETWEEN %s AND %s
 """
+
+# The insert as the first part of a data-modifying CTE: the caller's statement runs in the same round
+# trip and sees how many rows went in as ``INSERTED_COUNT``; the statement returns that number.
+INSERTED_COUNT = "(SELECT count(*) FROM inserted)"
+_INSERT_THEN = "WITH inserted AS ({insert} RETURNING 1), then_ AS ({then}) SELECT " + INSERTED_COUNT
 
 
 def _prepare() -> bool | None:
@@ -97,12 +105,24 @@ class PreparedStatements:
     def row(self, invoice_id: int) -> list[tuple[Any, ...]]:
         return self._fetch(self.one_sql, [*self.read_params, invoice_id])
 
-    def insert(self, columns: Sequence[list[Any]], run_id: int) -> int:
+    def insert(
+        self, columns: Sequence[list[Any]], run_id: int, *, then: tuple[str, Sequence[Any]] | None = None
+    ) -> int:
         """Insert the reminders given column by column; those whose invoice is no longer overdue as read
-        are left out. Returns the number inserted."""
+        are left out. ``then`` (SQL and its parameters) runs in the same statement after the insert and
+        may use ``INSERTED_COUNT``. Returns the number inserted."""
         ids = columns[0]
         # The batch's id range bounds the re-check: without it the planner may walk the open invoices
         # from the first one for every batch.
         params = [run_id, *columns, *self.still_params, self.as_of, ids[0], ids[-1]]
-        with self._execute(self.insert_sql, params) as cursor:
-            return cursor.rowcount
+        if then is None:
+            with self._execute(self.insert_sql, params) as cursor:
+                return cursor.rowcount
+        then_sql, then_params = then
+        sql = _INSERT_THEN.format(insert=self.insert_sql, then=then_sql)
+        with (
+            self._execute(sql, [*params, *then_params]) as cursor,
+            connections[self.using].wrap_database_errors,
+        ):
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
