@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connections, transaction
 
 from invoicing.models import Invoice
-from reminders.fastpath import INSERTED_COUNT, NOTIFICATION_COLUMNS
+from reminders.fastpath import INSERTED_COUNT, NOTIFICATION_COLUMNS, SENT_COLUMNS
 from reminders.models import Notification
 from reminders.selectors import OwedReminder, ReminderPlan
 
@@ -34,8 +34,9 @@ def reminders_insert(
     if not owed:
         return 0
     if plan.prepared:
-        columns = [list(column) for column in zip(*owed, strict=True)]
-        return plan.prepared.insert(columns, run_id, then=then(INSERTED_COUNT) if then else None)
+        columns = dict(zip(NOTIFICATION_COLUMNS, zip(*owed, strict=True), strict=True))
+        sent = [list(columns[name]) for name in SENT_COLUMNS]
+        return plan.prepared.insert(sent, run_id, then=then(INSERTED_COUNT) if then else None)
     created = _insert_with_orm(plan, owed, run_id)
     if then:
         with connections[plan.using].cursor() as cursor:

@@ -16,6 +16,7 @@ from hypothesis.extra.django import TestCase
 
 from invoicing.models import InvoiceStatus
 from reminders.fastpath import PreparedStatements
+from reminders.models import Notification
 from reminders.selectors import OverdueRow, ReminderPlan, overdue_reminder_rows
 from reminders.services import reminders_insert
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
@@ -120,9 +121,6 @@ class PreparedInsert(TestCase):
         created = reminders_insert(plan=plan, owed=batch.owed, run_id=7, then=then)
         assert created == len(batch.owed)
         assert counted == ([1] if batch.owed else [])
-        from reminders.models import Notification
-
-        inserted = set(
-            Notification.objects.filter(run_id=7).values_list("invoice_id", "threshold_days", "message")
-        )
-        assert inserted == {(r.invoice_id, r.threshold_days, r.message) for r in batch.owed}
+        columns = ("invoice_id", "threshold_days", "level", "days_overdue", "recipient", "message")
+        inserted = set(Notification.objects.filter(run_id=7).values_list(*columns))
+        assert inserted == set(batch.owed)
