@@ -704,17 +704,18 @@ def print_table(
             f"{variant.results[0]['created']:>9,}  {'no' if variant.problems else 'yes'}"
         )
     print_targets(lean, services)
-    print(
-        "\nlean floor: one INSERT … SELECT … ON CONFLICT into a table with only the notification's columns, "
-        "its\nprimary key, the unique key and the invoice foreign key (SPEC §9). own-table floor: the same "
-        "statement\ninto the project's reminders_notification. lean floor, a commit per batch: the lean "
-        "statement cut into\nthe service's keyset batches, one transaction each: what committing every "
-        "batch costs by itself.\npeak RSS: the worker process's maximum "
-        "resident set\n(ru_maxrss), Django included; each measurement runs in a fresh process. RSS +run: how "
-        "far that peak\nrose above the resident set just before the run. py heap: tracemalloc's peak during "
-        "the run (with\n--tracemalloc; it slows the run). q/batch: queries in a batch's transaction (the "
-        "last, short batch\nleft out). x lean, x own: best over that floor's best."
-    )
+    print(LEGEND)
+
+
+LEGEND = """
+lean floor: one INSERT … SELECT … ON CONFLICT into a table with only the notification's columns, its
+primary key, the unique key and the invoice foreign key (SPEC §9). own-table floor: the same statement
+into the project's reminders_notification. lean floor, a commit per batch: the lean statement cut into
+the service's keyset batches, one transaction each: what committing every batch costs by itself.
+peak RSS: the worker process's maximum resident set (ru_maxrss), Django included; each measurement runs
+in a fresh process. RSS +run: how far that peak rose above the resident set just before the run.
+py heap: tracemalloc's peak during the run (with --tracemalloc; it slows the run). q/batch: queries in
+a batch's transaction (the last, short batch left out). x lean, x own: best over that floor's best."""
 
 
 def print_targets(lean: Variant, services: list[Variant]) -> None:
