@@ -7,8 +7,8 @@ the query. Here:
 - the read is the ORM queryset (``reminders.selectors.overdue_reminder_rows``) compiled once and wrapped
   in the keyset condition, so the overdue rule has one definition; ``tests/reminders/test_fastpath.py``
   checks that it returns exactly the rows of the queryset itself;
-- the insert takes the batch as one array per column, sent in binary (text arrays would quote every
-  element on the client), and re-checks the overdue rule in the same
+- the insert takes the batch as one array per column: the messages in binary (a text array would quote
+  every element on the client), the numbers as array literals, and re-checks the overdue rule in the same
   statement, so an invoice paid, voided or paused after the read is not reminded (SPEC §3, P19); the
   caller may append its own statement to it (a data-modifying CTE), which then commits or fails with
   the reminders at no extra round trip: the overdue check writes its counters so, without this module
@@ -41,7 +41,7 @@ _INSERT = """
 INSERT INTO reminders_notification
     (invoice_id, threshold_days, level, days_overdue, recipient, message, run_id)
 SELECT r.invoice_id, r.threshold_days, r.level, r.days_overdue, still.recipient, r.message, %b
-FROM unnest(%b::bigint[], %b::integer[], %b::smallint[], %b::integer[], %b::text[])
+FROM unnest(%s::bigint[], %s::integer[], %s::smallint[], %s::integer[], %b::text[])
     AS r(invoice_id, threshold_days, level, days_overdue, message)
 JOIN ({still_overdue}) AS still ON still.id = r.invoice_id
 WHERE still.due_date = %s::date - r.days_overdue AND still.id BETWEEN %s AND %s
@@ -51,6 +51,12 @@ WHERE still.due_date = %s::date - r.days_overdue AND still.id BETWEEN %s AND %s
 # trip and sees how many rows went in as ``INSERTED_COUNT``; the statement returns that number.
 INSERTED_COUNT = "(SELECT count(*) FROM inserted)"
 _INSERT_THEN = "WITH inserted AS ({insert} RETURNING 1), then_ AS ({then}) SELECT " + INSERTED_COUNT
+
+
+def _integer_array(values: Sequence[int]) -> str:
+    """``values`` as a PostgreSQL array literal, joined in C: psycopg's array dumper packs each element
+    in Python, which costs more than the server's parsing of the literal."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _prepare() -> bool | None:
@@ -117,10 +123,12 @@ class PreparedStatements:
         """Insert the reminders given column by column (``SENT_COLUMNS``); those whose invoice is no
         longer overdue as read are left out. ``then`` (SQL and its parameters) runs in the same statement
         after the insert and may use ``INSERTED_COUNT``. Returns the number inserted."""
-        ids = columns[0]
+        *numbers, messages = columns
+        ids = numbers[0]
         # The batch's id range bounds the re-check: without it the planner may walk the open invoices
         # from the first one for every batch.
-        params = [run_id, *columns, *self.still_params, self.as_of, ids[0], ids[-1]]
+        arrays = [*map(_integer_array, numbers), messages]
+        params = [run_id, *arrays, *self.still_params, self.as_of, ids[0], ids[-1]]
         if then is None:
             with self._execute(self.insert_sql, params) as cursor:
                 return cursor.rowcount
