@@ -41,9 +41,11 @@ def test_first_rcpt_gets_451_then_the_next_is_accepted(smtp_server):
 
 def test_rejected_recipient_gets_550(smtp_server):
     smtp_server.start({"reject": ["gone@customer.example"]})
-    with smtplib.SMTP("127.0.0.1", smtp_server.port) as client:
-        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
-            client.send_message(message(1, to="gone@customer.example"))
+    with (
+        smtplib.SMTP("127.0.0.1", smtp_server.port) as client,
+        pytest.raises(smtplib.SMTPRecipientsRefused) as refused,
+    ):
+        client.send_message(message(1, to="gone@customer.example"))
     assert refused.value.recipients["gone@customer.example"][0] == 550
     assert smtp_server.messages() == []
 
