@@ -1,0 +1,63 @@
+"""Email backends that ``EMAIL_URL`` selects (see config/settings.py and docs/delivery.md)."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import EmailMessage
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
+from django.core.mail.message import sanitize_address
+
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class SMTPEmailBackend(DjangoSMTPBackend):
+    """Django's SMTP backend, except that a message is not taken as sent when the server accepted only
+    its Bcc copy: a refused ``To``/``Cc`` address raises ``SMTPRecipientsRefused`` as when all are."""
+
+    def _send(self, email_message: EmailMessage) -> bool:
+        if not email_message.recipients():
+            return False
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
+        from_email = sanitize_address(email_message.from_email, encoding)
+        recipients = [sanitize_address(address, encoding) for address in email_message.recipients()]
+        message = email_message.message()
+        refused = self.connection.sendmail(from_email, recipients, message.as_bytes(linesep="\r\n"))
+        visible = {sanitize_address(address, encoding) for address in [*email_message.to, *email_message.cc]}
+        if missed := {address: reply for address, reply in refused.items() if address in visible}:
+            raise smtplib.SMTPRecipientsRefused(missed)
+        return True
+
+
+class EmlFolderBackend(BaseEmailBackend):
+    """Each message as one ``.eml`` file in a folder (``EMAIL_FILE_PATH``): any mail program opens it.
+
+    The embedded default, so that reminders of a trial install stay on this machine and can be read.
+    """
+
+    def __init__(self, *args: Any, file_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.folder = Path(file_path or settings.EMAIL_FILE_PATH)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"EMAIL_FILE_PATH={str(self.folder)!r} is not a writable folder: {exc}"
+            ) from exc
+
+    def send_messages(self, email_messages: Any) -> int:
+        sent = 0
+        for email_message in email_messages:
+            message = email_message.message()
+            name = _UNSAFE_IN_FILE_NAME.sub("_", message["Message-ID"].strip("<>"))
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            (self.folder / f"{stamp}-{name}.eml").write_bytes(message.as_bytes(linesep="\r\n"))
+            sent += 1
+        return sent
