@@ -3,9 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Local runs only: production sets its own key (settings refuse to start without one when debug is off).
-export DJANGO_SECRET_KEY ?= local-only-insecure-key-change-me
 PYTEST_ARGS ?=
+
+# Local runs only: a random key made once per clone into a file git and docker ignore. Production sets
+# its own (settings refuse to start without one, or with a published placeholder, when debug is off).
+LOCAL_SECRET_KEY_FILE := .local-secret-key
+ifndef DJANGO_SECRET_KEY
+DJANGO_SECRET_KEY := $(shell test -s $(LOCAL_SECRET_KEY_FILE) || (umask 077 && $(PYTHON) -c \
+	'import secrets; print(secrets.token_urlsafe(50))' > $(LOCAL_SECRET_KEY_FILE)); cat $(LOCAL_SECRET_KEY_FILE))
+endif
+export DJANGO_SECRET_KEY
+
+# The demo and the local look-around targets (demo, run, superuser, qcluster) use their own database,
+# the embedded SQLite file, whatever DATABASE_URL the environment or .env names: a demo reset never
+# lands on another database by accident. `make demo DEMO_DATABASE_URL=postgres://…` to choose one.
+DEMO_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
+DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' $(BIN)/python manage.py
+
+# `make superuser` without a terminal (CI, a script, docker): these three, for createsuperuser --noinput.
+SUPERUSER_VARS := DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_EMAIL DJANGO_SUPERUSER_PASSWORD
+SUPERUSER_MISSING := $(strip $(foreach name,$(SUPERUSER_VARS),$(if $(value $(name)),,$(name))))
 
 .PHONY: install demo test lint check-migrations reliability bench run superuser qcluster clean
 
@@ -17,12 +34,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python manage.py migrate --verbosity 0
-	$(BIN)/python manage.py createcachetable
-	$(BIN)/python manage.py seed_demo_data --reset
-	$(BIN)/python manage.py sync_schedules
-	$(BIN)/python manage.py run_overdue_check
-	$(BIN)/python manage.py show_notifications --limit 5
+	$(DEMO_MANAGE) migrate --verbosity 0
+	$(DEMO_MANAGE) createcachetable
+	$(DEMO_MANAGE) seed_demo_data --reset
+	$(DEMO_MANAGE) sync_schedules
+	$(DEMO_MANAGE) run_overdue_check
+	$(DEMO_MANAGE) show_notifications --limit 5
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -42,13 +59,20 @@ check-migrations: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 run: install
-	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver
+	DJANGO_DEBUG=1 $(DEMO_MANAGE) runserver
 
 superuser: install
-	$(BIN)/python manage.py createsuperuser
+ifeq ($(SUPERUSER_MISSING),)
+	$(DEMO_MANAGE) createsuperuser --noinput
+else ifeq ($(SUPERUSER_MISSING),$(SUPERUSER_VARS))
+	@test -t 0 || { echo "make superuser: no terminal to ask on; set $(SUPERUSER_VARS) to create the user without questions." >&2; exit 2; }
+	$(DEMO_MANAGE) createsuperuser
+else
+	@echo "make superuser: $(SUPERUSER_MISSING) not set; set all of $(SUPERUSER_VARS), or none of them to be asked on a terminal." >&2; exit 2
+endif
 
 qcluster: install
-	$(BIN)/python manage.py qcluster
+	$(DEMO_MANAGE) qcluster
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .hypothesis

@@ -4,23 +4,20 @@
 import os
 import sys
 
-CONFIG_EXIT_CODE = 2
-
-
-def refuse_invalid_configuration() -> None:
-    """Every command but `check` (which lists the problems as errors) refuses an invalid configuration."""
-    from scheduler.config import configuration_problems, describe_problems
-
-    if sys.argv[1:2] != ["check"] and (problems := configuration_problems()):
-        sys.stderr.write(describe_problems(problems) + "\n")
-        sys.exit(CONFIG_EXIT_CODE)
-
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
     from django.core.management import execute_from_command_line
 
-    refuse_invalid_configuration()
+    from config.environment import CONFIG_EXIT_CODE, configuration_problems, describe_problems
+
+    # Every command but `check` (which lists the problems as errors) refuses an invalid configuration.
+    if sys.argv[1:2] != ["check"]:
+        django.setup()
+        if problems := configuration_problems():
+            sys.stderr.write(describe_problems(problems) + "\n")
+            sys.exit(CONFIG_EXIT_CODE)
     execute_from_command_line(sys.argv)
 
 

@@ -34,6 +34,7 @@ STATUS_WEIGHTS = {
     "abandoned": 1,
 }
 TRIGGER_WEIGHTS = {"schedule": 90, "command": 5, "admin": 3, "api": 2}
+DRY_RUN_SHARE = 0.02
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,6 +54,8 @@ def generated_runs(count: int) -> Iterator[Any]:
     from scheduler.models import JobExecutionLog
 
     rng = random.Random(16)
+    # Its own generator: the other columns stay those the earlier figures were measured on.
+    dry_rng = random.Random(17)
     statuses = rng.choices(list(STATUS_WEIGHTS), weights=list(STATUS_WEIGHTS.values()), k=count)
     triggers = rng.choices(list(TRIGGER_WEIGHTS), weights=list(TRIGGER_WEIGHTS.values()), k=count)
     for index, (status, trigger) in enumerate(zip(statuses, triggers, strict=True)):
@@ -61,6 +64,8 @@ def generated_runs(count: int) -> Iterator[Any]:
         yield JobExecutionLog(
             status=status,
             triggered_by=trigger,
+            dry_run=dry_rng.random() < DRY_RUN_SHARE,
+            request_id=f"{index:032x}" if trigger == "api" else None,
             as_of=started_at.date(),
             batch_size=100,
             reminder_days="1",
@@ -86,7 +91,7 @@ def load_runs(count: int) -> None:
 
     from scheduler.models import JobExecutionLog
 
-    if JobExecutionLog.objects.count() == count:
+    if JobExecutionLog.objects.count() == count and JobExecutionLog.objects.exclude(request_id=None).exists():
         print(f"Reusing {count:,} runs.")
         return
     JobExecutionLog.objects.all().delete()
@@ -106,7 +111,7 @@ def load_runs(count: int) -> None:
 # --- measurements ------------------------------------------------------------------------------------------
 
 
-def pages(newest_day: date) -> list[tuple[str, str, dict[str, Any]]]:
+def pages(newest_day: date, request_id: str) -> list[tuple[str, str, dict[str, Any]]]:
     runs = "/admin/scheduler/jobexecutionlog/"
     api = "/api/v1/scheduler/executions"
     week = {"from": (newest_day - timedelta(days=7)).isoformat(), "to": newest_day.isoformat()}
@@ -125,6 +130,11 @@ def pages(newest_day: date) -> list[tuple[str, str, dict[str, Any]]]:
         ("api: executions, 100 per page, page 500", api, {"per_page": 100, "page": 500}),
         ("api: status = failed", api, {"status": "failed"}),
         ("api: started in the last week", api, {"started_after": week["from"], "started_before": week["to"]}),
+        ("api: triggered_by = admin", api, {"triggered_by": "admin"}),
+        ("api: has_errors = true", api, {"has_errors": "true"}),
+        ("api: has_errors = false, page 100", api, {"has_errors": "false", "page": 100}),
+        ("api: dry_run = true", api, {"dry_run": "true"}),
+        ("api: request_id of one run", api, {"request_id": request_id}),
         ("api: one run", f"{api}/4242", {}),
         ("api: status", "/api/v1/scheduler/status", {}),
         ("api: health", "/api/v1/scheduler/health", {}),
@@ -167,6 +177,13 @@ def logged_in_clients() -> tuple[Any, Any]:
     return admin_client, Client(SERVER_NAME="localhost", headers={"Authorization": f"Bearer {key}"})
 
 
+def oldest_request_id() -> str:
+    from scheduler.models import JobExecutionLog
+
+    oldest = JobExecutionLog.objects.exclude(request_id=None).order_by("started_at").first()
+    return oldest.request_id
+
+
 def main() -> None:
     args = parse_args()
     url = args.database_url or DEFAULT_DATABASE_URL
@@ -183,7 +200,7 @@ def main() -> None:
     load_runs(args.runs)
     admin_client, api_client = logged_in_clients()
     print(f"{'page':<48} {'median ms':>10} {'queries':>8}")
-    for name, path, params in pages(NEWEST.date()):
+    for name, path, params in pages(NEWEST.date(), oldest_request_id()):
         client = api_client if name.startswith("api") else admin_client
         milliseconds, queries = measure(client, path, params, args.repeat)
         print(f"{name:<48} {milliseconds:>10.1f} {queries:>8}")

@@ -159,7 +159,7 @@ MESSAGE = f"""
 
 # About 5% of the overdue invoices were reminded by an earlier run (level 1).
 SEED_NOTIFICATIONS = f"""
-INSERT INTO invoicing_notification ({NOTIFICATION_COLUMNS}, execution_id)
+INSERT INTO reminders_notification ({NOTIFICATION_COLUMNS}, execution_id)
 SELECT i.id, 1, {DAYS}, c.email, {MESSAGE}, %(execution)s
 FROM invoicing_invoice AS i JOIN invoicing_customer AS c ON c.id = i.customer_id
 WHERE {OVERDUE_WHERE} AND i.id %% 20 = 0
@@ -224,7 +224,7 @@ def load_dataset(invoices: int) -> None:
     customers = max(100, invoices // 100)
     execute("DROP TABLE IF EXISTS bench_seeded_notification")
     execute(
-        "TRUNCATE bench_dataset, invoicing_notification, invoicing_invoice, invoicing_customer, "
+        "TRUNCATE bench_dataset, reminders_notification, invoicing_invoice, invoicing_customer, "
         "scheduler_jobexecutionlog RESTART IDENTITY CASCADE"
     )
     with transaction.atomic():
@@ -234,12 +234,12 @@ def load_dataset(invoices: int) -> None:
             execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         seed = seed_execution()
         execute(SEED_NOTIFICATIONS, {"as_of": AS_OF, "min_days": 1, "execution": seed.pk})
-        execute("CREATE TABLE bench_seeded_notification AS SELECT * FROM invoicing_notification")
+        execute("CREATE TABLE bench_seeded_notification AS SELECT * FROM reminders_notification")
         execute(
             "INSERT INTO bench_dataset VALUES (%s, %s, %s, %s)", [invoices, AS_OF, DATASET_VERSION, seed.pk]
         )
     # What autovacuum would have done by the time a nightly run starts.
-    for table in ("invoicing_customer", "invoicing_invoice", "invoicing_notification"):
+    for table in ("invoicing_customer", "invoicing_invoice", "reminders_notification"):
         execute(f"VACUUM ANALYZE {table}")
     print(f"Loaded in {time.perf_counter() - started:.1f} s.")
 
@@ -265,10 +265,10 @@ def seed_execution() -> Any:
 
 def reset_notifications(seed_execution: int) -> None:
     """Back to the seeded state: only the earlier run's reminders, fresh indexes and statistics."""
-    execute("TRUNCATE invoicing_notification")
-    execute("INSERT INTO invoicing_notification SELECT * FROM bench_seeded_notification")
+    execute("TRUNCATE reminders_notification")
+    execute("INSERT INTO reminders_notification SELECT * FROM bench_seeded_notification")
     execute("DELETE FROM scheduler_jobexecutionlog WHERE id <> %s", [seed_execution])
-    execute("VACUUM ANALYZE invoicing_notification")
+    execute("VACUUM ANALYZE reminders_notification")
     execute("VACUUM ANALYZE scheduler_jobexecutionlog")
 
 
@@ -284,7 +284,7 @@ def level_sql(thresholds: tuple[int, ...]) -> str:
 
 def not_reminded_sql(thresholds: tuple[int, ...]) -> str:
     return (
-        "NOT EXISTS (SELECT 1 FROM invoicing_notification AS n "
+        "NOT EXISTS (SELECT 1 FROM reminders_notification AS n "
         f"WHERE n.invoice_id = i.id AND n.level >= {level_sql(thresholds)})"
     )
 
@@ -294,7 +294,7 @@ def floor_sql(thresholds: tuple[int, ...]) -> str:
     level unless that level or a higher one exists (SPEC §3); with one, the unique key says it all."""
     not_higher = f"AND {not_reminded_sql(thresholds)}" if len(thresholds) > 1 else ""
     return f"""
-        INSERT INTO invoicing_notification ({NOTIFICATION_COLUMNS}, execution_id)
+        INSERT INTO reminders_notification ({NOTIFICATION_COLUMNS}, execution_id)
         SELECT i.id, {level_sql(thresholds)}, {DAYS}, c.email, {MESSAGE}, %(execution)s
         FROM invoicing_invoice AS i JOIN invoicing_customer AS c ON c.id = i.customer_id
         WHERE {OVERDUE_WHERE} {not_higher}
@@ -469,7 +469,7 @@ def measure(args: argparse.Namespace, variant: str, batch_size: int = 0) -> dict
 def snapshot_expected() -> None:
     execute("DROP TABLE IF EXISTS bench_expected")
     execute(
-        f"CREATE UNLOGGED TABLE bench_expected AS SELECT {NOTIFICATION_COLUMNS} FROM invoicing_notification"
+        f"CREATE UNLOGGED TABLE bench_expected AS SELECT {NOTIFICATION_COLUMNS} FROM reminders_notification"
     )
 
 
@@ -477,8 +477,8 @@ def differences(result: dict[str, Any], dataset: Dataset, expected_created: int)
     """Why this run's notifications or counters differ from the floor's (empty: they are the same)."""
     problems = []
     pairs = (
-        ("extra", "invoicing_notification", "bench_expected"),
-        ("missing", "bench_expected", "invoicing_notification"),
+        ("extra", "reminders_notification", "bench_expected"),
+        ("missing", "bench_expected", "reminders_notification"),
     )
     for label, left, right in pairs:
         rows = fetch_rows(
@@ -486,7 +486,7 @@ def differences(result: dict[str, Any], dataset: Dataset, expected_created: int)
             "ORDER BY 1, 2 LIMIT 3"
         )
         problems += [f"{label}: {row}" for row in rows]
-    in_table = scalar("SELECT count(*) FROM invoicing_notification WHERE execution_id = %s", [result["log"]])
+    in_table = scalar("SELECT count(*) FROM reminders_notification WHERE execution_id = %s", [result["log"]])
     if not result["created"] == in_table == expected_created:
         problems.append(
             f"counted {result['created']}, the run's rows {in_table}, the floor created {expected_created}"

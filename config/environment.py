@@ -181,3 +181,21 @@ class StrictEnv:
             return config
         self._problem(name, value, "expected a URL such as postgres://user@host:5432/name or sqlite:///path")
         return environ.Env.db_url_config(default)
+
+
+# Configuration is decided in one place, Django's system checks: every check tagged CONFIGURATION_TAG
+# reports invalid variables (the settings' own and each app's). manage.py, wsgi.py and the commands ask
+# the checks and refuse to run with this exit code.
+CONFIGURATION_TAG = "configuration"
+CONFIG_EXIT_CODE = 2
+
+
+def configuration_problems() -> list[str]:
+    """Every invalid variable as the configuration checks report it; needs Django set up."""
+    from django.core import checks
+
+    return [message.msg for message in checks.run_checks(tags=[CONFIGURATION_TAG]) if message.is_serious()]
+
+
+def describe_problems(problems: list[str]) -> str:
+    return "Invalid configuration:\n" + "\n".join(f"  - {problem}" for problem in problems)

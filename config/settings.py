@@ -23,6 +23,11 @@ env = StrictEnv()
 DEBUG = env.boolean("DJANGO_DEBUG", default=False)
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
+# Keys published in this repository (.env.example, earlier Makefiles): anyone could sign sessions with them.
+PLACEHOLDER_SECRET_KEYS = frozenset(
+    {"change-me-to-a-long-random-string", "local-only-insecure-key-change-me"}
+)
+NEW_SECRET_KEY_HINT = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
 # No default outside debug: a production deploy without a key must not start.
 SECRET_KEY = env.text("DJANGO_SECRET_KEY", default="django-insecure-debug-only-key" if DEBUG else "")
 if not SECRET_KEY:
@@ -32,6 +37,17 @@ if not SECRET_KEY:
     )
     # Lets Django load far enough to report the problem; nothing runs with it (see manage.py, wsgi.py).
     SECRET_KEY = secrets.token_urlsafe(50)
+elif not DEBUG and SECRET_KEY in PLACEHOLDER_SECRET_KEYS:
+    env.problems.append(
+        f"DJANGO_SECRET_KEY={SECRET_KEY!r} is a placeholder published in this repository: it is refused "
+        f"whenever DJANGO_DEBUG is off ({NEW_SECRET_KEY_HINT})."
+    )
+elif not DEBUG and SECRET_KEY.startswith("django-insecure"):
+    # The key itself is not printed: it may be in use somewhere.
+    env.problems.append(
+        "DJANGO_SECRET_KEY starts with 'django-insecure' (a development key): it is refused whenever "
+        f"DJANGO_DEBUG is off ({NEW_SECRET_KEY_HINT})."
+    )
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts
 ALLOWED_HOSTS = env.comma_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
@@ -48,7 +64,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "common",
     "invoicing",
+    "reminders",
     "scheduler",
 ]
 
@@ -84,13 +102,9 @@ TEMPLATES = [
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
 DATABASES = {"default": env.database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boolean(
-    "DATABASE_PREPARED_STATEMENTS", default=True
-):
-    # The overdue check repeats three statements per batch; server-side binding lets psycopg prepare
-    # them after 5 uses (no planning, no client-side quoting of the reminder arrays): about a quarter
-    # off a run at the default batch size. Turn off behind a pooler that cannot keep prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+# The overdue check prepares its read and insert on PostgreSQL (reminders.fastpath); Django's own queries
+# keep client-side binding. Turn off behind a pooler that cannot keep prepared statements.
+DATABASE_PREPARED_STATEMENTS = env.boolean("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The run log is committed while another connection may hold a write lock: wait rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

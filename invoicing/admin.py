@@ -6,10 +6,9 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
-from config.admin import ReadOnlyModelAdmin
-from invoicing.models import Customer, Invoice, Notification
-from scheduler.config import today
+from invoicing.models import Customer, Invoice
 
 
 @admin.register(Customer)
@@ -24,11 +23,12 @@ class OverdueTodayFilter(admin.SimpleListFilter):
     parameter_name = "overdue"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        # TIME_ZONE is OVERDUE_INVOICE_TIMEZONE, so this is the check's "today" (docs/SPEC.md §3).
         return [("yes", "Overdue as of today")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
         if self.value() == "yes":
-            return queryset.overdue(as_of=today())
+            return queryset.overdue(as_of=timezone.localdate())
         return queryset
 
 
@@ -90,14 +90,4 @@ class InvoiceAdmin(admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     readonly_fields = ["balance_due"]
     date_hierarchy = "due_date"
-    show_full_result_count = False
-
-
-@admin.register(Notification)
-class NotificationAdmin(ReadOnlyModelAdmin):
-    list_display = ["created_at", "invoice", "level", "days_overdue", "recipient", "execution"]
-    list_filter = ["level", ("created_at", admin.DateFieldListFilter), "execution__status"]
-    search_fields = ["invoice__number", "recipient"]
-    list_select_related = ["invoice", "execution"]
-    date_hierarchy = "created_at"
     show_full_result_count = False

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.db import models
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Q
+
+FIRST_DATE = date(1900, 1, 1)
+LAST_DATE = date(9999, 12, 31)
 
 
 class Customer(models.Model):
@@ -23,7 +25,7 @@ class Customer(models.Model):
 
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
     def overdue(self, *, as_of: date, min_days: int = 1) -> InvoiceQuerySet:
-        """Invoices overdue on ``as_of`` (SPEC §3): sent, a balance left, due before ``as_of``,
+        """Invoices overdue on ``as_of`` (docs/SPEC.md §3): sent, a balance left, due before ``as_of``,
         customer not paused. An invoice due on ``as_of`` itself is not overdue. ``min_days`` keeps only
         those at least that many days overdue."""
         return self.filter(
@@ -31,26 +33,6 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
             balance_due__gt=0,
             due_date__lte=as_of - timedelta(days=min_days),
             customer__reminders_paused=False,
-        )
-
-    def reminder_batch(self, *, after_id: int, size: int) -> models.QuerySet[Invoice, dict[str, Any]]:
-        """The next ``size`` invoices by id after ``after_id``, with what a reminder needs and the highest
-        level already sent (``top_level``, None when none): one query."""
-        top_level = Notification.objects.filter(invoice=OuterRef("pk")).order_by("-level").values("level")
-        return (
-            self.filter(id__gt=after_id)
-            .order_by("id")
-            .annotate(top_level=Subquery(top_level[:1]))
-            .values(
-                "id",
-                "number",
-                "due_date",
-                "currency",
-                "balance_due",
-                "top_level",
-                customer_name=F("customer__name"),
-                customer_email=F("customer__email"),
-            )[:size]
         )
 
 
@@ -95,6 +77,13 @@ class Invoice(models.Model):
                 condition=Q(status__in=InvoiceStatus.values),
                 name="invoice_status_valid",
             ),
+            # PostgreSQL also takes BC dates and 'infinity', which Python cannot load (docs/SPEC.md §2).
+            models.CheckConstraint(
+                condition=Q(issue_date__range=(FIRST_DATE, LAST_DATE)), name="invoice_issue_date_in_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(due_date__range=(FIRST_DATE, LAST_DATE)), name="invoice_due_date_in_range"
+            ),
         ]
         indexes = [
             # The overdue check walks open invoices by id (keyset batches); this index holds only
@@ -108,32 +97,3 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number
-
-
-class Notification(models.Model):
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="notifications")
-    level = models.PositiveSmallIntegerField()
-    days_overdue = models.PositiveIntegerField()
-    recipient = models.EmailField(help_text="The customer's email when the reminder was created.")
-    message = models.TextField()
-    created_at = models.DateTimeField(db_default=models.functions.Now(), editable=False)
-    execution = models.ForeignKey(
-        "scheduler.JobExecutionLog",
-        on_delete=models.PROTECT,
-        related_name="notifications",
-        help_text="The run that created this reminder.",
-    )
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["invoice", "level"], name="notification_once_per_level"),
-            models.CheckConstraint(condition=Q(level__gte=1), name="notification_level_positive"),
-            models.CheckConstraint(
-                condition=Q(days_overdue__gte=1), name="notification_days_overdue_positive"
-            ),
-        ]
-        indexes = [models.Index(fields=["created_at"], name="notification_created_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.invoice_id} level {self.level}"

@@ -7,13 +7,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
-from invoicing.models import Customer, Invoice, InvoiceStatus, Notification
+from invoicing.models import Customer, Invoice, InvoiceStatus
 
 DEMO_CHUNK = 5_000
+# What marks a row as the demo's own: `seed_demo_data --reset` deletes only a database holding nothing else.
+DEMO_INVOICE_PREFIX = "INV-"
+DEMO_EMAIL_DOMAIN = ".example"  # reserved (RFC 2606): no real customer has an address there
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK")
 FIRST_NAMES = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Hooli", "Vandelay")
 LAST_NAMES = ("Industries", "Trading", "Logistics", "Foods", "Labs", "Holdings", "Partners", "GmbH", "SA")
@@ -34,6 +37,10 @@ class DemoDataExists(Exception):
     """Demo data would be added on top of existing invoices."""
 
 
+class NonDemoDataFound(Exception):
+    """A reset would delete customers or invoices the demo did not create."""
+
+
 @dataclass(frozen=True)
 class DemoDataSummary:
     customers: int
@@ -41,19 +48,47 @@ class DemoDataSummary:
     paused_customers: int
 
 
-def demo_data_reset() -> None:
-    """Delete every notification, invoice and customer (run logs are kept: they are history)."""
+def demo_data_reset(*, delete_non_demo_data: bool = False) -> None:
+    """Delete every invoice and customer; their reminders must be deleted first.
+
+    Raises ``NonDemoDataFound``, deleting nothing, when a customer or invoice is not the demo's own,
+    unless ``delete_non_demo_data``.
+    """
     with transaction.atomic():
-        Notification.objects.all().delete()
+        if not delete_non_demo_data:
+            _refuse_non_demo_data()
         Invoice.objects.all().delete()
         Customer.objects.all().delete()
+
+
+def _refuse_non_demo_data() -> None:
+    found = []
+    customers = Customer.objects.exclude(email__iendswith=DEMO_EMAIL_DOMAIN)
+    if count := customers.count():
+        examples = _examples(customers, "pk", count)
+        found.append(f"{count} customers whose email is not on a {DEMO_EMAIL_DOMAIN} domain (ids {examples})")
+    invoices = Invoice.objects.exclude(number__startswith=DEMO_INVOICE_PREFIX)
+    if count := invoices.count():
+        examples = _examples(invoices, "number", count)
+        prefix = DEMO_INVOICE_PREFIX
+        found.append(f"{count} invoices whose number does not start with {prefix!r} ({examples})")
+    if found:
+        raise NonDemoDataFound(
+            f"the {connection.vendor} database {connection.settings_dict['NAME']!r} holds data the demo did "
+            f"not create: {' and '.join(found)}. Nothing was deleted."
+        )
+
+
+def _examples(rows: QuerySet, field: str, count: int, shown: int = 3) -> str:
+    values = rows.order_by(field).values_list(field, flat=True)[:shown]
+    return ", ".join(str(value) for value in values) + (", …" if count > shown else "")
 
 
 def _demo_customers(rng: random.Random, count: int) -> list[Customer]:
     customers = []
     for i in range(count):
         name = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} {i + 1}"
-        email = f"billing+{i + 1}@{name.split()[0].lower()}.example"
+        email = f"billing+{i + 1}@{name.split()[0].lower()}{DEMO_EMAIL_DOMAIN}"
         # Every 25th customer is on hold, and the first always is, so a demo shows one.
         customers.append(Customer(name=name, email=email, reminders_paused=i % 25 == 0))
     return customers
@@ -67,7 +102,7 @@ def _demo_invoice(rng: random.Random, number: int, customer_id: int, as_of: date
     amount_paid = (total * Decimal(str(paid_share))).quantize(Decimal("0.01"))
     return Invoice(
         customer_id=customer_id,
-        number=f"INV-{number:07d}",
+        number=f"{DEMO_INVOICE_PREFIX}{number:07d}",
         issue_date=due_date - timedelta(days=30),
         due_date=due_date,
         currency=rng.choice(CURRENCIES),
@@ -88,16 +123,13 @@ def demo_data_create(
     invoices: int,
     seed: int,
     as_of: date,
-    reset: bool = False,
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> DemoDataSummary:
     """Create a realistic spread of customers and invoices around ``as_of`` with bulk inserts.
 
-    Raises ``DemoDataExists`` when invoices exist and ``reset`` is false, rather than doubling them.
+    Raises ``DemoDataExists`` when invoices exist, rather than doubling them.
     """
-    if reset:
-        demo_data_reset()
-    elif Invoice.objects.exists():
+    if Invoice.objects.exists():
         raise DemoDataExists(
             f"{Invoice.objects.count()} invoices already exist; use --reset to replace them."
         )
@@ -110,40 +142,3 @@ def demo_data_create(
         on_progress(len(batch))
     paused = sum(customer.reminders_paused for customer in created)
     return DemoDataSummary(customers=customers, invoices=invoices, paused_customers=paused)
-
-
-class Reminder(NamedTuple):
-    """A notification to insert: the row, without the Python model object (too slow at 100,000s)."""
-
-    invoice_id: int
-    level: int
-    days_overdue: int
-    recipient: str
-    message: str
-
-
-NOTIFICATION_INSERT_PG = """
-INSERT INTO invoicing_notification (invoice_id, level, days_overdue, recipient, message, execution_id)
-SELECT invoice_id, level, days_overdue, recipient, message, %s
-FROM unnest(%s::bigint[], %s::smallint[], %s::integer[], %s::text[], %s::text[])
-    AS r(invoice_id, level, days_overdue, recipient, message)
-"""
-
-
-def notifications_insert(*, reminders: list[Reminder], execution_id: int) -> int:
-    """Insert ``reminders`` in one statement and return how many rows were inserted.
-
-    A reminder that breaks a constraint fails the whole statement (nothing is ignored): the caller
-    decides what to retry. On PostgreSQL the rows travel as arrays, one parameter per column.
-    """
-    if not reminders:
-        return 0
-    if connection.vendor != "postgresql":
-        Notification.objects.bulk_create(
-            Notification(execution_id=execution_id, **reminder._asdict()) for reminder in reminders
-        )
-        return len(reminders)
-    columns = [list(column) for column in zip(*reminders, strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(NOTIFICATION_INSERT_PG, [execution_id, *columns])
-        return cursor.rowcount

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from config.admin import ReadOnlyModelAdmin
+from common.admin import ReadOnlyModelAdmin
 from scheduler.dispatch import overdue_check_enqueue
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.status import scheduler_status
@@ -183,7 +183,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="notifications")
     def notifications_link(self, run: JobExecutionLog) -> str:
-        url = reverse("admin:invoicing_notification_changelist") + f"?execution__id__exact={run.pk}"
+        url = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}"
         if run.dry_run:
             return "None: a dry run writes no notifications."
         return format_html(

@@ -181,18 +181,3 @@ def today(config: OverdueConfig | None = None) -> date:
     """Today's date in the configured zone: the ``as_of`` of a run started now (SPEC §3)."""
     zone = (config or load_overdue_config()).timezone
     return django_timezone.now().astimezone(zone).date()
-
-
-def configuration_problems() -> list[str]:
-    """Every invalid variable, each naming itself, its value and what is allowed: the settings' own
-    (``CONFIGURATION_PROBLEMS``) and the overdue check's."""
-    problems = list(getattr(settings, "CONFIGURATION_PROBLEMS", []))
-    try:
-        load_overdue_config()
-    except ConfigError as exc:
-        problems += exc.problems
-    return problems
-
-
-def describe_problems(problems: list[str]) -> str:
-    return "Invalid configuration:\n" + "\n".join(f"  - {problem}" for problem in problems)

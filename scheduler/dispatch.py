@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 from django_q.tasks import async_task
 
 from scheduler.models import JobExecutionLog
 from scheduler.schedules import TASK_FUNC
 
+REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+REQUEST_ID_RULE = "expected the 32 lowercase hexadecimal characters that POST /run returned"
 
-def overdue_check_enqueue(*, triggered_by: str) -> str:
-    """Queue one run of the overdue check on the cluster; returns django-q2's task id."""
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_request_id(text: str) -> bool:
+    return REQUEST_ID.fullmatch(text) is not None
+
+
+def overdue_check_enqueue(*, triggered_by: str, request_id: str | None = None) -> str:
+    """Queue one run of the overdue check on the cluster; returns django-q2's task id.
+
+    django-q2 makes its task id only as it queues the task, too late to hand it to the task, so a caller
+    that must find the run later passes its own ``request_id``: the run's log stores it."""
     if triggered_by not in JobExecutionLog.Trigger.values:
         allowed = ", ".join(JobExecutionLog.Trigger.values)
         raise ValueError(f"triggered_by={triggered_by!r} is invalid: allowed values are {allowed}.")
-    return async_task(TASK_FUNC, triggered_by=triggered_by)
+    if request_id is None:
+        return async_task(TASK_FUNC, triggered_by=triggered_by)
+    if not is_request_id(request_id):
+        raise ValueError(f"request_id={request_id!r} is invalid: {REQUEST_ID_RULE}.")
+    return async_task(TASK_FUNC, triggered_by=triggered_by, request_id=request_id)

@@ -53,6 +53,13 @@ class JobExecutionLog(models.Model):
         editable=False,
         help_text="The slot's wall-clock time in the schedule's zone; one real run per slot.",
     )
+    request_id = models.CharField(  # noqa: DJ001  (NULL: not queued by the API, so its index skips it)
+        max_length=32,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The request id that POST /api/v1/scheduler/run returned when it queued this run.",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -82,6 +89,12 @@ class JobExecutionLog(models.Model):
                 fields=["-started_at"],
                 condition=Q(error_count__gt=0),
                 name="execution_with_errors_idx",
+            ),
+            models.Index(fields=["-started_at"], condition=Q(dry_run=True), name="execution_dry_run_idx"),
+            models.Index(
+                fields=["request_id"],
+                condition=Q(request_id__isnull=False),
+                name="execution_request_idx",
             ),
         ]
 

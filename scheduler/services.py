@@ -1,4 +1,4 @@
-"""The overdue check (SPEC §4): one service behind the command, the task, the admin and the API."""
+"""The overdue check (docs/SPEC.md §4): one service behind the command, the task, the admin and the API."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import psycopg.errors
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from invoicing.models import Invoice
-from invoicing.reminders import days_overdue, reminder_level, reminder_message
-from invoicing.selectors import ReminderBatches
-from invoicing.services import Reminder, notifications_insert
+from reminders.selectors import Batch, ReminderPlan
+from reminders.services import reminders_insert
 from scheduler.config import OverdueConfig, load_overdue_config, today
 from scheduler.locks import RunLock, run_lock_for_database
 from scheduler.models import JobExecutionLog, RunStatus
@@ -26,6 +26,14 @@ logger = logging.getLogger(__name__)
 
 # Errors that mean the database connection itself is gone: no invoice is to blame, the run fails.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
+# A deadlock or a serialization failure against another connection (a payer updating invoices the batch
+# reads) says nothing about the invoices: the batch is tried again whole, a few times.
+TRANSIENT_ERRORS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+BATCH_ATTEMPTS = 5
+
+
+def _connection_lost(exc: Exception) -> bool:
+    return isinstance(exc, CONNECTION_ERRORS) and not isinstance(exc.__cause__, TRANSIENT_ERRORS)
 
 
 # Written after every batch; Django would compile this UPDATE anew each time, at a cost above running it.
@@ -73,6 +81,7 @@ def overdue_check_run(
     scheduled_for: datetime | None = None,
     config: OverdueConfig | None = None,
     progress: RunProgress | None = None,
+    request_id: str | None = None,
 ) -> JobExecutionLog:
     """Run the overdue check once and return its finished log.
 
@@ -88,7 +97,13 @@ def overdue_check_run(
         thresholds=config.reminder_days,
         dry_run=dry_run,
     )
-    log = _log_start(plan, triggered_by=triggered_by, scheduled_for=scheduled_for, zone=config.timezone)
+    log = _log_start(
+        plan,
+        triggered_by=triggered_by,
+        scheduled_for=scheduled_for,
+        zone=config.timezone,
+        request_id=request_id,
+    )
     lock = run_lock_for_database()
     try:
         return _run(log, plan, lock, progress)
@@ -97,7 +112,12 @@ def overdue_check_run(
 
 
 def _log_start(
-    plan: RunPlan, *, triggered_by: str, scheduled_for: datetime | None, zone: ZoneInfo
+    plan: RunPlan,
+    *,
+    triggered_by: str,
+    scheduled_for: datetime | None,
+    zone: ZoneInfo,
+    request_id: str | None = None,
 ) -> JobExecutionLog:
     key = slot_key(scheduled_for, zone) if scheduled_for else None
     try:
@@ -113,6 +133,7 @@ def _log_start(
                 pid=os.getpid(),
                 scheduled_for=scheduled_for,
                 slot_key=key,
+                request_id=request_id,
             )
     except IntegrityError as exc:
         if key and JobExecutionLog.objects.filter(slot_key=key).exists():
@@ -170,14 +191,13 @@ def _abandon_dead_runs(lock: RunLock, log: JobExecutionLog) -> None:
 
 
 def _walk(log: JobExecutionLog, plan: RunPlan, progress: RunProgress | None) -> None:
-    """Keyset batches over the overdue invoices that reached the first level (``id > last``)."""
-    candidates = Invoice.objects.overdue(as_of=plan.as_of, min_days=plan.thresholds[0])
+    """Keyset batches over the overdue invoices that reached the first threshold (``id > last``)."""
+    reminders = ReminderPlan(as_of=plan.as_of, thresholds=plan.thresholds, size=plan.batch_size)
     if progress:
-        progress.start(candidates.count())
-    batches = ReminderBatches(candidates, size=plan.batch_size)
+        progress.start(reminders.candidates())
     last_id = 0
     while True:
-        last_id, size = _run_batch(log, plan, batches, last_id)
+        last_id, size = _run_batch(log, plan, reminders, last_id)
         if progress:
             progress.advance(size)
         if size < plan.batch_size:
@@ -185,73 +205,94 @@ def _walk(log: JobExecutionLog, plan: RunPlan, progress: RunProgress | None) -> 
 
 
 def _run_batch(
-    log: JobExecutionLog, plan: RunPlan, batches: ReminderBatches, after_id: int
+    log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, after_id: int
 ) -> tuple[int, int]:
     """One batch in one transaction: read, insert, count. If it fails, retry it invoice by invoice."""
     try:
-        with transaction.atomic():
-            rows = batches.after(after_id)
-            totals = _record(log, _notify_together(log, plan, rows))
-    except CONNECTION_ERRORS:
-        raise
+        totals, last_id, size = _batch_together(log, plan, reminders, after_id)
     except Exception as exc:
+        if _connection_lost(exc):
+            raise
         logger.warning(
             "Run #%s: batch after invoice id %s failed (%s); retrying invoice by invoice.",
             log.pk,
             after_id,
             _describe(exc),
         )
-        with transaction.atomic():
-            rows = batches.after(after_id)
-            totals = _record(log, _notify_one_by_one(log, plan, rows))
+        totals, last_id, size = _batch_one_by_one(log, plan, reminders, after_id)
     # Counted in memory only once the batch committed: a rolled-back batch is not counted twice.
     for name, value in totals.items():
         setattr(log, name, value)
-    return (rows[-1]["id"] if rows else after_id), len(rows)
+    return last_id, size
 
 
-def _reminder(plan: RunPlan, row: dict[str, Any]) -> Reminder | None:
-    """The reminder ``row`` is owed, or None when it already has one at its level or higher."""
-    days = days_overdue(due_date=row["due_date"], as_of=plan.as_of)
-    level = reminder_level(days, plan.thresholds)
-    if row["top_level"] is not None and row["top_level"] >= level:
-        return None
-    message = reminder_message(
-        customer=row["customer_name"],
-        number=row["number"],
-        days=days,
-        currency=row["currency"],
-        balance=row["balance_due"],
-    )
-    return Reminder(row["id"], level, days, row["customer_email"], message)
-
-
-def _notify_together(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str, Any]]) -> BatchOutcome:
-    owed = [reminder for row in rows if (reminder := _reminder(plan, row))]
-    created = len(owed) if plan.dry_run else notifications_insert(reminders=owed, execution_id=log.pk)
-    return BatchOutcome(processed=len(rows), created=created, already_notified=len(rows) - len(owed))
-
-
-def _notify_one_by_one(log: JobExecutionLog, plan: RunPlan, rows: list[dict[str, Any]]) -> BatchOutcome:
-    outcome = BatchOutcome(processed=len(rows))
-    for row in rows:
+def _batch_together(
+    log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, after_id: int
+) -> tuple[dict[str, Any], int, int]:
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
-            with transaction.atomic():  # a savepoint: one bad invoice rolls back only itself
-                reminder = _reminder(plan, row)
-                if reminder and not plan.dry_run:
-                    notifications_insert(reminders=[reminder], execution_id=log.pk)
-        except CONNECTION_ERRORS:
+            with transaction.atomic():
+                batch = reminders.batch_after(after_id)
+                totals = _record(log, _notify(log, plan, reminders, batch))
+            return totals, batch.last_id or after_id, len(batch.rows)
+        except OperationalError as exc:
+            if _connection_lost(exc) or attempt == BATCH_ATTEMPTS:
+                raise
+            logger.info(
+                "Run #%s: batch after id %s met %s; trying it again.", log.pk, after_id, _describe(exc)
+            )
+    raise AssertionError("unreachable")
+
+
+def _notify(log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, batch: Batch) -> BatchOutcome:
+    created = (
+        len(batch.owed) if plan.dry_run else reminders_insert(plan=reminders, owed=batch.owed, run_id=log.pk)
+    )
+    return BatchOutcome(processed=len(batch.rows), created=created, already_notified=batch.already_notified)
+
+
+def _batch_one_by_one(
+    log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, after_id: int
+) -> tuple[dict[str, Any], int, int]:
+    """The batch again, each invoice read and reminded in its own savepoint, so that a row the driver
+    cannot load, or a reminder the database refuses, is that invoice's error alone."""
+    with transaction.atomic():
+        ids = reminders.ids_after(after_id)
+        outcome = BatchOutcome()
+        for invoice_id in ids:
+            _notify_one(log, plan, reminders, invoice_id, outcome)
+        totals = _record(log, outcome)
+    return totals, (ids[-1] if ids else after_id), len(ids)
+
+
+def _notify_one(
+    log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, invoice_id: int, outcome: BatchOutcome
+) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: one bad invoice rolls back only itself
+            part = _notify(log, plan, reminders, reminders.batch_of(invoice_id))
+    except Exception as exc:
+        if _connection_lost(exc):
             raise
-        except Exception as exc:
-            error = _describe(exc)
-            outcome.errors.append({"invoice_id": row["id"], "number": row["number"], "error": error})
-            logger.error("Run #%s: invoice %s (id %s) failed: %s", log.pk, row["number"], row["id"], error)
-            continue
-        if reminder:
-            outcome.created += 1
-        else:
-            outcome.already_notified += 1
-    return outcome
+        _invoice_failed(log, invoice_id, exc, outcome)
+        return
+    outcome.processed += part.processed
+    outcome.created += part.created
+    outcome.already_notified += part.already_notified
+
+
+def _invoice_failed(log: JobExecutionLog, invoice_id: int, exc: Exception, outcome: BatchOutcome) -> None:
+    error = _describe(exc)
+    number = _invoice_number(invoice_id)
+    outcome.processed += 1
+    outcome.errors.append({"invoice_id": invoice_id, "number": number, "error": error})
+    logger.error("Run #%s: invoice %s (id %s) failed: %s", log.pk, number, invoice_id, error)
+
+
+def _invoice_number(invoice_id: int) -> str:
+    """The invoice's number for the run's errors; its other columns may be what cannot be read."""
+    with transaction.atomic():
+        return Invoice.objects.filter(pk=invoice_id).values_list("number", flat=True).first() or ""
 
 
 def _describe(exc: Exception) -> str:

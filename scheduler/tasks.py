@@ -17,7 +17,9 @@ class RunFailed(Exception):
     """The run ended ``failed``: raised so that django-q2 lists the task among its failures too."""
 
 
-def overdue_check_task(*, triggered_by: str = "schedule", scheduled_for: str | None = None) -> int | None:
+def overdue_check_task(
+    *, triggered_by: str = "schedule", scheduled_for: str | None = None, request_id: str | None = None
+) -> int | None:
     """Run the overdue check; return the id of its run log, or None when its slot has already run.
 
     Raises ``RunFailed`` when the run failed (its log holds the traceback); the cluster acknowledges the
@@ -26,10 +28,12 @@ def overdue_check_task(*, triggered_by: str = "schedule", scheduled_for: str | N
     ``scheduled_for`` is the slot django-q2 intended (``Schedule.next_run`` in ISO 8601, passed through
     ``intended_date_kwarg``). The service turns it into the slot's wall-clock key, which the database
     keeps unique: a redelivered task, or a local hour repeated by a DST fall-back, runs once.
+
+    ``request_id`` is the id that ``POST /run`` returned; the run's log keeps it, so the caller finds it.
     """
     slot = parse_slot(scheduled_for)
     try:
-        log = overdue_check_run(triggered_by=triggered_by, scheduled_for=slot)
+        log = overdue_check_run(triggered_by=triggered_by, scheduled_for=slot, request_id=request_id)
     except SlotAlreadyRun:
         logger.info("Slot %s has already run; this delivery does nothing.", scheduled_for)
         return None

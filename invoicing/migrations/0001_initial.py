@@ -2,7 +2,6 @@
 
 import django.db.models.deletion
 import django.db.models.expressions
-import django.db.models.functions.datetime
 from decimal import Decimal
 from django.db import migrations, models
 
@@ -12,7 +11,6 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('scheduler', '0001_initial'),
     ]
 
     operations = [
@@ -47,22 +45,6 @@ class Migration(migrations.Migration):
                 'ordering': ['-due_date', '-id'],
             },
         ),
-        migrations.CreateModel(
-            name='Notification',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveSmallIntegerField()),
-                ('days_overdue', models.PositiveIntegerField()),
-                ('recipient', models.EmailField(help_text="The customer's email when the reminder was created.", max_length=254)),
-                ('message', models.TextField()),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False)),
-                ('execution', models.ForeignKey(help_text='The run that created this reminder.', on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='scheduler.jobexecutionlog')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='invoicing.invoice')),
-            ],
-            options={
-                'ordering': ['-created_at', '-id'],
-            },
-        ),
         migrations.AddIndex(
             model_name='invoice',
             index=models.Index(condition=models.Q(('balance_due__gt', 0), ('status', 'sent')), fields=['id'], name='invoice_open_by_id'),
@@ -86,21 +68,5 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='invoice',
             constraint=models.CheckConstraint(condition=models.Q(('status__in', ['draft', 'sent', 'paid', 'void'])), name='invoice_status_valid'),
-        ),
-        migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['created_at'], name='notification_created_idx'),
-        ),
-        migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(fields=('invoice', 'level'), name='notification_once_per_level'),
-        ),
-        migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.CheckConstraint(condition=models.Q(('level__gte', 1)), name='notification_level_positive'),
-        ),
-        migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.CheckConstraint(condition=models.Q(('days_overdue__gte', 1)), name='notification_days_overdue_positive'),
         ),
     ]

@@ -36,6 +36,18 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return f'{KEYWORD} realm="api"'
 
 
+class CredentialsOptional(BearerTokenAuthentication):
+    """For the public health endpoint: a valid token tells who asks (staff get details); any other
+    credentials are ignored, as if none were sent, so a load balancer holding a stale, revoked or
+    malformed token still gets 200 or 503, never 401."""
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            return None
+
+
 def _refuse_query_string_token(request: Request) -> None:
     sent = [name for name in QUERY_STRING_TOKEN_NAMES if name in request.query_params]
     if sent:

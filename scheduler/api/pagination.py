@@ -1,4 +1,7 @@
-"""The page object of SPEC §7: ``total``, ``page``, ``per_page``, ``total_pages``, ``executions``."""
+"""The page object of SPEC §7: ``total``, ``page``, ``per_page``, ``total_pages``, ``executions``.
+
+An empty result is one empty page (``page: 1, total_pages: 1``), so ``page <= total_pages`` always holds
+and a client walking pages 1 to ``total_pages`` reads every page it may ask for."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from scheduler.api.errors import InvalidQueryParameter, invalid_value
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
+PARAMETERS = ["page", "per_page"]
 
 
 def parse_page_number(raw: str | None, *, name: str, default: int, maximum: int | None = None) -> int:
@@ -33,9 +37,10 @@ class ExecutionPagination(BasePagination):
         )
         self.page = parse_page_number(params.get("page"), name="page", default=1)
         self.total = queryset.count()
-        self.total_pages = math.ceil(self.total / self.per_page)
-        if self.page > max(self.total_pages, 1):
-            allowed = f"there are {self.total_pages} pages of {self.per_page} runs"
+        self.total_pages = max(math.ceil(self.total / self.per_page), 1)
+        if self.page > self.total_pages:
+            pages = "is 1 page" if self.total_pages == 1 else f"are {self.total_pages} pages"
+            allowed = f"there {pages} of {self.per_page} runs"
             raise InvalidQueryParameter(invalid_value("page", params["page"], allowed))
         start = (self.page - 1) * self.per_page
         return list(queryset[start : start + self.per_page])
@@ -52,15 +57,18 @@ class ExecutionPagination(BasePagination):
         )
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
-        count = {"type": "integer", "minimum": 0}
         return {
             "type": "object",
             "required": ["total", "page", "per_page", "total_pages", "executions"],
             "properties": {
-                "total": {**count, "description": "Runs matching the filters."},
+                "total": {"type": "integer", "minimum": 0, "description": "Runs matching the filters."},
                 "page": {"type": "integer", "minimum": 1},
                 "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
-                "total_pages": count,
+                "total_pages": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "At least 1: no matching run is one empty page (page 1 of 1).",
+                },
                 "executions": schema,
             },
         }

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from scheduler.dispatch import REQUEST_ID
 from scheduler.models import JobExecutionLog
 
 SUMMARY_FIELDS = [
@@ -52,6 +53,7 @@ class ExecutionDetailSerializer(ExecutionSummarySerializer):
             "reminder_days",
             "host",
             "pid",
+            "request_id",
             "errors",
             "traceback",
         ]
@@ -100,7 +102,14 @@ class HealthDetailSerializer(HealthSerializer):
 
 
 class EnqueuedSerializer(serializers.Serializer):
-    task_id = serializers.CharField()
+    task_id = serializers.CharField(help_text="django-q2's id of the queued task (its admin lists it).")
+    request_id = serializers.RegexField(
+        f"^{REQUEST_ID.pattern}$",
+        help_text="Stored on the run's log once it starts: the executions list finds it.",
+    )
+    executions_url = serializers.URLField(
+        help_text="The run list filtered to this request: empty until the run starts, then that one run."
+    )
     detail = serializers.CharField()
 
 

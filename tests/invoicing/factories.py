@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import factory
 
-from invoicing.models import Customer, Invoice, InvoiceStatus, Notification
+from invoicing.models import Customer, Invoice, InvoiceStatus
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -27,15 +27,3 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     total = Decimal("100.00")
     amount_paid = Decimal("0.00")
     status = InvoiceStatus.SENT
-
-
-class NotificationFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Notification
-
-    invoice = factory.SubFactory(InvoiceFactory)
-    level = 1
-    days_overdue = 1
-    recipient = factory.LazyAttribute(lambda n: n.invoice.customer.email)
-    message = "Reminder"
-    execution = factory.SubFactory("tests.scheduler.factories.JobExecutionLogFactory")

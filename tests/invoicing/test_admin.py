@@ -3,7 +3,8 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from tests.invoicing.factories import InvoiceFactory, NotificationFactory
+from tests.invoicing.factories import InvoiceFactory
+from tests.reminders.factories import NotificationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -42,15 +43,15 @@ def test_overdue_filter_leaves_out_invoices_not_yet_due(staff_client):
 @pytest.mark.parametrize("params", [{}, {"level": "1"}, {"created_at__gte": "2000-01-01 00:00:00+00:00"}])
 def test_notification_list_renders_for_staff_with_each_filter(staff_client, params):
     notification = NotificationFactory()
-    response = staff_client.get(reverse("admin:invoicing_notification_changelist"), params)
+    response = staff_client.get(reverse("admin:reminders_notification_changelist"), params)
     assert response.status_code == 200
     assert notification.invoice.number in response.content.decode()
 
 
 def test_notifications_are_read_only_in_the_admin(staff_client):
     notification = NotificationFactory()
-    assert staff_client.get(reverse("admin:invoicing_notification_add")).status_code == 403
-    response = staff_client.get(reverse("admin:invoicing_notification_change", args=[notification.pk]))
+    assert staff_client.get(reverse("admin:reminders_notification_add")).status_code == 403
+    response = staff_client.get(reverse("admin:reminders_notification_change", args=[notification.pk]))
     assert b'name="_save"' not in response.content
 
 

@@ -8,7 +8,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 
 from invoicing.models import Invoice
-from tests.invoicing.factories import CustomerFactory, InvoiceFactory, NotificationFactory
+from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,25 +72,6 @@ def test_customer_with_invoices_cannot_be_deleted():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM invoicing_customer WHERE id = %s", [invoice.customer_id])
         connection.check_constraints()  # Django's foreign keys are deferred to commit
-
-
-def test_second_notification_at_the_same_level_is_refused():
-    first = NotificationFactory(level=2)
-    with pytest.raises(IntegrityError), transaction.atomic():
-        NotificationFactory(invoice=first.invoice, level=2, execution=first.execution)
-
-
-def test_notifications_at_different_levels_are_allowed():
-    first = NotificationFactory(level=1)
-    NotificationFactory(invoice=first.invoice, level=2, execution=first.execution)
-    assert first.invoice.notifications.count() == 2
-
-
-@pytest.mark.parametrize("field", ["level", "days_overdue"])
-def test_notification_level_and_days_overdue_must_be_positive(field):
-    notification = NotificationFactory()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        type(notification).objects.filter(pk=notification.pk).update(**{field: 0})
 
 
 def test_overdue_selects_sent_unpaid_invoices_due_before_as_of():

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.models import JobExecutionLog
 from tests.processes import needs_postgresql
 
@@ -45,7 +45,9 @@ class Outcome:
 
 def outcome(runs: list[JobExecutionLog], owed: dict[int, tuple[int, int]]) -> Outcome:
     rows = list(
-        Notification.objects.filter(execution__in=runs).values_list("invoice_id", "level", "days_overdue")
+        Notification.objects.filter(run_id__in=[run.pk for run in runs]).values_list(
+            "invoice_id", "level", "days_overdue"
+        )
     )
     per_invoice = Counter(invoice for invoice, _, _ in rows)
     given = {invoice: (level, days) for invoice, level, days in rows}
@@ -69,7 +71,7 @@ def committed_prefix_problems(
         problems.append(f"{processed} invoices counted: not whole batches of {batch_size}")
     rows = dict(
         (invoice, (level, days))
-        for invoice, level, days in Notification.objects.filter(execution=run).values_list(
+        for invoice, level, days in Notification.objects.filter(run_id=run.pk).values_list(
             "invoice_id", "level", "days_overdue"
         )
     )

@@ -22,7 +22,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from config.wsgi import application
-from scheduler.models import RunStatus
+from scheduler.dispatch import new_request_id
+from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.tokens import api_token_create
 from tests.reliability.conftest import reliability_size, report
 from tests.scheduler.factories import JobExecutionLogFactory
@@ -45,13 +46,17 @@ def api_schema(db):
 
 @pytest.fixture
 def staff_bearer(django_user_model) -> dict[str, str]:
-    """A staff user's token, and runs of every status for the API to show."""
+    """A staff user's token, and runs of every status and trigger, real and dry, for the API to show."""
     user = django_user_model.objects.create_user(username="ops", is_staff=True)
     now = timezone.now()
+    triggers = JobExecutionLog.Trigger.values
     for minutes, status in enumerate(RunStatus.values):
         started = now - timedelta(minutes=minutes)
         JobExecutionLogFactory(
             status=status,
+            triggered_by=triggers[minutes % len(triggers)],
+            dry_run=minutes % 3 == 0,
+            request_id=new_request_id() if triggers[minutes % len(triggers)] == "api" else None,
             started_at=started,
             finished_at=None if status == RunStatus.RUNNING else started + timedelta(seconds=3),
             errors=[{"invoice_id": 7, "number": "INV-7", "error": "refused"}] if minutes % 2 else [],
@@ -86,6 +91,7 @@ def test_api_answers_generated_requests_without_5xx_and_as_its_schema_says(api_s
     """Valid and invalid requests for every operation of the served schema; schemathesis checks each
     response: not a server error, status code, content type, headers and body as documented."""
     answered: Counter[tuple[str, str, int]] = Counter()
+    list_parameters: Counter[str] = Counter()
     cases = st.one_of(
         api_schema.as_strategy(GenerationMode.POSITIVE), api_schema.as_strategy(GenerationMode.NEGATIVE)
     )
@@ -100,6 +106,8 @@ def test_api_answers_generated_requests_without_5xx_and_as_its_schema_says(api_s
     def exchange(case):
         response = case.call_and_validate(headers=staff_bearer, checks=CHECKS)
         answered[(case.method, case.path, response.status_code)] += 1
+        if case.path.endswith("/executions"):
+            list_parameters.update(list(case.query or {}))
 
     exchange()
 
@@ -111,6 +119,7 @@ def test_api_answers_generated_requests_without_5xx_and_as_its_schema_says(api_s
         operations=len({(method, path) for method, path, _ in answered}),
         requests=sum(answered.values()),
         status_codes=dict(sorted(statuses.items())),
+        list_parameters_sent=dict(sorted(list_parameters.items())),
         server_errors=sum(count for code, count in statuses.items() if code >= 500 and code != 503),
         schema_violations=0,
     )

@@ -10,7 +10,8 @@ from functools import partial
 
 from django.db import connection, transaction
 
-from invoicing.models import Invoice, Notification
+from invoicing.models import Invoice
+from reminders.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.processes import wait_until
 from tests.reliability.conftest import load_invoices, report
@@ -61,7 +62,9 @@ def test_concurrent_runs_round_after_round_one_works_the_others_skip_and_nothing
         assert returncodes == [0] * size.concurrent_processes, where
         assert statuses(logs) == {RunStatus.COMPLETED: 1, RunStatus.SKIPPED: others}, where
         worker = logs.get(status=RunStatus.COMPLETED)
-        assert not Notification.objects.filter(execution__in=logs.exclude(pk=worker.pk)).exists(), where
+        assert not Notification.objects.filter(run_id__in=logs.exclude(pk=worker.pk).values("id")).exists(), (
+            where
+        )
         result = outcome(list(logs), expected)
         assert result.exact, f"{where}\n{result}"
         assert worker.notifications_created == result.created == len(expected), where

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from invoicing.models import Invoice, InvoiceStatus, Notification
+from invoicing.models import Invoice, InvoiceStatus
+from reminders.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.services import overdue_check_run
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
@@ -50,7 +51,7 @@ def next_log_id() -> int:
 def reminded_after_payment(paid_from: dict[int, int]) -> int:
     """Reminders given to paid invoices by runs that began after the payment (``paid_from``: invoice id ->
     first run id that must not remind it)."""
-    rows = Notification.objects.filter(invoice__in=paid_from).values_list("invoice_id", "execution_id")
+    rows = Notification.objects.filter(invoice__in=paid_from).values_list("invoice_id", "run_id")
     return sum(1 for invoice, execution in rows if execution >= paid_from[invoice])
 
 

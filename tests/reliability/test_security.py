@@ -22,7 +22,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.models import ApiToken, RunStatus
 from scheduler.services import overdue_check_run
 from scheduler.tokens import api_token_create, api_token_revoke
@@ -92,6 +92,31 @@ def test_settings_refuse_to_load_without_a_secret_key_when_debug_is_off(key):
     checked = manage_with(env, "check")
     assert checked.returncode != 0
     assert "DJANGO_SECRET_KEY is not set" in checked.stderr
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("key", ["change-me-to-a-long-random-string", "local-only-insecure-key-change-me"])
+def test_settings_refuse_a_published_placeholder_key_when_debug_is_off(key):
+    refused = manage_with({**PRODUCTION, "DJANGO_SECRET_KEY": key}, "check")
+    assert refused.returncode != 0
+    assert f"DJANGO_SECRET_KEY={key!r} is a placeholder" in refused.stderr
+    assert "DJANGO_DEBUG is off" in refused.stderr
+
+
+@pytest.mark.processes
+def test_settings_refuse_a_django_insecure_key_when_debug_is_off_without_printing_it():
+    key = "django-insecure-" + secrets.token_urlsafe(40)
+    refused = manage_with({**PRODUCTION, "DJANGO_SECRET_KEY": key}, "migrate", "--check")
+    assert refused.returncode == 2
+    assert "DJANGO_SECRET_KEY starts with 'django-insecure'" in refused.stderr
+    assert key not in refused.stdout + refused.stderr
+
+
+@pytest.mark.processes
+def test_debug_may_use_the_placeholder_key():
+    placeholder = "local-only-insecure-key-change-me"
+    checked = manage_with({"DJANGO_DEBUG": "1", "DJANGO_SECRET_KEY": placeholder}, "check")
+    assert checked.returncode == 0, checked.stderr
 
 
 @pytest.mark.processes
@@ -265,7 +290,7 @@ ADMIN_PAGES = [
     "admin:scheduler_apitoken_changelist",
     "admin:invoicing_invoice_changelist",
     "admin:invoicing_customer_changelist",
-    "admin:invoicing_notification_changelist",
+    "admin:reminders_notification_changelist",
 ]
 
 
@@ -342,7 +367,7 @@ def test_a_reminder_refused_by_a_check_constraint_leaves_no_customer_data_in_the
     private, bad = overdue_with_one_private_customer()
     with connection.cursor() as cursor:
         cursor.execute(
-            "ALTER TABLE invoicing_notification ADD CONSTRAINT reliability_refuse_one "
+            "ALTER TABLE reminders_notification ADD CONSTRAINT reliability_refuse_one "
             f"CHECK (invoice_id <> {int(bad.pk)}) NOT VALID"
         )
 

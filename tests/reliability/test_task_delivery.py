@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Task
 from django_q.tasks import async_task
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.schedules import TASK_FUNC
 from tests.processes import wait_until

@@ -6,7 +6,8 @@ from datetime import date
 
 from django.db.models import Max
 
-from invoicing.models import Invoice, Notification
+from invoicing.models import Invoice
+from reminders.models import Notification
 from scheduler.config import parse_overdue_config
 
 DEFAULT_RAW = {
@@ -35,14 +36,14 @@ def is_overdue(invoice: Invoice, as_of: date) -> bool:
 
 def owed(as_of: date, thresholds: tuple[int, ...]) -> dict[int, tuple[int, int]]:
     """invoice id -> (level, days overdue) for every invoice a run on ``as_of`` must notify now."""
-    top = dict(Notification.objects.values_list("invoice_id").annotate(top=Max("level")))
+    top = dict(Notification.objects.values_list("invoice_id").annotate(top=Max("threshold_days")))
     result = {}
     for invoice in Invoice.objects.select_related("customer"):
         if not is_overdue(invoice, as_of):
             continue
         days = (as_of - invoice.due_date).days
         level = sum(1 for threshold in thresholds if threshold <= days)
-        if level and (invoice.pk not in top or top[invoice.pk] < level):
+        if level and (invoice.pk not in top or top[invoice.pk] < thresholds[level - 1]):
             result[invoice.pk] = (level, days)
     return result
 
@@ -57,7 +58,7 @@ def examined(as_of: date, thresholds: tuple[int, ...]) -> set[int]:
 
 
 def notifications_of(execution_id: int) -> dict[int, tuple[int, int]]:
-    rows = Notification.objects.filter(execution_id=execution_id)
+    rows = Notification.objects.filter(run_id=execution_id)
     return {
         invoice_id: (level, days)
         for invoice_id, level, days in rows.values_list("invoice_id", "level", "days_overdue")

@@ -9,7 +9,7 @@ from django_q.models import OrmQ
 
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.tokens import api_token_create
-from tests.invoicing.factories import NotificationFactory
+from tests.reminders.factories import NotificationFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 
@@ -218,10 +218,10 @@ def test_run_page_without_errors_says_so(superuser_client):
 
 def test_run_page_links_to_exactly_the_notifications_it_created(superuser_client):
     run = JobExecutionLogFactory(notifications_created=2)
-    mine = NotificationFactory.create_batch(2, execution=run)
+    mine = NotificationFactory.create_batch(2, run_id=run.pk)
     NotificationFactory()
     html = superuser_client.get(run_url(run)).content.decode()
-    link = reverse("admin:invoicing_notification_changelist") + f"?execution__id__exact={run.pk}"
+    link = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}"
     assert f'<a href="{link}">2 notifications created by this run</a>' in html
     response = superuser_client.get(link)
     assert response.status_code == 200

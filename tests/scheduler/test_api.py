@@ -1,3 +1,5 @@
+import pydoc
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -5,7 +7,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_q.models import OrmQ
 
-from scheduler.models import ApiToken, RunStatus
+from scheduler.dispatch import overdue_check_enqueue
+from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.tokens import api_token_create, api_token_revoke
 from tests.scheduler.conftest import bearer, create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
@@ -15,6 +18,7 @@ pytestmark = pytest.mark.django_db
 STATUS_URL = "/api/v1/scheduler/status"
 LIST_URL = "/api/v1/scheduler/executions"
 HEALTH_URL = "/api/v1/scheduler/health"
+RUN_URL = "/api/v1/scheduler/run"
 STAFF_ENDPOINTS = [STATUS_URL, LIST_URL, "/api/v1/scheduler/executions/{run_id}"]
 SUMMARY_KEYS = {
     "id",
@@ -179,13 +183,58 @@ def test_list_is_newest_first_with_ties_broken_by_id(client, staff_headers):
 
 def test_empty_history_is_one_empty_page(client, staff_headers):
     body = client.get(LIST_URL, headers=staff_headers).json()
-    assert body == {"total": 0, "page": 1, "per_page": 20, "total_pages": 0, "executions": []}
+    assert body == {"total": 0, "page": 1, "per_page": 20, "total_pages": 1, "executions": []}
+
+
+def test_a_filter_matching_nothing_is_page_1_of_1(client, staff_headers, run):
+    body = client.get(LIST_URL, {"status": "failed", "per_page": 5}, headers=staff_headers).json()
+    assert (body["total"], body["page"], body["total_pages"], body["executions"]) == (0, 1, 1, [])
+
+
+def test_page_2_of_an_empty_result_is_a_400(client, staff_headers):
+    response = client.get(LIST_URL, {"page": 2}, headers=staff_headers)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "page='2' is invalid: there is 1 page of 20 runs."
 
 
 def test_list_filters_by_status(client, staff_headers):
     failed = JobExecutionLogFactory(status=RunStatus.FAILED)
     JobExecutionLogFactory(status=RunStatus.COMPLETED)
     assert get_ids(client, staff_headers, status="failed") == [failed.pk]
+
+
+@pytest.mark.parametrize("trigger", JobExecutionLog.Trigger.values)
+def test_list_filters_by_trigger(client, staff_headers, trigger):
+    runs = {value: JobExecutionLogFactory(triggered_by=value) for value in JobExecutionLog.Trigger.values}
+    assert get_ids(client, staff_headers, triggered_by=trigger) == [runs[trigger].pk]
+
+
+@pytest.mark.parametrize(("value", "with_errors"), [("true", True), ("false", False), ("True", True)])
+def test_list_filters_by_has_errors(client, staff_headers, value, with_errors):
+    clean = JobExecutionLogFactory()
+    erred = JobExecutionLogFactory(status=RunStatus.COMPLETED_WITH_ERRORS, error_count=1, errors=[{}])
+    assert get_ids(client, staff_headers, has_errors=value) == [erred.pk if with_errors else clean.pk]
+
+
+@pytest.mark.parametrize(("value", "dry"), [("true", True), ("false", False), ("FALSE", False)])
+def test_list_filters_by_dry_run(client, staff_headers, value, dry):
+    real = JobExecutionLogFactory()
+    rehearsal = JobExecutionLogFactory(dry_run=True)
+    assert get_ids(client, staff_headers, dry_run=value) == [rehearsal.pk if dry else real.pk]
+
+
+def test_filters_combine(client, staff_headers):
+    wanted = JobExecutionLogFactory(triggered_by="admin", dry_run=True, error_count=2, errors=[{}, {}])
+    JobExecutionLogFactory(triggered_by="admin", dry_run=True)
+    JobExecutionLogFactory(triggered_by="admin", error_count=1, errors=[{}])
+    JobExecutionLogFactory(triggered_by="api", dry_run=True, error_count=1, errors=[{}])
+    params = {"triggered_by": "admin", "dry_run": "true", "has_errors": "true"}
+    assert get_ids(client, staff_headers, **params) == [wanted.pk]
+
+
+@pytest.mark.parametrize("name", ["status", "triggered_by", "has_errors", "dry_run"])
+def test_an_empty_filter_value_is_no_filter(client, staff_headers, run, name):
+    assert get_ids(client, staff_headers, **{name: ""}) == [run.pk]
 
 
 def test_started_after_keeps_runs_from_the_start_of_that_day(client, staff_headers):
@@ -232,7 +281,12 @@ def test_an_unencoded_plus_in_an_offset_is_read_as_plus(client, staff_headers):
         ({"started_after": "0001-01-01T00:00:00+05:00"}, "started_after='0001-01-01T00:00:00+05:00' is"),
         ({"page": "0"}, "page='0' is invalid: expected a whole number from 1 upwards"),
         ({"page": "abc"}, "page='abc' is invalid: expected a whole number from 1 upwards"),
-        ({"page": "2"}, "page='2' is invalid: there are 1 pages of 20 runs"),
+        ({"page": "2"}, "page='2' is invalid: there is 1 page of 20 runs"),
+        ({"triggered_by": "cron"}, "triggered_by='cron' is invalid: allowed values are command, schedule,"),
+        ({"has_errors": "yes"}, "has_errors='yes' is invalid: allowed values are true, false"),
+        ({"has_errors": "1"}, "has_errors='1' is invalid: allowed values are true, false"),
+        ({"dry_run": "maybe"}, "dry_run='maybe' is invalid: allowed values are true, false"),
+        ({"request_id": "abc"}, "request_id='abc' is invalid: expected the 32 lowercase hexadecimal"),
         ({"per_page": "101"}, "per_page='101' is invalid: expected a whole number from 1 to 100"),
         ({"per_page": "0"}, "per_page='0' is invalid: expected a whole number from 1 to 100"),
         ({"per_page": "-5"}, "per_page='-5' is invalid: expected a whole number from 1 to 100"),
@@ -248,8 +302,45 @@ def test_each_invalid_parameter_gets_400_naming_it_its_value_and_the_rule(
     assert response.json()["detail"].startswith(expected)
 
 
-def test_unknown_parameters_are_ignored(client, staff_headers, run):
-    assert get_ids(client, staff_headers, colour="blue") == [run.pk]
+def test_two_invalid_parameters_are_both_named(client, staff_headers):
+    response = client.get(LIST_URL, {"status": "bogus", "dry_run": "maybe"}, headers=staff_headers)
+    assert response.status_code == 400
+    assert "status='bogus' is invalid" in response.json()["detail"]
+    assert "dry_run='maybe' is invalid" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("status=failed&status=completed", "status is given 2 times ('failed', 'completed'): give it once."),
+        ("status=failed&status=failed", "status is given 2 times ('failed', 'failed'): give it once."),
+        ("page=1&page=2&page=3", "page is given 3 times ('1', '2', '3'): give it once."),
+        ("per_page=5&per_page=10", "per_page is given 2 times ('5', '10'): give it once."),
+        ("triggered_by=api&triggered_by=admin", "triggered_by is given 2 times ('api', 'admin'): give"),
+    ],
+)
+def test_a_parameter_given_more_than_once_is_a_400_naming_it(client, staff_headers, run, query, expected):
+    response = client.get(f"{LIST_URL}?{query}", headers=staff_headers)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(expected)
+
+
+def test_an_unknown_parameter_is_a_400_naming_it_and_the_known_ones(client, staff_headers, run):
+    response = client.get(LIST_URL, {"stauts": "failed"}, headers=staff_headers)
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "stauts='failed' is invalid: not a parameter of this list; the parameters are page, per_page, "
+        "status, triggered_by, has_errors, dry_run, started_after, started_before, request_id, format."
+    )
+
+
+def test_the_format_parameter_of_the_framework_is_known(client, staff_headers, run):
+    assert get_ids(client, staff_headers, format="json") == [run.pk]
+
+
+def test_a_parameter_check_never_precedes_authentication(client):
+    response = client.get(f"{LIST_URL}?status=failed&status=failed&colour=blue")
+    assert response.status_code == 401
 
 
 def test_per_page_of_100_is_allowed(client, staff_headers):
@@ -284,6 +375,32 @@ def test_detail_of_an_unknown_run_is_a_json_404(client, staff_headers, run_id):
     response = client.get(f"{LIST_URL}/{run_id}", headers=staff_headers)
     assert response.status_code == 404
     assert response.json() == {"detail": f"No run with id {run_id!r}."}
+
+
+def digits_from(zero: int) -> dict[int, str]:
+    """A translation table from ASCII digits to the ten digits of another script, from its zero."""
+    return {ord("0") + digit: chr(zero + digit) for digit in range(10)}
+
+
+FULLWIDTH = digits_from(0xFF10)
+ARABIC_INDIC = digits_from(0x0660)
+
+
+@pytest.mark.parametrize(
+    ("path_id", "received"),
+    [
+        (lambda pk: str(pk).translate(FULLWIDTH), lambda pk: str(pk).translate(FULLWIDTH)),
+        (lambda pk: str(pk).translate(ARABIC_INDIC), lambda pk: str(pk).translate(ARABIC_INDIC)),
+        (lambda pk: f"{pk}%0A", lambda pk: f"{pk}\n"),
+        (lambda pk: f"%20{pk}", lambda pk: f" {pk}"),
+        (lambda pk: f"%2B{pk}", lambda pk: f"+{pk}"),
+    ],
+    ids=["fullwidth", "arabic-indic", "trailing-newline", "leading-space", "plus-sign"],
+)
+def test_detail_takes_ascii_digits_only(client, staff_headers, run, path_id, received):
+    response = client.get(f"{LIST_URL}/{path_id(run.pk)}", headers=staff_headers)
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"No run with id {received(run.pk)!r}."}
 
 
 # --- health ------------------------------------------------------------------------------------------
@@ -330,6 +447,40 @@ def test_health_is_503_when_the_last_success_is_older_than_the_schedule_allows(c
     assert (body["scheduler_running"], body["last_success_recent"]) == (True, False)
 
 
+def revoked_key(staff_key: str) -> str:
+    api_token_revoke(prefix=staff_key[:8])
+    return staff_key
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        lambda key: {"headers": bearer(key + "x")},
+        lambda key: {"headers": bearer(revoked_key(key))},
+        lambda key: {"headers": {"Authorization": "Bearer two parts"}},
+        lambda key: {"headers": {"Authorization": "Basic b3BzOnNlY3JldA=="}},
+        lambda key: {"headers": {"Authorization": b"Bearer \xff".decode("latin-1")}},
+        lambda key: {"data": {"token": key}},
+        lambda key: {"data": {"access_token": key}, "headers": bearer(key)},
+    ],
+    ids=["invalid", "revoked", "malformed", "basic", "not-ascii", "in-query", "in-query-beside-header"],
+)
+@pytest.mark.parametrize("healthy", [True, False])
+def test_health_ignores_bad_credentials_and_answers_as_to_anyone(client, staff_key, credentials, healthy):
+    if healthy:
+        healthy_scheduler()
+    response = client.get(HEALTH_URL, **credentials(staff_key))
+    assert response.status_code == (200 if healthy else 503)
+    assert response.json() == {"status": "ok" if healthy else "unavailable"}
+
+
+def test_health_ignores_the_token_of_a_deactivated_user(client, staff_user, staff_headers):
+    staff_user.is_active = False
+    staff_user.save()
+    response = client.get(HEALTH_URL, headers=staff_headers)
+    assert (response.status_code, response.json()) == (503, {"status": "unavailable"})
+
+
 def test_health_does_not_give_details_to_a_user_who_is_not_staff(client, django_user_model):
     healthy_scheduler()
     django_user_model.objects.create_user(username="clerk")
@@ -341,16 +492,52 @@ def test_health_does_not_give_details_to_a_user_who_is_not_staff(client, django_
 
 
 def test_run_now_enqueues_one_check_triggered_by_api(client, staff_headers):
-    response = client.post("/api/v1/scheduler/run", headers=staff_headers)
+    response = client.post(RUN_URL, headers=staff_headers)
     assert response.status_code == 202
+    body = response.json()
     queued = OrmQ.objects.get()
     assert queued.task["func"] == "scheduler.tasks.overdue_check_task"
-    assert queued.task["kwargs"] == {"triggered_by": "api"}
-    assert queued.task["id"] == response.json()["task_id"]
+    assert queued.task["kwargs"] == {"triggered_by": "api", "request_id": body["request_id"]}
+    assert queued.task["id"] == body["task_id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", body["request_id"])
+    assert body["executions_url"] == f"http://testserver{LIST_URL}?request_id={body['request_id']}"
+
+
+@pytest.mark.parametrize("request_id", ["", "ABCDEF0123456789ABCDEF0123456789", "0" * 33, "x" * 32])
+def test_a_malformed_request_id_is_never_queued(request_id):
+    with pytest.raises(ValueError, match=rf"request_id={request_id!r} is invalid: expected the 32 lowercase"):
+        overdue_check_enqueue(triggered_by="api", request_id=request_id)
+    assert not OrmQ.objects.exists()
+
+
+def run_as_the_cluster_does(queued: OrmQ) -> None:
+    task = queued.task
+    pydoc.locate(task["func"])(*task["args"], **task["kwargs"])
+
+
+def test_the_run_queued_by_run_now_is_found_through_its_executions_url(client, staff_headers):
+    JobExecutionLogFactory(triggered_by="api")
+    first = client.post(RUN_URL, headers=staff_headers).json()
+    second = client.post(RUN_URL, headers=staff_headers).json()
+    for queued in OrmQ.objects.order_by("id"):
+        run_as_the_cluster_does(queued)
+    body = client.get(first["executions_url"], headers=staff_headers).json()
+    assert body["total"] == 1
+    (found,) = body["executions"]
+    assert found["triggered_by"] == "api"
+    detail = client.get(f"{LIST_URL}/{found['id']}", headers=staff_headers).json()
+    assert detail["request_id"] == first["request_id"]
+    assert get_ids(client, staff_headers, request_id=second["request_id"]) != [found["id"]]
+
+
+def test_before_its_run_starts_the_executions_url_lists_nothing(client, staff_headers):
+    queued = client.post(RUN_URL, headers=staff_headers).json()
+    body = client.get(queued["executions_url"], headers=staff_headers).json()
+    assert (body["total"], body["executions"]) == (0, [])
 
 
 def test_run_now_needs_staff(client):
-    assert client.post("/api/v1/scheduler/run").status_code == 401
+    assert client.post(RUN_URL).status_code == 401
     assert not OrmQ.objects.exists()
 
 
@@ -360,7 +547,28 @@ def test_openapi_schema_is_served_and_lists_the_endpoints(client):
     paths = response.json()["paths"]
     assert {"/api/v1/scheduler/status", LIST_URL, LIST_URL + "/{id}", HEALTH_URL} <= set(paths)
     parameters = {parameter["name"] for parameter in paths[LIST_URL]["get"]["parameters"]}
-    assert parameters == {"page", "per_page", "status", "started_after", "started_before"}
+    assert parameters == {
+        "page",
+        "per_page",
+        "status",
+        "triggered_by",
+        "has_errors",
+        "dry_run",
+        "started_after",
+        "started_before",
+        "request_id",
+    }
+
+
+def test_openapi_schema_says_an_empty_result_is_one_page_and_health_never_401(client):
+    schema = client.get(reverse("schema"), {"format": "json"}).json()
+    page = schema["paths"][LIST_URL]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    page = schema["components"]["schemas"][page["$ref"].rsplit("/", 1)[1]]
+    assert page["properties"]["total_pages"]["minimum"] == 1
+    assert "401" not in schema["paths"][HEALTH_URL]["get"]["responses"]
+    run_now = schema["paths"][RUN_URL]["post"]["responses"]["202"]["content"]["application/json"]["schema"]
+    enqueued = schema["components"]["schemas"][run_now["$ref"].rsplit("/", 1)[1]]
+    assert {"task_id", "request_id", "executions_url"} <= set(enqueued["required"])
 
 
 def test_openapi_schema_generates_without_warnings(tmp_path):

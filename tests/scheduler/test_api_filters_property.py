@@ -64,16 +64,19 @@ run_rows = st.lists(
         st.integers(0, SLOTS - 1),
         st.sampled_from([0, 0, 1]),  # seconds after the slot: many ties, some just past a boundary
         st.integers(0, 2),  # error count
+        st.sampled_from(JobExecutionLog.Trigger.values),
+        st.booleans(),  # dry run
     ),
     max_size=30,
 )
 
 
-def create_runs(rows: list[tuple[str, int, int, int]]) -> list[JobExecutionLog]:
+def create_runs(rows: list[tuple[str, int, int, int, str, bool]]) -> list[JobExecutionLog]:
     runs = [
         JobExecutionLog(
             status=status,
-            triggered_by=JobExecutionLog.Trigger.SCHEDULE,
+            triggered_by=trigger,
+            dry_run=dry_run,
             as_of=FIRST_DAY,
             batch_size=100,
             reminder_days="1",
@@ -83,7 +86,7 @@ def create_runs(rows: list[tuple[str, int, int, int]]) -> list[JobExecutionLog]:
             pid=1,
             error_count=errors,
         )
-        for status, slot, seconds, errors in rows
+        for status, slot, seconds, errors, trigger, dry_run in rows
     ]
     return JobExecutionLog.objects.bulk_create(runs)
 
@@ -105,12 +108,15 @@ class ApiFilterPagesTest(TestCase):
     @given(
         rows=run_rows,
         status=st.none() | st.sampled_from(RunStatus.values),
+        trigger=st.none() | st.sampled_from(JobExecutionLog.Trigger.values),
+        has_errors=st.none() | st.booleans(),
+        dry_run=st.none() | st.booleans(),
         after=st.none() | bounds(),
         before=st.none() | bounds(),
         per_page=st.integers(1, 7) | st.just(100),
     )
     def test_pages_hold_exactly_the_matching_runs_once_each_in_order(
-        self, rows, status, after, before, per_page
+        self, rows, status, trigger, has_errors, dry_run, after, before, per_page
     ):
         runs = create_runs(rows)
         expected = newest_first(
@@ -118,20 +124,27 @@ class ApiFilterPagesTest(TestCase):
                 run
                 for run in runs
                 if (status is None or run.status == status)
+                and (trigger is None or run.triggered_by == trigger)
+                and (has_errors is None or (run.error_count > 0) == has_errors)
+                and (dry_run is None or run.dry_run == dry_run)
                 and (after is None or run.started_at >= after.moment)
                 and (before is None or run.started_at < before.moment)
             ]
         )
         params = {"per_page": per_page}
         params |= {"status": status} if status else {}
+        params |= {"triggered_by": trigger} if trigger else {}
+        params |= {"has_errors": str(has_errors).lower()} if has_errors is not None else {}
+        params |= {"dry_run": str(dry_run).lower()} if dry_run is not None else {}
         params |= {"started_after": after.text} if after else {}
         params |= {"started_before": before.text} if before else {}
         assert self.walk_pages(params, per_page, expected_total=len(expected)) == expected
 
     def walk_pages(self, params: dict[str, object], per_page: int, *, expected_total: int) -> list[int]:
-        total_pages = math.ceil(expected_total / per_page)
+        # An empty result is one empty page.
+        total_pages = max(math.ceil(expected_total / per_page), 1)
         seen: list[int] = []
-        for page in range(1, max(total_pages, 1) + 1):
+        for page in range(1, total_pages + 1):
             response = self.client.get(LIST_URL, {**params, "page": page}, headers=self.headers)
             assert response.status_code == 200, response.content
             body = response.json()

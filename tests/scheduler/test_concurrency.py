@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, transaction
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.processes import needs_postgresql, running_manage, wait_until
@@ -56,4 +56,4 @@ def test_concurrent_runs_one_completes_the_others_skip_and_nothing_is_duplicated
     pairs = list(Notification.objects.values_list("invoice", "level"))
     assert len(pairs) == len(set(pairs)) == worker.notifications_created == OVERDUE
     assert {invoice for invoice, _ in pairs} == {invoice.pk for invoice in overdue}
-    assert not Notification.objects.exclude(execution=worker).exists()
+    assert not Notification.objects.exclude(run_id=worker.pk).exists()

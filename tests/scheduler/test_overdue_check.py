@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.locks import RUN_LOCK_KEY, run_lock_for_database
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.services import overdue_check_run
@@ -50,12 +50,12 @@ def refuse_reminders_to(invoice_id: int) -> None:
                 "RETURN NEW; END $$ LANGUAGE plpgsql"
             )
             cursor.execute(
-                "CREATE TRIGGER refuse_reminder BEFORE INSERT ON invoicing_notification "
+                "CREATE TRIGGER refuse_reminder BEFORE INSERT ON reminders_notification "
                 "FOR EACH ROW EXECUTE FUNCTION refuse_reminder()"
             )
         else:
             cursor.execute(
-                "CREATE TRIGGER refuse_reminder BEFORE INSERT ON invoicing_notification "
+                "CREATE TRIGGER refuse_reminder BEFORE INSERT ON reminders_notification "
                 f"WHEN NEW.invoice_id = {int(invoice_id)} "
                 "BEGIN SELECT RAISE(ABORT, 'reminders to this invoice are refused'); END"
             )
@@ -120,7 +120,7 @@ def test_the_bad_invoice_is_tried_again_by_the_next_run():
     invoices = overdue_invoices(3)
     refuse_reminders_to(invoices[0].pk)
     run(as_of=AS_OF)
-    on_table = " ON invoicing_notification" if connection.vendor == "postgresql" else ""
+    on_table = " ON reminders_notification" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TRIGGER refuse_reminder{on_table}")
     log = run(as_of=AS_OF)
@@ -259,7 +259,7 @@ def test_the_reminder_names_customer_number_days_and_balance_and_keeps_the_email
     customer.save()
 
     notification = Notification.objects.get()
-    assert notification.execution_id == log.pk
+    assert notification.run_id == log.pk
     assert notification.recipient == "ap@globex.example"
     assert notification.days_overdue == 8
     for part in ("Globex Trading", "INV-2026-0042", "8 days overdue", "EUR 1234.50"):

@@ -13,7 +13,8 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
-from invoicing.models import Invoice, Notification
+from invoicing.models import Invoice
+from reminders.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.invoicing.factories import CustomerFactory
 from tests.processes import needs_postgresql, run_manage, start_manage
@@ -35,13 +36,13 @@ def slow_batches() -> Iterator[None]:
             "BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$ LANGUAGE plpgsql"
         )
         cursor.execute(
-            "CREATE TRIGGER slow_batch AFTER INSERT ON invoicing_notification "
+            "CREATE TRIGGER slow_batch AFTER INSERT ON reminders_notification "
             "FOR EACH STATEMENT EXECUTE FUNCTION slow_batch()"
         )
     yield
     # A transactional test database is flushed, not rolled back: the trigger must go by hand.
     with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS slow_batch ON invoicing_notification")
+        cursor.execute("DROP TRIGGER IF EXISTS slow_batch ON reminders_notification")
         cursor.execute("DROP FUNCTION IF EXISTS slow_batch()")
 
 
@@ -80,7 +81,7 @@ def test_a_killed_run_leaves_whole_batches_and_the_next_run_finishes_exactly(slo
     process.wait(timeout=10)
 
     victim.refresh_from_db()
-    committed = Notification.objects.filter(execution=victim).count()
+    committed = Notification.objects.filter(run_id=victim.pk).count()
     assert victim.status == RunStatus.RUNNING
     assert victim.notifications_created == committed == victim.invoices_processed
     assert committed % BATCH == 0

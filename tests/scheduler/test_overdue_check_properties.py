@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from invoicing.models import Invoice, InvoiceStatus, Notification
+from invoicing.models import Invoice, InvoiceStatus
+from reminders.models import Notification
 from scheduler.models import RunStatus
 from scheduler.services import overdue_check_run
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
@@ -83,7 +84,7 @@ class OverdueCheckProperties(TestCase):
         assert notifications_of(log.pk) == expected
         log.refresh_from_db()
         assert log.invoices_processed == len(expected_examined)
-        assert log.notifications_created == Notification.objects.filter(execution=log).count()
+        assert log.notifications_created == Notification.objects.filter(run_id=log.pk).count()
         assert log.already_notified == len(expected_examined) - len(expected)
         assert log.error_count == 0
 
@@ -115,7 +116,7 @@ class OverdueCheckProperties(TestCase):
             log = run(as_of=as_of, batch_size=3, reminder_days=days)
             assert notifications_of(log.pk) == expected
         for invoice in Invoice.objects.all():
-            levels = list(invoice.notifications.order_by("execution_id").values_list("level", flat=True))
+            levels = list(invoice.notifications.order_by("run_id").values_list("level", flat=True))
             assert levels == sorted(set(levels)), f"invoice {invoice.pk} got levels {levels}"
 
     @PROPERTY_SETTINGS
@@ -139,7 +140,12 @@ class QueriesPerBatch(TestCase):
             run(as_of=AS_OF, batch_size=batch_size)
         Notification.objects.all().delete()
         # Savepoints stand for the batch's transaction inside the test's own; they are not queries.
-        return [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+        # The prepared statements of PostgreSQL are logged with their parameters apart.
+        return [
+            q["sql"].replace("LIMIT %s", f"LIMIT {q['params'][-1]}") if "params" in q else q["sql"]
+            for q in queries.captured_queries
+            if "SAVEPOINT" not in q["sql"]
+        ]
 
     def test_queries_per_batch_are_constant_and_no_batch_reads_more_than_its_size(self):
         """P17: 4 batches cost exactly 3 queries each more than 1 batch does (read, bulk insert, counters),
@@ -147,6 +153,6 @@ class QueriesPerBatch(TestCase):
         one_batch = self.queries_for(overdue=5, batch_size=5)
         four_batches = self.queries_for(overdue=20, batch_size=5)
         assert len(four_batches) - len(one_batch) == 3 * 3
-        reads = [sql for sql in four_batches if "top_level" in sql]
+        reads = [sql for sql in four_batches if "top_threshold" in sql]
         assert len(reads) == 5  # 4 full batches and the empty read that ends the walk
         assert all(sql.rstrip().endswith("LIMIT 5") for sql in reads)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.status import Stat
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.schedules import SCHEDULE_NAME
 from tests.invoicing.factories import InvoiceFactory
@@ -61,7 +61,7 @@ def test_cluster_runs_the_due_schedule_and_stops_cleanly(tmp_path: Path) -> None
     assert returncode == 0, f"cluster exit code {returncode} after SIGTERM; output:\n{log}"
     run = JobExecutionLog.objects.get(triggered_by="schedule")
     assert run.scheduled_for == slot
-    assert set(Notification.objects.filter(execution=run).values_list("invoice", flat=True)) == {
+    assert set(Notification.objects.filter(run_id=run.pk).values_list("invoice", flat=True)) == {
         invoice.pk for invoice in invoices
     }
     assert Schedule.objects.get(name=SCHEDULE_NAME).next_run > timezone.now()

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.invoicing.factories import InvoiceFactory
 from tests.processes import manage_command, needs_postgresql, process_env, run_manage

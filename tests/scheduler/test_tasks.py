@@ -13,7 +13,7 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 from django_q.signing import SignedPackage
 
-from invoicing.models import Notification
+from reminders.models import Notification
 from scheduler.config import load_overdue_config
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.schedules import schedule_sync

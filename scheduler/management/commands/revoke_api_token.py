@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduler.management.base import CONFIG_EXIT_CODE
+from config.environment import CONFIG_EXIT_CODE
 from scheduler.tokens import PREFIX_LENGTH, TokenError, api_token_revoke
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from config.progress import progress_for
+from common.progress import progress_for
 from scheduler.config import MAX_BATCH_SIZE, parse_batch_size
 from scheduler.management.base import ConfiguredCommand
 from scheduler.models import JobExecutionLog, RunStatus

@@ -4,8 +4,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from config.environment import CONFIG_EXIT_CODE
 from scheduler.config import OverdueConfig
-from scheduler.management.base import CONFIG_EXIT_CODE, ConfiguredCommand
+from scheduler.management.base import ConfiguredCommand
 from scheduler.schedules import SCHEDULE_NAME, SyncAction, SyncResult, schedule_sync
 
 

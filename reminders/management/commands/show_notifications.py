@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from invoicing.models import Notification
+from reminders.models import Notification
 
 
 class Command(BaseCommand):
@@ -18,5 +18,6 @@ class Command(BaseCommand):
         self.stdout.write(f"{total} reminders in all; the latest {min(limit, total)}:")
         for notification in latest:
             self.stdout.write(
-                f"  level {notification.level} to {notification.recipient}: {notification.message}"
+                f"  {notification.threshold_days} days (level {notification.level}) "
+                f"to {notification.recipient}: {notification.message}"
             )

@@ -1,0 +1,88 @@
+"""Reminders (SPEC §2, §10): one notification per invoice and threshold, and its delivery by email.
+
+A notification is also its own outbox entry: its delivery state lives on the same row, and every delivery
+column has a database default, so the overdue check's set-based insert creates both with one statement.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from invoicing.models import Invoice
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# States a sender still has work in: the outbox index holds only these rows.
+OUTBOX_STATES = (DeliveryState.PENDING, DeliveryState.SENDING)
+
+
+class Notification(models.Model):
+    invoice = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+        # The unique key (invoice, threshold_days) starts with this column and serves its lookups.
+        db_index=False,
+    )
+    threshold_days = models.PositiveIntegerField(
+        help_text="The reminder's identity: the threshold in days overdue it was created for."
+    )
+    level = models.PositiveSmallIntegerField(
+        help_text="The position the threshold had in the list when the reminder was created (1 = first)."
+    )
+    days_overdue = models.PositiveIntegerField()
+    recipient = models.EmailField(help_text="The customer's email when the reminder was created.")
+    message = models.TextField()
+    created_at = models.DateTimeField(db_default=models.functions.Now(), editable=False)
+    run_id = models.BigIntegerField(help_text="The id of the run of the overdue check that created it.")
+
+    delivery_state = models.CharField(
+        max_length=9, choices=DeliveryState.choices, db_default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(db_default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as possible.")
+    leased_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(db_default="", blank=True)
+    cancel_reason = models.CharField(max_length=20, db_default="", blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, db_default="", blank=True)
+    sent_subject = models.TextField(db_default="", blank=True)
+    sent_body = models.TextField(db_default="", blank=True)
+    sent_html = models.TextField(db_default="", blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "threshold_days"], name="notification_once_per_threshold"
+            ),
+            models.CheckConstraint(condition=Q(level__gte=1), name="notification_level_positive"),
+            models.CheckConstraint(
+                condition=Q(threshold_days__gte=1), name="notification_threshold_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(days_overdue__gte=models.F("threshold_days")),
+                name="notification_days_reach_threshold",
+            ),
+            models.CheckConstraint(
+                condition=Q(delivery_state__in=DeliveryState.values), name="notification_delivery_state_valid"
+            ),
+        ]
+        indexes = [
+            # The senders' queue: only rows still to send, so it stays small however long the history.
+            models.Index(
+                fields=["id"], condition=Q(delivery_state__in=OUTBOX_STATES), name="notification_outbox"
+            ),
+            models.Index(fields=["run_id"], name="notification_run_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder {self.threshold_days} days for invoice {self.invoice_id}"

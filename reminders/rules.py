@@ -1,0 +1,50 @@
+"""The rules of a reminder (SPEC §2, §3), as pure functions of their inputs."""
+
+from __future__ import annotations
+
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Sequence
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.numbers import get_currency_precision
+
+# Characters that must never reach a message or a mail header: control characters (CR, LF, NUL…),
+# line and paragraph separators, and invisible format characters (bidi overrides, zero-width).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def days_overdue(*, due_date: date, as_of: date) -> int:
+    """Whole days past the due date; an invoice due on ``as_of`` is 0 days overdue (not overdue)."""
+    return (as_of - due_date).days
+
+
+def reached_threshold(days: int, thresholds: Sequence[int]) -> tuple[int, int] | None:
+    """The highest threshold ``days`` overdue has reached and its level (1-based position), or None."""
+    level = bisect_right(thresholds, days)
+    return (thresholds[level - 1], level) if level else None
+
+
+def is_owed(threshold: int, top_threshold: int | None) -> bool:
+    """A reminder for ``threshold`` is owed unless one for it or a higher threshold exists (in days)."""
+    return top_threshold is None or top_threshold < threshold
+
+
+def plain_text(value: str) -> str:
+    """``value`` with every control, separator and invisible format character replaced by a space."""
+    return "".join(" " if unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in value)
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """``amount`` with its ISO 4217 code in the currency's minor units: ``EUR 1234.50``, ``JPY 123457``."""
+    exponent = Decimal(1).scaleb(-get_currency_precision(currency))
+    return f"{currency} {amount.quantize(exponent, rounding=ROUND_HALF_UP)}"
+
+
+def reminder_message(*, customer: str, number: str, days: int, currency: str, balance: Decimal) -> str:
+    unit = "day" if days == 1 else "days"
+    return (
+        f"Dear {plain_text(customer)}, invoice {plain_text(number)} is {days} {unit} overdue. "
+        f"Balance due: {money(balance, currency)}."
+    )

@@ -1,0 +1,150 @@
+"""The reminder rule in one owner: which reminders a batch of overdue invoices is owed (SPEC §3).
+
+The real run, the dry run and the invoice-by-invoice retry all ask ``ReminderPlan``; only how the rows
+are read differs (the prepared statements of ``reminders.fastpath`` on PostgreSQL, the ORM elsewhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from django.db import connections
+from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+
+from invoicing.models import Invoice
+from reminders.fastpath import PreparedStatements
+from reminders.models import Notification
+from reminders.rules import days_overdue, is_owed, reached_threshold, reminder_message
+
+
+class OverdueRow(NamedTuple):
+    """One overdue invoice as the batch read it, with the highest threshold already reminded."""
+
+    id: int
+    number: str
+    due_date: date
+    currency: str
+    balance_due: Decimal
+    customer_name: str
+    customer_email: str
+    top_threshold: int | None
+
+
+class OwedReminder(NamedTuple):
+    """A notification to insert: the row's columns, not a model object (too slow at 100,000s)."""
+
+    invoice_id: int
+    threshold_days: int
+    level: int
+    days_overdue: int
+    recipient: str
+    message: str
+
+
+@dataclass
+class Batch:
+    """The invoices a batch examined and the reminders they are owed."""
+
+    rows: list[OverdueRow] = field(default_factory=list)
+    owed: list[OwedReminder] = field(default_factory=list)
+
+    @property
+    def last_id(self) -> int | None:
+        return self.rows[-1].id if self.rows else None
+
+    @property
+    def already_notified(self) -> int:
+        return len(self.rows) - len(self.owed)
+
+
+def overdue_reminder_rows(*, as_of: date, first_threshold: int) -> QuerySet[Invoice, dict[str, Any]]:
+    """Invoices at least ``first_threshold`` days overdue on ``as_of``, with what a reminder needs and the
+    highest threshold already reminded (``top_threshold``, None when none)."""
+    top = (
+        Notification.objects.filter(invoice=OuterRef("pk"))
+        .order_by()
+        .values("invoice")
+        .annotate(top=Max("threshold_days"))
+        .values("top")
+    )
+    return (
+        Invoice.objects.overdue(as_of=as_of, min_days=first_threshold)
+        .annotate(top_threshold=Subquery(top))
+        .annotate(customer_name=F("customer__name"), customer_email=F("customer__email"))
+        .values(*OverdueRow._fields)
+    )
+
+
+def owed_reminder(row: OverdueRow, *, as_of: date, thresholds: tuple[int, ...]) -> OwedReminder | None:
+    """The reminder ``row`` is owed on ``as_of``, or None when it has one at its threshold or higher."""
+    days = days_overdue(due_date=row.due_date, as_of=as_of)
+    reached = reached_threshold(days, thresholds)
+    if reached is None or not is_owed(reached[0], row.top_threshold):
+        return None
+    threshold, level = reached
+    message = reminder_message(
+        customer=row.customer_name,
+        number=row.number,
+        days=days,
+        currency=row.currency,
+        balance=row.balance_due,
+    )
+    return OwedReminder(row.id, threshold, level, days, row.customer_email, message)
+
+
+class ReminderPlan:
+    """Batches of owed reminders for one run: ``as_of``, the thresholds and the batch size fixed."""
+
+    def __init__(
+        self, *, as_of: date, thresholds: tuple[int, ...], size: int, using: str = "default"
+    ) -> None:
+        self.as_of, self.thresholds, self.size, self.using = as_of, thresholds, size, using
+        self.rows = overdue_reminder_rows(as_of=as_of, first_threshold=thresholds[0]).using(using)
+        self.prepared = (
+            PreparedStatements(self.rows, columns=OverdueRow._fields, as_of=as_of, using=using)
+            if connections[using].vendor == "postgresql"
+            else None
+        )
+
+    def candidates(self) -> int:
+        """How many invoices the run will examine (for a progress display)."""
+        return self.rows.count()
+
+    def batch_after(self, after_id: int) -> Batch:
+        """The next batch: at most ``size`` invoices with an id above ``after_id``, by id, and their dues."""
+        if self.prepared:
+            raw = self.prepared.rows_after(after_id, self.size)
+        else:
+            raw = self._values(self.rows.filter(id__gt=after_id).order_by("id"), limit=self.size)
+        return self._batch(raw)
+
+    def ids_after(self, after_id: int) -> list[int]:
+        """The ids of the next batch alone: readable even when a row's other columns are not."""
+        if self.prepared:
+            return self.prepared.ids_after(after_id, self.size)
+        return list(
+            self.rows.filter(id__gt=after_id).order_by("id").values_list("id", flat=True)[: self.size]
+        )
+
+    def batch_of(self, invoice_id: int) -> Batch:
+        """The one invoice ``invoice_id``, if it is still a candidate, and what it owes."""
+        raw = (
+            self.prepared.row(invoice_id) if self.prepared else self._values(self.rows.filter(id=invoice_id))
+        )
+        return self._batch(raw)
+
+    @staticmethod
+    def _values(rows: QuerySet[Invoice, dict[str, Any]], limit: int | None = None) -> list[tuple[Any, ...]]:
+        return list(rows.values_list(*OverdueRow._fields)[:limit])
+
+    def _batch(self, raw: list[tuple[Any, ...]]) -> Batch:
+        rows = [OverdueRow(*values) for values in raw]
+        owed = [
+            reminder
+            for row in rows
+            if (reminder := owed_reminder(row, as_of=self.as_of, thresholds=self.thresholds))
+        ]
+        return Batch(rows=rows, owed=owed)

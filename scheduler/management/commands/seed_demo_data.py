@@ -1,0 +1,82 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from common.progress import progress_for
+from invoicing.services import DemoDataExists, NonDemoDataFound, demo_data_create, demo_data_reset
+from reminders.services import reminders_delete_all
+from scheduler.config import today
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(value)
+    return int(value)
+
+
+class Command(BaseCommand):
+    help = "Load demo customers and invoices: overdue by various days, due today, not yet due, paid, void."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--customers", type=positive_int, default=200, help="default 200")
+        parser.add_argument("--invoices", type=positive_int, default=2000, help="default 2000")
+        parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="delete existing invoices, customers and reminders first: refused when any of them is "
+            "not demo data",
+        )
+        parser.add_argument(
+            "--delete-non-demo-data",
+            action="store_true",
+            help="with --reset: delete customers and invoices the demo did not create too",
+        )
+
+    def handle(
+        self,
+        *args: Any,
+        customers: int,
+        invoices: int,
+        seed: int,
+        reset: bool,
+        delete_non_demo_data: bool,
+        **options: Any,
+    ) -> None:
+        if delete_non_demo_data and not reset:
+            raise CommandError("--delete-non-demo-data only applies with --reset.", returncode=2)
+        if reset:
+            self.reset(delete_non_demo_data=delete_non_demo_data)
+        progress = progress_for(self.stdout._out, desc="Seeding", unit="invoice", verb="create")
+        progress.start(invoices)
+        try:
+            summary = demo_data_create(
+                customers=customers,
+                invoices=invoices,
+                seed=seed,
+                as_of=today(),
+                on_progress=progress.advance,
+            )
+        except DemoDataExists as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        finally:
+            progress.close()
+        self.stdout.write(
+            f"Created {summary.customers} customers ({summary.paused_customers} with reminders paused) "
+            f"and {summary.invoices} invoices."
+        )
+
+    def reset(self, *, delete_non_demo_data: bool) -> None:
+        try:
+            # One transaction: a refused reset leaves the reminders too.
+            with transaction.atomic():
+                reminders_delete_all()
+                demo_data_reset(delete_non_demo_data=delete_non_demo_data)
+        except NonDemoDataFound as exc:
+            raise CommandError(
+                f"--reset refused: {exc} Point DATABASE_URL at a demo database (`make demo` uses "
+                "DEMO_DATABASE_URL), or add --delete-non-demo-data to delete it all.",
+                returncode=2,
+            ) from exc

@@ -1,0 +1,46 @@
+import pytest
+from django.db import IntegrityError, transaction
+
+from reminders.models import DeliveryState, Notification
+from tests.reminders.factories import NotificationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_second_notification_for_the_same_threshold_is_refused():
+    first = NotificationFactory(threshold_days=30, level=2)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        NotificationFactory(invoice=first.invoice, threshold_days=30, level=3)
+
+
+def test_notifications_for_different_thresholds_are_allowed_whatever_their_levels():
+    first = NotificationFactory(threshold_days=7, level=1)
+    NotificationFactory(invoice=first.invoice, threshold_days=30, level=1)
+    assert first.invoice.notifications.count() == 2
+
+
+@pytest.mark.parametrize("field", ["level", "threshold_days", "days_overdue"])
+def test_notification_level_threshold_and_days_overdue_must_be_positive(field):
+    notification = NotificationFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notification.objects.filter(pk=notification.pk).update(**{field: 0})
+
+
+def test_days_overdue_below_the_threshold_is_refused():
+    notification = NotificationFactory(threshold_days=7, days_overdue=7)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notification.objects.filter(pk=notification.pk).update(days_overdue=6)
+
+
+def test_unknown_delivery_state_is_refused():
+    notification = NotificationFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notification.objects.filter(pk=notification.pk).update(delivery_state="lost")
+
+
+def test_a_new_notification_is_pending_delivery_with_no_attempt():
+    notification = NotificationFactory()
+    notification.refresh_from_db()
+    assert (notification.delivery_state, notification.attempts) == (DeliveryState.PENDING, 0)
+    assert notification.next_attempt_at is None
+    assert notification.sent_at is None
