@@ -294,9 +294,8 @@ def worker_sender(args: argparse.Namespace) -> dict[str, Any]:
 
 def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
     """The messages the sender would send for every pending reminder, built with its own code, in memory."""
-    from reminders.models import Notification
-
     from reminders.delivery import SendConfig, build_email, chunk_rows, current_templates
+    from reminders.models import Notification
 
     config = SendConfig.from_settings()
     templates = current_templates()

@@ -25,9 +25,9 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from reminders.models import DeliveryState, Notification, ReminderTemplate
 
 from invoicing.models import InvoiceStatus
+from reminders.models import DeliveryState, Notification, ReminderTemplate
 from reminders.rendering import FALLBACK_TEMPLATE, RenderedEmail, TemplateSet, TemplateSource, render
 
 logger = logging.getLogger(__name__)

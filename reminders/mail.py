@@ -61,3 +61,15 @@ class EmlFolderBackend(BaseEmailBackend):
             (self.folder / f"{stamp}-{name}.eml").write_bytes(message.as_bytes(linesep="\r\n"))
             sent += 1
         return sent
+
+
+def mail_destination() -> str:
+    """Where the configured backend puts mail, in words for a person reading a command's output."""
+    backend = settings.EMAIL_BACKEND
+    if backend == f"{EmlFolderBackend.__module__}.{EmlFolderBackend.__qualname__}":
+        return f"written as .eml files into {settings.EMAIL_FILE_PATH}/ (any mail program opens them)"
+    if backend.endswith("smtp.EmailBackend") or backend.endswith("SMTPEmailBackend"):
+        return f"sent to the SMTP server {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    if backend.endswith("console.EmailBackend"):
+        return "printed to this terminal"
+    return f"handed to {backend}"

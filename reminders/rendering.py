@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from django.template import Context, Engine, Template, TemplateSyntaxError
+
 from reminders.rules import money, plain_text
 
 _SPACES = re.compile(r"\s+")
@@ -128,9 +129,7 @@ class TemplateSet:
     """The templates of every level, compiled once; ``for_level`` picks the one a reminder uses."""
 
     def __init__(self, sources: Iterable[TemplateSource]) -> None:
-        self.by_level = sorted(
-            (CompiledTemplate.compile(source) for source in sources), key=lambda t: t.level
-        )
+        self.by_level = sorted((_compile(source) for source in sources), key=lambda t: t.level)
         if not self.by_level:
             raise ValueError("There is no reminder template: at least one level needs a template.")
 
@@ -143,6 +142,13 @@ class TemplateSet:
                 break
             chosen = template
         return chosen
+
+
+def _compile(source: TemplateSource) -> CompiledTemplate:
+    try:
+        return CompiledTemplate.compile(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"The reminder template of level {source.level} is invalid: {exc}") from exc
 
 
 def template_errors(source: str, *, html: bool = False) -> list[str]:

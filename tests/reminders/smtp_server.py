@@ -63,16 +63,18 @@ class RecordingHandler:
             return "421 4.4.2 connection dropped"
         if self.data_commands <= self.faults.get("data_451_first", 0):
             return "451 4.3.0 Try again later"
-        self.record(envelope)
+        self.record(session, envelope)
         self.accepted += 1
         return "250 OK"
 
-    def record(self, envelope: Envelope) -> None:
+    def record(self, session: Session, envelope: Envelope) -> None:
         content = envelope.original_content or b""
         head = content.split(b"\r\n\r\n", 1)[0]
         headers = BytesHeaderParser(policy=compat32).parsebytes(content, headersonly=True)
         entry = {
             "message_id": headers.get("Message-ID", ""),
+            # The client's port: messages of one connection share it.
+            "connection": session.peer[1] if session.peer else None,
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "subject": headers.get("Subject", ""),
