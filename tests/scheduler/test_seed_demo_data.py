@@ -4,10 +4,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from invoicing.models import Customer, Invoice, InvoiceStatus, Notification
+from invoicing.models import Customer, Invoice, InvoiceStatus
+from reminders.models import Notification
 from scheduler.config import today
-from tests.invoicing.factories import CustomerFactory, InvoiceFactory, NotificationFactory
+from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.processes import needs_postgresql, run_manage
+from tests.reminders.factories import NotificationFactory
 
 pytestmark = pytest.mark.django_db
 
