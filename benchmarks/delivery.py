@@ -181,12 +181,12 @@ SELECT g,
 FROM generate_series(1::bigint, %(customers)s) AS g
 """
 
-# Due 10 to 99 days before today, so the sender's re-check (as of today) finds every invoice overdue.
+# Due 30 to 119 days before today: every level reached, and the re-check (as of today) finds it overdue.
 LOAD_INVOICES = """
 INSERT INTO invoicing_invoice
     (id, customer_id, number, issue_date, due_date, currency, total, amount_paid, status)
 SELECT g, 1 + (g * 7919) %% %(customers)s, 'INV-' || lpad(g::text, 9, '0'),
-       current_date - (10 + g %% 90) - 30, current_date - (10 + g %% 90),
+       current_date - (60 + g %% 90)::int, current_date - (30 + g %% 90)::int,
        (ARRAY['EUR', 'USD', 'GBP', 'CHF', 'JPY'])[1 + g %% 5], round(10 + ((g * 7907) %% 500000) / 100.0, 2),
        0, 'sent'
 FROM generate_series(1::bigint, %(reminders)s) AS g
@@ -232,7 +232,7 @@ def prepare_dataset(reminders: int, reload: bool) -> None:
         params = {"customers": max(100, reminders // 10), "reminders": reminders}
         execute(LOAD_CUSTOMERS, params)
         execute(LOAD_INVOICES, params)
-        execute(LOAD_REMINDERS)
+        execute(LOAD_REMINDERS, {})
         for table in ("invoicing_customer", "invoicing_invoice"):
             execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         execute(

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
+from functools import cached_property
 from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
@@ -64,7 +65,7 @@ class SendConfig:
         }
         return cls(**{**values, **{name: value for name, value in overrides.items() if value is not None}})
 
-    @property
+    @cached_property
     def message_id_domain(self) -> str:
         _, address = parseaddr(self.from_email)
         return address.rpartition("@")[2] or "localhost"

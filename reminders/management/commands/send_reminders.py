@@ -36,7 +36,7 @@ class Command(BaseCommand):
         return super().execute(*args, **options)
 
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
-        progress = progress_for(self.stdout._out, desc="Sending reminders", unit="reminder", verb="send")
+        progress = progress_for(self.stdout._out, desc="Sending reminders", unit="reminder", verb="process")
         try:
             report = reminders_send(limit=limit, progress=progress)
         finally:
