@@ -51,19 +51,22 @@ _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILI
 
 
 class CountingHandler:
-    def __init__(self) -> None:
+    def __init__(self, delay: float) -> None:
         self.ids: list[bytes] = []
+        self.delay = delay
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         found = _MESSAGE_ID.search(envelope.original_content)
         self.ids.append(found.group(1) if found else b"")
         return "250 OK"
 
 
-async def _serve_sink(port: int, out: Path) -> None:
+async def _serve_sink(port: int, out: Path, delay: float) -> None:
     from aiosmtpd.smtp import SMTP
 
-    handler = CountingHandler()
+    handler = CountingHandler(delay)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(handler, hostname="sink.bench"), HOST, port)
     stop = asyncio.Event()
@@ -77,13 +80,14 @@ async def _serve_sink(port: int, out: Path) -> None:
 class Sink:
     """The sink process: started fresh for every measurement, its Message-IDs read once it stopped."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, delay_ms: float = 0) -> None:
         self.out = out
         with socket.socket() as probe:
             probe.bind((HOST, 0))
             self.port = probe.getsockname()[1]
         self.out.unlink(missing_ok=True)
         command = [sys.executable, str(Path(__file__).resolve()), "--sink", str(self.port), str(out)]
+        command += ["--sink-delay-ms", str(delay_ms)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         wait_ready(self.process, "sink")
 
@@ -422,7 +426,7 @@ def received_problems(variant: Variant, received: Counter[str], expected: set[st
 def run_variant(args: argparse.Namespace, variant: Variant, work: Path, round_number: int) -> None:
     reset_outbox(variant.pending)
     expected = expected_ids(variant.pending) if variant.kind == "sender" else None
-    sink = Sink(work / "sink-ids.txt")
+    sink = Sink(work / "sink-ids.txt", args.sink_delay_ms)
     try:
         result = measure(args, variant.kind, variant.workers, sink.port)
     finally:
@@ -473,7 +477,10 @@ def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[
         f"{'variant':<34} {'best s':>8} {'median s':>9} {'msg/s':>8} {'x bare':>7} {'peak RSS':>9}"
         "  exactly once"
     )
-    print(f"\n{args.reminders:,} reminders to an aiosmtpd sink; best and median of {args.repeat} rounds")
+    delay = f", which waits {args.sink_delay_ms:g} ms per message" if args.sink_delay_ms else ""
+    print(
+        f"\n{args.reminders:,} reminders to an aiosmtpd sink{delay}; best and median of {args.repeat} rounds"
+    )
     print(header)
     print("-" * len(header))
     for variant in variants:
@@ -513,6 +520,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--database-url",
         help=f"PostgreSQL database (default $BENCH_DELIVERY_DATABASE_URL or {DEFAULT_DATABASE_URL})",
     )
+    parser.add_argument(
+        "--sink-delay-ms",
+        type=float,
+        default=0,
+        help="the sink waits this long before accepting each message, as a remote server would (default 0)",
+    )
     parser.add_argument("--worker", choices=["bare", "sender"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--sink", nargs=2, metavar=("PORT", "OUT"), help=argparse.SUPPRESS)
@@ -525,7 +538,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     if args.sink:
-        asyncio.run(_serve_sink(int(args.sink[0]), Path(args.sink[1])))
+        asyncio.run(_serve_sink(int(args.sink[0]), Path(args.sink[1]), args.sink_delay_ms / 1000))
         return 0
     if args.worker:
         run_worker(args)

@@ -171,8 +171,10 @@ def reminders_send(
         progress.start(min(due_count(now=clock(), config=config), limit or 2**62))
     while limit is None or report.tried < limit:
         size = config.chunk_size if limit is None else min(config.chunk_size, limit - report.tried)
+        released = report.released
         done = _send_chunk(config, size, clock, rng, report)
-        if not done:
+        # A chunk given back whole (its claim took most of the lease) would be claimed again at once.
+        if not done or report.released - released == done:
             break
         if progress:
             progress.advance(done)
