@@ -58,6 +58,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	@if [ -f ../shared/SPEC.md ] && ! cmp -s docs/SPEC.md ../shared/SPEC.md; then \
+		echo "warning: docs/SPEC.md differs from ../shared/SPEC.md; bring it in step."; fi
 
 check-migrations: install
 	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -4,6 +4,41 @@
 import os
 import sys
 
+# Commands that work on the project's tables: on a database that is not migrated (or cannot be
+# reached) they stop with one clear line instead of a traceback per query.
+NEEDS_MIGRATED_DATABASE = {
+    "run_overdue_check",
+    "send_reminders",
+    "sync_schedules",
+    "seed_demo_data",
+    "show_notifications",
+    "create_api_token",
+    "revoke_api_token",
+    "qcluster",
+}
+UNREACHABLE_EXIT_CODE = 1
+
+
+def refuse_unready_database(command: str) -> None:
+    from django.db import DatabaseError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from config.environment import CONFIG_EXIT_CODE
+
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        sys.stderr.write(f"{command}: the database cannot be reached: {reason}\n")
+        sys.exit(UNREACHABLE_EXIT_CODE)
+    if pending:
+        sys.stderr.write(
+            f"{command}: the database is not migrated ({len(pending)} migrations to apply): "
+            "run `python manage.py migrate`.\n"
+        )
+        sys.exit(CONFIG_EXIT_CODE)
+
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -12,12 +47,15 @@ def main() -> None:
 
     from config.environment import CONFIG_EXIT_CODE, configuration_problems, describe_problems
 
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
     # Every command but `check` (which lists the problems as errors) refuses an invalid configuration.
-    if sys.argv[1:2] != ["check"]:
+    if command != "check":
         django.setup()
         if problems := configuration_problems():
             sys.stderr.write(describe_problems(problems) + "\n")
             sys.exit(CONFIG_EXIT_CODE)
+    if command in NEEDS_MIGRATED_DATABASE and "--help" not in sys.argv[2:]:
+        refuse_unready_database(command)
     execute_from_command_line(sys.argv)
 
 

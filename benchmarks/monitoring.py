@@ -1,4 +1,4 @@
-"""The admin run list and the monitoring API with 100,000 runs on PostgreSQL (SPEC §9).
+"""The admin run list and the monitoring API with 100,000 runs on PostgreSQL (docs/SPEC.md §9).
 
     .venv/bin/python benchmarks/monitoring.py [--runs 100000] [--database-url URL] [--repeat 7]
 

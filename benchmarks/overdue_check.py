@@ -1,4 +1,4 @@
-"""The overdue check against its floor on PostgreSQL (SPEC §9). How to run it: docs/benchmarks.md.
+"""The overdue check against its floor on PostgreSQL (docs/SPEC.md §9). How to run it: docs/benchmarks.md.
 
 One run loads N invoices (or reuses them), then, in interleaved rounds, times
 
@@ -291,7 +291,7 @@ def not_reminded_sql(thresholds: tuple[int, ...]) -> str:
 
 def floor_sql(thresholds: tuple[int, ...]) -> str:
     """One statement inserting what the check owes. With several levels, an invoice gets its highest
-    level unless that level or a higher one exists (SPEC §3); with one, the unique key says it all."""
+    level unless that level or a higher one exists (docs/SPEC.md §3); with one, the unique key says it all."""
     not_higher = f"AND {not_reminded_sql(thresholds)}" if len(thresholds) > 1 else ""
     return f"""
         INSERT INTO reminders_notification ({NOTIFICATION_COLUMNS}, execution_id)

@@ -127,7 +127,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- The overdue check (SPEC §5); validated by scheduler.config -------------------------------------
+# --- The overdue check (docs/SPEC.md §5); validated by scheduler.config -------------------------------------
 OVERDUE_INVOICE_SCHEDULE_TYPE = env.text("OVERDUE_INVOICE_SCHEDULE_TYPE", "cron")
 OVERDUE_INVOICE_SCHEDULE_VALUE = env.text("OVERDUE_INVOICE_SCHEDULE_VALUE", "0 0 * * *")
 OVERDUE_INVOICE_BATCH_SIZE = env.text("OVERDUE_INVOICE_BATCH_SIZE", "100")
@@ -159,7 +159,8 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Scheduled tasks",
 }
-if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
+_timeout = int(str(Q_CLUSTER["timeout"]))
+if _timeout >= int(str(Q_CLUSTER["retry"])):
     env.problems.append(
         f"Q_CLUSTER_TIMEOUT={Q_CLUSTER['timeout']} must be below Q_CLUSTER_RETRY={Q_CLUSTER['retry']}: "
         "a task still running when its retry time comes is handed to a second worker."

@@ -8,7 +8,7 @@ the query. Here:
   in the keyset condition, so the overdue rule has one definition; ``tests/reminders/test_fastpath.py``
   checks that it returns exactly the rows of the queryset itself;
 - the insert takes the batch as one array per column and re-checks the overdue rule in the same
-  statement, so an invoice paid, voided or paused after the read is not reminded (SPEC §3, P19);
+  statement, so an invoice paid, voided or paused after the read is not reminded (docs/SPEC.md §3, P19);
 - both run on a server-side-binding psycopg cursor that prepares them after a few uses, while the rest
   of Django keeps client-side binding (a prepared statement cannot take more than 65,535 parameters,
   which a bulk delete of 70,000 rows needs).
@@ -67,7 +67,7 @@ class PreparedStatements:
         wrapper.ensure_connection()
         if wrapper.queries_logged:
             # Counted like Django's own queries (DEBUG, CaptureQueriesContext): P17 counts them.
-            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})
+            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})  # type: ignore[dict-item]
         # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
         with wrapper.wrap_database_errors:
             cursor = psycopg.Cursor(wrapper.connection)

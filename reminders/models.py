@@ -1,4 +1,4 @@
-"""Reminders (SPEC §2, §10): one notification per invoice and threshold, and its delivery by email.
+"""Reminders (docs/SPEC.md §2, §10): one notification per invoice and threshold, and its delivery by email.
 
 A notification is also its own outbox entry: its delivery state lives on the same row, and every delivery
 column has a database default, so the overdue check's set-based insert creates both with one statement.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from invoicing.models import Invoice
 
@@ -41,7 +42,7 @@ class Notification(models.Model):
     days_overdue = models.PositiveIntegerField()
     recipient = models.EmailField(help_text="The customer's email when the reminder was created.")
     message = models.TextField()
-    created_at = models.DateTimeField(db_default=models.functions.Now(), editable=False)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
     run_id = models.BigIntegerField(help_text="The id of the run of the overdue check that created it.")
 
     delivery_state = models.CharField(

@@ -1,4 +1,4 @@
-"""The rules of a reminder (SPEC §2, §3), as pure functions of their inputs."""
+"""The rules of a reminder (docs/SPEC.md §2, §3), as pure functions of their inputs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The reminder rule in one owner: which reminders a batch of overdue invoices is owed (SPEC §3).
+"""The reminder rule in one owner: which reminders a batch of overdue invoices is owed (docs/SPEC.md §3).
 
 The real run, the dry run and the invoice-by-invoice retry all ask ``ReminderPlan``; only how the rows
 are read differs (the prepared statements of ``reminders.fastpath`` on PostgreSQL, the ORM elsewhere).

@@ -1,4 +1,4 @@
-"""The run history of the overdue check and the API tokens, read-only in the admin (SPEC §7)."""
+"""The run history of the overdue check and the API tokens, read-only in the admin (docs/SPEC.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The overdue check's configuration (SPEC §5): parsed once, validated, immutable.
+"""The overdue check's configuration (docs/SPEC.md §5): parsed once, validated, immutable.
 
 An invalid value is never replaced by a default. ``load_overdue_config`` raises ``ConfigError`` listing
 every problem, each naming the variable, the value and what is allowed; the system check and the
@@ -38,6 +38,13 @@ VARIABLES = (
     "OVERDUE_INVOICE_TIMEZONE",
     "OVERDUE_INVOICE_REMINDER_DAYS",
 )
+
+
+# A run judges real calendar dates only (docs/SPEC.md §3): before 1900 date arithmetic with large
+# thresholds overflows; a dry run may look ahead this far.
+FIRST_AS_OF = date(1900, 1, 1)
+DRY_RUN_LOOKAHEAD_YEARS = 10
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class ConfigError(Exception):
@@ -106,9 +113,14 @@ def parse_batch_size(value: str) -> int:
     return size
 
 
+# Names the system's zone database carries that are not IANA zones: "localtime" is whatever this
+# machine is set to (another machine judges another date), "Factory" an undefined placeholder.
+NOT_IANA_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @cache
 def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - NOT_IANA_ZONES
 
 
 def parse_timezone(value: str) -> ZoneInfo:
@@ -145,7 +157,7 @@ def _parse(name: str, raw: Mapping[str, str], parser: Callable[[str], Any], prob
 
 
 def parse_overdue_config(raw: Mapping[str, str]) -> OverdueConfig:
-    """Parse the five variables of SPEC §5 from ``raw``; raise ``ConfigError`` naming every bad one.
+    """Parse the five variables of docs/SPEC.md §5 from ``raw``; raise ``ConfigError`` naming every bad one.
 
     The schedule value is judged by the schedule type, so it is not judged while the type is invalid.
     """
@@ -158,7 +170,7 @@ def parse_overdue_config(raw: Mapping[str, str]) -> OverdueConfig:
     batch_size = _parse("OVERDUE_INVOICE_BATCH_SIZE", raw, parse_batch_size, problems)
     timezone = _parse("OVERDUE_INVOICE_TIMEZONE", raw, parse_timezone, problems)
     reminder_days = _parse("OVERDUE_INVOICE_REMINDER_DAYS", raw, parse_reminder_days, problems)
-    if problems:
+    if problems or schedule_value is None:
         raise ConfigError(problems)
     return OverdueConfig(schedule_type, schedule_value, batch_size, timezone, reminder_days)
 
@@ -178,6 +190,32 @@ def load_overdue_config() -> OverdueConfig:
 
 
 def today(config: OverdueConfig | None = None) -> date:
-    """Today's date in the configured zone: the ``as_of`` of a run started now (SPEC §3)."""
+    """Today's date in the configured zone: the ``as_of`` of a run started now (docs/SPEC.md §3)."""
     zone = (config or load_overdue_config()).timezone
     return django_timezone.now().astimezone(zone).date()
+
+
+def parse_as_of(value: str) -> date:
+    """A date written ``YYYY-MM-DD`` (ASCII digits): no week dates, no ``20261201``."""
+    if not ISO_DATE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-01-31")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-01-31") from None
+
+
+def as_of_problem(as_of: date, *, today: date, dry_run: bool) -> str | None:
+    """Why a run may not judge ``as_of``, or None. A real run judging a future date would remind invoices
+    not yet due and, once they sit at their top threshold, silence their real reminders."""
+    if as_of < FIRST_AS_OF:
+        return f"as_of={as_of} is invalid: expected a date from {FIRST_AS_OF} on."
+    if not dry_run and as_of > today:
+        return (
+            f"as_of={as_of} is invalid: a real run judges today ({today}) or an earlier date; "
+            "use --dry-run to look ahead."
+        )
+    limit = today.replace(year=today.year + DRY_RUN_LOOKAHEAD_YEARS, day=min(today.day, 28))
+    if as_of > limit:
+        return f"as_of={as_of} is invalid: a dry run looks ahead at most to {limit}."
+    return None

@@ -1,4 +1,4 @@
-"""The run lock (SPEC §4 step 2, §6): at most one real run at a time, and a way to tell a dead run.
+"""The run lock (docs/SPEC.md §4 step 2, §6): at most one real run at a time, and a way to tell a dead run.
 
 On PostgreSQL both are session advisory locks, so they hold across machines and vanish with the
 connection of a process that dies. On SQLite a single machine is assumed: an exclusive ``flock`` beside
@@ -91,7 +91,7 @@ class FileRunLock:
 def run_lock_for_database() -> RunLock:
     if connection.vendor == "postgresql":
         return PostgresRunLock()
-    if connection.is_in_memory_db():
+    if connection.is_in_memory_db():  # type: ignore[attr-defined]  # SQLite's wrapper only
         # An in-memory database lives in one process, so its lock does too.
         return FileRunLock(Path(tempfile.gettempdir()) / f"overdue-check-memory-{os.getpid()}.lock")
     database = Path(str(connection.settings_dict["NAME"]))

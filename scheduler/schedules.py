@@ -1,4 +1,4 @@
-"""The one django-q2 schedule of the overdue check, kept equal to the configuration (SPEC §6).
+"""The one django-q2 schedule of the overdue check, kept equal to the configuration (docs/SPEC.md §6).
 
 ``schedule_sync`` runs on every deploy (``manage.py sync_schedules``). django-q2's cluster then moves
 ``next_run`` from slot to slot itself; this module only sets it when the schedule is new or the

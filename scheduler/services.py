@@ -18,7 +18,7 @@ from django.utils import timezone
 from invoicing.models import Invoice
 from reminders.selectors import Batch, ReminderPlan
 from reminders.services import reminders_insert
-from scheduler.config import OverdueConfig, load_overdue_config, today
+from scheduler.config import OverdueConfig, as_of_problem, load_overdue_config, today
 from scheduler.locks import RunLock, run_lock_for_database
 from scheduler.models import JobExecutionLog, RunStatus
 
@@ -40,6 +40,10 @@ def _connection_lost(exc: Exception) -> bool:
 COUNTERS = ("invoices_processed", "notifications_created", "already_notified", "error_count")
 _ASSIGNMENTS = ", ".join(f"{name} = %s" for name in COUNTERS)
 COUNTERS_UPDATE = f"UPDATE {JobExecutionLog._meta.db_table} SET {_ASSIGNMENTS} WHERE id = %s"
+
+
+class InvalidAsOf(ValueError):
+    """The run was asked to judge a date it may not (before 1900, or in the future for a real run)."""
 
 
 class SlotAlreadyRun(Exception):
@@ -87,10 +91,14 @@ def overdue_check_run(
 
     Guarantees: at most one notification per (invoice, level); each batch commits its notifications
     and the log's counters together; the run lock is released and the log finished on every path.
-    A run that finds the lock taken ends ``skipped``. Raises ``SlotAlreadyRun`` (doing nothing) when
-    ``scheduled_for`` names a slot that already has a run.
+    A run that finds the lock taken ends ``skipped``. Raises, before any log row: ``InvalidAsOf`` for a
+    date before 1900-01-01 or, for a real run, after today in the zone; ``SlotAlreadyRun`` when
+    ``scheduled_for`` names a slot that already has a run. ``Interrupted`` (SIGTERM, SIGINT) ends the log
+    ``failed`` naming the signal, and is raised again.
     """
     config = config or load_overdue_config()
+    if as_of and (problem := as_of_problem(as_of, today=today(config), dry_run=dry_run)):
+        raise InvalidAsOf(problem)
     plan = RunPlan(
         as_of=as_of or today(config),
         batch_size=batch_size or config.batch_size,
@@ -165,9 +173,9 @@ def _run(log: JobExecutionLog, plan: RunPlan, lock: RunLock, progress: RunProgre
         logger.exception("Run #%s failed.", log.pk)
         _finish_failed(log, traceback.format_exc())
         return log
-    except BaseException:
+    except BaseException as exc:
         # Ctrl-C or SIGTERM: the log must not stay `running` forever.
-        _finish_failed(log, traceback.format_exc())
+        _finish_failed(log, f"Run #{log.pk} {exc or type(exc).__name__}.\n{traceback.format_exc()}")
         raise
     status = RunStatus.COMPLETED_WITH_ERRORS if log.error_count else RunStatus.COMPLETED
     return _finish(log, status)

@@ -1,4 +1,4 @@
-"""Is the scheduler alive, and did the overdue check run when it should have? (SPEC §7)
+"""Is the scheduler alive, and did the overdue check run when it should have? (docs/SPEC.md §7)
 
 ``scheduler_status`` reads three sources, each of which another process writes:
 - django-q2's cluster heartbeats in the shared cache (the sentinel saves one every guard cycle, kept for

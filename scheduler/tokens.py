@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ def api_token_create(*, username: str, name: str = "") -> IssuedToken:
     return IssuedToken(token=token, key=key)
 
 
-def _active_user(username: str) -> AbstractBaseUser:
+def _active_user(username: str) -> Any:
     user_model = get_user_model()
     try:
         user = user_model._default_manager.get_by_natural_key(username)

@@ -1,4 +1,4 @@
-"""``Authorization: Bearer <key>``; the key is looked up by its SHA-256 (SPEC §7)."""
+"""``Authorization: Bearer <key>``; the key is looked up by its SHA-256 (docs/SPEC.md §7)."""
 
 from __future__ import annotations
 

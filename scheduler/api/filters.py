@@ -179,7 +179,7 @@ def refuse_repeated_or_unknown(params: QueryDict, *, known: list[str]) -> None:
         if len(values) > 1
     ]
     unknown_rule = "not a parameter of this list; the parameters are " + ", ".join(known)
-    problems += [invalid_value(name, params[name], unknown_rule) for name in params if name not in known]
+    problems += [invalid_value(name, str(params[name]), unknown_rule) for name in params if name not in known]
     if problems:
         raise InvalidQueryParameter(" ".join(problems))
 

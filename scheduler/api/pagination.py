@@ -1,4 +1,4 @@
-"""The page object of SPEC §7: ``total``, ``page``, ``per_page``, ``total_pages``, ``executions``.
+"""The page object of docs/SPEC.md §7: ``total``, ``page``, ``per_page``, ``total_pages``, ``executions``.
 
 An empty result is one empty page (``page: 1, total_pages: 1``), so ``page <= total_pages`` always holds
 and a client walking pages 1 to ``total_pages`` reads every page it may ask for."""
@@ -30,7 +30,9 @@ def parse_page_number(raw: str | None, *, name: str, default: int, maximum: int 
 
 
 class ExecutionPagination(BasePagination):
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any]:
+    def paginate_queryset(  # type: ignore[override]  # a queryset only: it is counted and sliced
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any]:
         params = request.query_params
         self.per_page = parse_page_number(
             params.get("per_page"), name="per_page", default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE

@@ -43,7 +43,7 @@ class RunErrorSerializer(serializers.Serializer):
 
 
 class ExecutionDetailSerializer(ExecutionSummarySerializer):
-    errors = RunErrorSerializer(many=True, read_only=True)
+    errors = RunErrorSerializer(many=True, read_only=True)  # type: ignore[assignment]  # a field named errors
 
     class Meta(ExecutionSummarySerializer.Meta):
         fields = [

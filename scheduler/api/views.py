@@ -1,4 +1,4 @@
-"""The monitoring API of SPEC §7: thin views over ``scheduler.status`` and the run log."""
+"""The monitoring API of docs/SPEC.md §7: thin views over ``scheduler.status`` and the run log."""
 
 from __future__ import annotations
 

@@ -4,6 +4,10 @@ the threshold that level stood for in the run that created it, then drop the old
 
 The copies are marked `cancelled` ("before delivery"): they were recorded before reminders were
 emailed, and an upgrade must not mail a backlog of old reminders at once.
+
+Levels as positions let a change of the thresholds give an invoice a second reminder for the same
+threshold. Only the first of those is kept (the unique key now refuses the second); how many were
+dropped is printed.
 """
 
 from django.db import migrations
@@ -23,7 +27,7 @@ def adopt_legacy_notifications(apps, schema_editor):
         return
     Notification = apps.get_model("reminders", "Notification")
     runs = dict(apps.get_model("scheduler", "JobExecutionLog").objects.values_list("id", "reminder_days"))
-    last_id = 0
+    last_id = copied = seen = 0
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -34,8 +38,10 @@ def adopt_legacy_notifications(apps, schema_editor):
             rows = cursor.fetchall()
         if not rows:
             break
+        seen += len(rows)
+        before = Notification.objects.count()
         Notification.objects.bulk_create(
-            Notification(
+            (Notification(
                 id=id_,
                 invoice_id=invoice_id,
                 threshold_days=_threshold(runs[run_id], level),
@@ -48,9 +54,12 @@ def adopt_legacy_notifications(apps, schema_editor):
                 delivery_state="cancelled",
                 cancel_reason="before delivery",
             )
-            for id_, invoice_id, level, days, recipient, message, created_at, run_id in rows
+            for id_, invoice_id, level, days, recipient, message, created_at, run_id in rows),
+            ignore_conflicts=True,
         )
+        copied += Notification.objects.count() - before
         last_id = rows[-1][0]
+    print(f"\n  {copied} reminders adopted; {seen - copied} repeated a threshold and were dropped.")
     schema_editor.execute(f"DROP TABLE {LEGACY_TABLE}")
     if connection.vendor == "postgresql":
         schema_editor.execute(

@@ -1,4 +1,5 @@
-"""Each invariant of SPEC §2 is kept by the database: these tests try to break it and see it refused."""
+"""Each invariant of docs/SPEC.md §2 is kept by the database: these tests try to break it and see it
+refused."""
 
 from datetime import date, timedelta
 from decimal import Decimal

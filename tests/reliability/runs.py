@@ -1,5 +1,5 @@
 """What the fault tests check about runs: the work a run committed, and the reminders a trial created,
-against the oracle of SPEC §3 (``tests.scheduler.oracle``)."""
+against the oracle of docs/SPEC.md §3 (``tests.scheduler.oracle``)."""
 
 from __future__ import annotations
 

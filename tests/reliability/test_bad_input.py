@@ -1,4 +1,4 @@
-"""Bad input is refused with a message naming what is wrong, never a crash (SPEC §4, §5, P1):
+"""Bad input is refused with a message naming what is wrong, never a crash (docs/SPEC.md §4, §5, P1):
 configuration variables, command arguments, and invoice data typed into the admin."""
 
 from __future__ import annotations

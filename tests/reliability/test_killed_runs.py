@@ -1,5 +1,5 @@
 """SIGKILL at random points of real ``run_overdue_check`` processes, each followed by a recovery run
-(SPEC §4, P9): the killed run committed whole batches only and is marked ``abandoned``; after the
+(docs/SPEC.md §4, P9): the killed run committed whole batches only and is marked ``abandoned``; after the
 recovery the reminders equal the oracle's set exactly."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Invoices paid (or voided) between two runs, or while a run is going, are never reminded afterwards
-(SPEC §3, P13): with real run processes on PostgreSQL, and as a property of the service on any database."""
+(docs/SPEC.md §3, P13): with real run processes on PostgreSQL, and as a property of the service on any
+database."""
 
 from __future__ import annotations
 

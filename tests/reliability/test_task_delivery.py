@@ -1,5 +1,5 @@
 """A schedule slot runs once however often django-q2 delivers its task, and the two instants of a local
-hour repeated by a DST fall-back are one slot (SPEC §6): real processes and a real ``qcluster``."""
+hour repeated by a DST fall-back are one slot (docs/SPEC.md §6): real processes and a real ``qcluster``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The run's database connection terminated mid-run (``pg_terminate_backend``): the run ends ``failed``
 with the error in its log, or in the process output when not even a new connection can write the log;
-only whole batches were committed, and the next run completes exactly (SPEC §4)."""
+only whole batches were committed, and the next run completes exactly (docs/SPEC.md §4)."""
 
 from __future__ import annotations
 

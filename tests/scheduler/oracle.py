@@ -1,4 +1,4 @@
-"""An independent statement of SPEC §3, in plain Python, to check the check against."""
+"""An independent statement of docs/SPEC.md §3, in plain Python, to check the check against."""
 
 from __future__ import annotations
 

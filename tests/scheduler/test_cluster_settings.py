@@ -1,4 +1,4 @@
-"""Q_CLUSTER per SPEC §6, as django-q2 itself reads it in a freshly started process."""
+"""Q_CLUSTER per docs/SPEC.md §6, as django-q2 itself reads it in a freshly started process."""
 
 import json
 from pathlib import Path
@@ -22,7 +22,7 @@ print(json.dumps({
     "cache_backend": settings.CACHES[Conf.CACHE]["BACKEND"],
 }))
 """
-# A run over 1,000,000 invoices takes seconds to minutes (SPEC §9); the timeout must not cut it short.
+# A run over 1,000,000 invoices takes seconds to minutes (docs/SPEC.md §9); the timeout must not cut it short.
 LONGEST_REALISTIC_RUN = 15 * 60
 
 

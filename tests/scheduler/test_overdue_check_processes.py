@@ -98,3 +98,46 @@ def test_a_killed_run_leaves_whole_batches_and_the_next_run_finishes_exactly(slo
     finisher = JobExecutionLog.objects.exclude(pk=victim.pk).get()
     assert finisher.notifications_created == 600 - committed
     assert finisher.already_notified == committed
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_signalled_run_ends_failed_naming_the_signal_releases_the_lock_and_exits_128_plus_it(
+    slow_batches, stop
+):
+    """`kill`, `docker stop`, systemd (SIGTERM) and Ctrl-C (SIGINT) mid-run: the log does not stay
+    `running`, its committed batches stay whole, and the next run gets the lock at once."""
+    load_overdue_invoices(600)
+    process = start_manage("run_overdue_check", "--as-of", AS_OF.isoformat(), "--batch-size", str(BATCH))
+    victim = wait_for(lambda: JobExecutionLog.objects.filter(notifications_created__gte=2 * BATCH).first())
+
+    process.send_signal(stop)
+    output, _ = process.communicate(timeout=30)
+
+    assert process.returncode == 128 + stop, output
+    victim.refresh_from_db()
+    assert victim.status == RunStatus.FAILED
+    assert f"stopped by {stop.name}" in victim.traceback
+    assert victim.finished_at is not None
+    committed = Notification.objects.filter(run_id=victim.pk).count()
+    assert victim.notifications_created == committed
+    assert committed % BATCH == 0
+    assert "Traceback" not in output.split("CommandError")[-1]
+    follower = run_manage("run_overdue_check", "--as-of", AS_OF.isoformat(), "--batch-size", "1000")
+    assert follower.returncode == 0, follower.stdout + follower.stderr
+    assert JobExecutionLog.objects.exclude(pk=victim.pk).get().status == RunStatus.COMPLETED
+    assert Notification.objects.count() == 600
+
+
+def test_reset_of_demo_data_while_a_run_is_going_is_refused_clearly(slow_batches):
+    load_overdue_invoices(3000)
+    process = start_manage("run_overdue_check", "--as-of", AS_OF.isoformat(), "--batch-size", str(BATCH))
+    try:
+        wait_for(lambda: JobExecutionLog.objects.filter(notifications_created__gte=BATCH).first())
+        reset = run_manage("seed_demo_data", "--reset", "--delete-non-demo-data", "--invoices", "10")
+    finally:
+        process.wait(timeout=60)
+    assert reset.returncode == 2
+    assert "a run of the overdue check is going on" in reset.stderr
+    assert "ProtectedError" not in reset.stderr + reset.stdout
+    assert len(reset.stderr) < 500
+    assert Invoice.objects.count() == 3000

@@ -1,4 +1,4 @@
-"""Properties of SPEC §8 for the overdue check, with Hypothesis choosing the data.
+"""Properties of docs/SPEC.md §8 for the overdue check, with Hypothesis choosing the data.
 
 ``hypothesis.extra.django.TestCase`` rolls the database back after every example (pytest-django's ``db``
 fixture would not, pytest-dev/pytest-django#912).

@@ -1,5 +1,5 @@
 """End to end: a real ``qcluster`` process picks up the schedule written by ``sync_schedules`` and runs
-the check, then stops cleanly on SIGTERM (SPEC §6). Its heartbeat is visible from this process."""
+the check, then stops cleanly on SIGTERM (docs/SPEC.md §6). Its heartbeat is visible from this process."""
 
 import signal
 import subprocess

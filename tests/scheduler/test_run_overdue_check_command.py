@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from reminders.models import Notification
+from scheduler.config import today
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.invoicing.factories import InvoiceFactory
 from tests.processes import manage_command, needs_postgresql, process_env, run_manage
@@ -61,12 +62,48 @@ def test_batch_size_argument_overrides_the_configured_one():
         (["--batch-size", "0"], "--batch-size: '0' is not allowed; expected a whole number from 1 to 10000"),
         (["--batch-size", "10001"], "from 1 to 10000"),
         (["--as-of", "2026-02-30"], "--as-of: '2026-02-30' is not a date; expected YYYY-MM-DD"),
+        (["--as-of", "2026-W01-1"], "--as-of: '2026-W01-1' is not a date; expected YYYY-MM-DD"),
+        (["--as-of", "20261201"], "--as-of: '20261201' is not a date; expected YYYY-MM-DD"),
+        (["--as-of", "\uff12\uff10\uff12\uff16-01-01"], "is not a date; expected YYYY-MM-DD"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_log_is_written(args, message):
     with pytest.raises(CommandError, match=message):
         call(*args)
     assert not JobExecutionLog.objects.exists()
+
+
+def _days_from_today(days: int) -> str:
+    return (today() + timedelta(days=days)).isoformat()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as-of", _days_from_today(1)], "a real run judges today"),
+        (["--as-of", _days_from_today(3650)], "a real run judges today"),
+        (["--as-of", "0001-01-01"], "expected a date from 1900-01-01 on"),
+        (["--as-of", "0050-01-01", "--dry-run"], "expected a date from 1900-01-01 on"),
+        (["--as-of", "1899-12-31"], "expected a date from 1900-01-01 on"),
+        (["--as-of", _days_from_today(3700), "--dry-run"], "a dry run looks ahead at most to"),
+    ],
+)
+def test_a_date_a_run_may_not_judge_exits_2_before_any_log_is_written(args, message):
+    """A future as-of would remind invoices not yet due and silence their real reminders later."""
+    with pytest.raises(CommandError, match=message) as refused:
+        call(*args)
+    assert refused.value.returncode == 2
+    assert not JobExecutionLog.objects.exists()
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_dry_run_may_look_ahead():
+    InvoiceFactory(due_date=today() + timedelta(days=10))
+    output = call("--as-of", _days_from_today(40), "--dry-run")
+    assert "1 reminders would be created" in output
+    assert not Notification.objects.exists()
 
 
 @pytest.mark.django_db

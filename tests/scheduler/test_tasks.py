@@ -1,4 +1,5 @@
-"""The scheduled task: one slot produces at most one real run, however often it is delivered (SPEC §6)."""
+"""The scheduled task: one slot produces at most one real run, however often it is delivered
+(docs/SPEC.md §6)."""
 
 import pydoc
 from datetime import UTC, datetime, timedelta

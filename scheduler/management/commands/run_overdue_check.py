@@ -3,21 +3,24 @@ from datetime import date
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 
 from common.progress import progress_for
-from scheduler.config import MAX_BATCH_SIZE, parse_batch_size
+from config.environment import CONFIG_EXIT_CODE
+from scheduler.config import MAX_BATCH_SIZE, parse_as_of, parse_batch_size
+from scheduler.interrupts import Interrupted, stopping_signals_raise
 from scheduler.management.base import ConfiguredCommand
 from scheduler.models import JobExecutionLog, RunStatus
-from scheduler.services import overdue_check_run
+from scheduler.services import InvalidAsOf, overdue_check_run
 
 FAILED_EXIT_CODE = 1
 
 
 def iso_date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ArgumentTypeError(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-01-31") from None
+        return parse_as_of(value)
+    except ValueError as exc:
+        raise ArgumentTypeError(str(exc)) from None
 
 
 def batch_size(value: str) -> int:
@@ -37,6 +40,21 @@ def summary(log: JobExecutionLog) -> str:
     )
 
 
+def first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def failure(log: JobExecutionLog) -> str:
+    try:
+        recorded = JobExecutionLog.objects.filter(pk=log.pk, status=RunStatus.FAILED).exists()
+    except DatabaseError:
+        recorded = False
+    if recorded:
+        return f"Run #{log.pk} failed; its traceback is in the run's log."
+    return f"Run #{log.pk} failed and its log could not be written; the traceback is in this output above."
+
+
 class Command(ConfiguredCommand):
     help = "Find overdue invoices and record one reminder per reached level (see README)."
 
@@ -50,22 +68,35 @@ class Command(ConfiguredCommand):
     def handle(
         self, *args: Any, as_of: date | None, batch_size: int | None, dry_run: bool, **options: Any
     ) -> None:
-        progress = progress_for(self.stdout._out, desc="Overdue check", unit="invoice", verb="examine")
+        progress = progress_for(
+            self.stdout._out,  # type: ignore[arg-type]  # the wrapped stream
+            desc="Overdue check",
+            unit="invoice",
+            verb="examine",
+        )
         try:
-            log = overdue_check_run(
-                triggered_by=JobExecutionLog.Trigger.COMMAND,
-                as_of=as_of,
-                batch_size=batch_size,
-                dry_run=dry_run,
-                config=self.config,
-                progress=progress,
-            )
+            with stopping_signals_raise():
+                log = overdue_check_run(
+                    triggered_by=JobExecutionLog.Trigger.COMMAND,
+                    as_of=as_of,
+                    batch_size=batch_size,
+                    dry_run=dry_run,
+                    config=self.config,
+                    progress=progress,
+                )
+        except InvalidAsOf as exc:
+            raise CommandError(str(exc), returncode=CONFIG_EXIT_CODE) from None
+        except Interrupted as exc:
+            raise CommandError(f"The run was {exc}; its log ends failed.", returncode=exc.exit_code) from None
+        except DatabaseError as exc:
+            # Before its log row exists, a run has nowhere to record why it could not start.
+            raise CommandError(
+                f"The run could not start: {first_line(exc)}", returncode=FAILED_EXIT_CODE
+            ) from None
         finally:
             progress.close()
         self.stdout.write(summary(log))
         for error in log.errors[:10]:
             self.stdout.write(f"  invoice {error['number']} (id {error['invoice_id']}): {error['error']}")
         if log.status == RunStatus.FAILED:
-            raise CommandError(
-                f"Run #{log.pk} failed; its traceback is in the run's log.", returncode=FAILED_EXIT_CODE
-            )
+            raise CommandError(failure(log), returncode=FAILED_EXIT_CODE)

@@ -8,6 +8,7 @@ from common.progress import progress_for
 from invoicing.services import DemoDataExists, NonDemoDataFound, demo_data_create, demo_data_reset
 from reminders.services import reminders_delete_all
 from scheduler.config import today
+from scheduler.locks import run_lock_for_database
 
 
 def positive_int(value: str) -> int:
@@ -49,7 +50,12 @@ class Command(BaseCommand):
             raise CommandError("--delete-non-demo-data only applies with --reset.", returncode=2)
         if reset:
             self.reset(delete_non_demo_data=delete_non_demo_data)
-        progress = progress_for(self.stdout._out, desc="Seeding", unit="invoice", verb="create")
+        progress = progress_for(
+            self.stdout._out,  # type: ignore[arg-type]  # the wrapped stream
+            desc="Seeding",
+            unit="invoice",
+            verb="create",
+        )
         progress.start(invoices)
         try:
             summary = demo_data_create(
@@ -69,6 +75,13 @@ class Command(BaseCommand):
         )
 
     def reset(self, *, delete_non_demo_data: bool) -> None:
+        # Holding the run lock: a run in progress would be inserting reminders to invoices being deleted.
+        lock = run_lock_for_database()
+        if not lock.acquire():
+            raise CommandError(
+                "--reset refused: a run of the overdue check is going on; try again when it has finished.",
+                returncode=2,
+            )
         try:
             # One transaction: a refused reset leaves the reminders too.
             with transaction.atomic():
@@ -80,3 +93,5 @@ class Command(BaseCommand):
                 "DEMO_DATABASE_URL), or add --delete-non-demo-data to delete it all.",
                 returncode=2,
             ) from exc
+        finally:
+            lock.release()

@@ -1,0 +1,50 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reminders.rules import money, plain_text, reached_threshold, reminder_message
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        ("1234.50", "EUR", "EUR 1234.50"),
+        ("123456.50", "JPY", "JPY 123457"),
+        ("123456.49", "JPY", "JPY 123456"),
+        ("12.34", "BHD", "BHD 12.340"),
+        ("0.01", "USD", "USD 0.01"),
+    ],
+)
+def test_money_is_shown_in_the_currencys_own_minor_units(amount, currency, shown):
+    assert money(Decimal(amount), currency) == shown
+
+
+@given(st.text())
+def test_plain_text_keeps_no_control_separator_or_invisible_character(value):
+    cleaned = plain_text(value)
+    assert len(cleaned) == len(value)
+    assert not any(char in cleaned for char in "\r\n\x00\x0b\x0c\u2028\u2029\u202e\u200b")
+
+
+def test_a_name_with_line_breaks_cannot_start_a_new_line_in_the_message():
+    message = reminder_message(
+        customer="Acme\r\nBcc: victim@example.com",
+        number="INV-1\n\x00",
+        days=3,
+        currency="EUR",
+        balance=Decimal("10.00"),
+    )
+    assert "\n" not in message
+    assert "\r" not in message
+    assert "\x00" not in message
+    assert message.startswith("Dear Acme  Bcc: victim@example.com, invoice INV-1   is 3 days overdue.")
+
+
+@pytest.mark.parametrize(
+    ("days", "reached"),
+    [(0, None), (1, (1, 1)), (6, (1, 1)), (7, (7, 2)), (29, (7, 2)), (30, (30, 3)), (400, (30, 3))],
+)
+def test_reached_threshold_is_the_highest_at_or_below_the_days_with_its_level(days, reached):
+    assert reached_threshold(days, (1, 7, 30)) == reached
