@@ -14,12 +14,12 @@ import logging
 import random
 import smtplib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from functools import cached_property
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -87,12 +87,13 @@ class SendReport:
         return self.sent + self.retried + self.failed + self.cancelled
 
     def count(self, outcome: Outcome) -> None:
-        name = {
+        names: dict[str, str] = {
             DeliveryState.SENT: "sent",
             DeliveryState.PENDING: "retried",
             DeliveryState.FAILED: "failed",
             DeliveryState.CANCELLED: "cancelled",
-        }[outcome.state]
+        }
+        name = names[outcome.state]
         setattr(self, name, getattr(self, name) + 1)
         if outcome.state == DeliveryState.FAILED and len(self.errors) < 10:
             self.errors.append(f"reminder {outcome.id}: {outcome.last_error}")
@@ -232,7 +233,7 @@ def _fail_exhausted(config: SendConfig, now: datetime) -> None:
 
 def chunk_rows(ids: list[int]) -> list[dict[str, Any]]:
     """The claimed entries with what the re-check and the templates need: one query."""
-    return list(
+    rows = (
         Notification.objects.filter(id__in=ids)
         .order_by("id")
         .values(
@@ -254,6 +255,7 @@ def chunk_rows(ids: list[int]) -> list[dict[str, Any]]:
             customer_email=F("invoice__customer__email"),
         )
     )
+    return cast(list[dict[str, Any]], list(rows))
 
 
 _compiled: dict[tuple[TemplateSource, ...], TemplateSet] = {}
@@ -387,7 +389,7 @@ def build_email(row: Mapping[str, Any], templates: TemplateSet, config: SendConf
     return _Email(rendered, message, message_id, "")
 
 
-def _deliver(chunk: _Chunk, to_send: list[tuple[Mapping[str, Any], _Email]]) -> None:
+def _deliver(chunk: _Chunk, to_send: Sequence[tuple[Mapping[str, Any], _Email]]) -> None:
     """Send over one connection; every entry of ``to_send`` gets an outcome or is released."""
     if not to_send:
         return
@@ -405,7 +407,7 @@ def _deliver(chunk: _Chunk, to_send: list[tuple[Mapping[str, Any], _Email]]) -> 
         _close(mail)
 
 
-def _send_each(chunk: _Chunk, mail: Any, to_send: list[tuple[Mapping[str, Any], _Email]]) -> None:
+def _send_each(chunk: _Chunk, mail: Any, to_send: Sequence[tuple[Mapping[str, Any], _Email]]) -> None:
     for position, (row, email) in enumerate(to_send):
         if time.monotonic() > chunk.lease_deadline:
             chunk.released.extend(row["id"] for row, _ in to_send[position:])

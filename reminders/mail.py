@@ -39,7 +39,7 @@ class _Policy(Compat32):
             and _PLAIN_HEADER.fullmatch(value)
         ):
             return f"{name}: {value}{self.linesep}"
-        return super()._fold(name, value, sanitize)
+        return super()._fold(name, value, sanitize)  # type: ignore[misc]  # private: not in the stubs
 
 
 _POLICY = _Policy()
@@ -78,6 +78,7 @@ class SMTPEmailBackend(DjangoSMTPBackend):
         # The sender is the same for every message of a run: sanitized once.
         from_email = _sanitized(email_message.from_email, encoding)
         recipients = [sanitize_address(address, encoding) for address in email_message.recipients()]
+        assert self.connection is not None  # send_messages opened it
         refused = self.connection.sendmail(from_email, recipients, as_bytes(email_message.message()))
         if not refused:
             return True

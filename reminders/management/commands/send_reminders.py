@@ -36,7 +36,12 @@ class Command(BaseCommand):
         return super().execute(*args, **options)
 
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
-        progress = progress_for(self.stdout._out, desc="Sending reminders", unit="reminder", verb="process")
+        progress = progress_for(
+            self.stdout._out,  # type: ignore[arg-type]  # the wrapped stream
+            desc="Sending reminders",
+            unit="reminder",
+            verb="process",
+        )
         try:
             report = reminders_send(limit=limit, progress=progress)
         finally:
