@@ -7,8 +7,12 @@ the query. Here:
 - the read is the ORM queryset (``reminders.selectors.overdue_reminder_rows``) compiled once and wrapped
   in the keyset condition, so the overdue rule has one definition; ``tests/reminders/test_fastpath.py``
   checks that it returns exactly the rows of the queryset itself;
-- the insert takes the batch as one array per column and re-checks the overdue rule in the same
-  statement, so an invoice paid, voided or paused after the read is not reminded (docs/SPEC.md §3, P19);
+- the insert takes the batch as one array per column: the messages in binary (a text array would quote
+  every element on the client), the numbers as array literals, and re-checks the overdue rule in the same
+  statement, so an invoice paid, voided or paused after the read is not reminded (docs/SPEC.md §3, P19); the
+  caller may append its own statement to it (a data-modifying CTE), which then commits or fails with
+  the reminders at no extra round trip: the overdue check writes its counters so, without this module
+  knowing its table;
 - both run on a server-side-binding psycopg cursor that prepares them after a few uses, while the rest
   of Django keeps client-side binding (a prepared statement cannot take more than 65,535 parameters,
   which a bulk delete of 70,000 rows needs).
@@ -16,28 +20,43 @@ the query. Here:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from invoicing.models import Invoice
 
 NOTIFICATION_COLUMNS = ("invoice_id", "threshold_days", "level", "days_overdue", "recipient", "message")
+# What the insert is sent of each reminder; the recipient comes from the re-check's own join with the
+# customer (the email at creation, as docs/SPEC.md §2 has it), which spares shipping one string per row.
+SENT_COLUMNS = ("invoice_id", "threshold_days", "level", "days_overdue", "message")
 
 _INSERT = """
 INSERT INTO reminders_notification
     (invoice_id, threshold_days, level, days_overdue, recipient, message, run_id)
-SELECT r.invoice_id, r.threshold_days, r.level, r.days_overdue, r.recipient, r.message, %s
-FROM unnest(%s::bigint[], %s::integer[], %s::smallint[], %s::integer[], %s::text[], %s::text[])
-    AS r(invoice_id, threshold_days, level, days_overdue, recipient, message)
+SELECT r.invoice_id, r.threshold_days, r.level, r.days_overdue, still.recipient, r.message, %b
+FROM unnest(%s::bigint[], %s::integer[], %s::smallint[], %s::integer[], %b::text[])
+    AS r(invoice_id, threshold_days, level, days_overdue, message)
 JOIN ({still_overdue}) AS still ON still.id = r.invoice_id
-WHERE still.due_date = %s::date - r.days_overdue
+WHERE still.due_date = %s::date - r.days_overdue AND still.id BETWEEN %s AND %s
 """
+
+# The insert as the first part of a data-modifying CTE: the caller's statement runs in the same round
+# trip and sees how many rows went in as ``INSERTED_COUNT``; the statement returns that number.
+INSERTED_COUNT = "(SELECT count(*) FROM inserted)"
+_INSERT_THEN = "WITH inserted AS ({insert} RETURNING 1), then_ AS ({then}) SELECT " + INSERTED_COUNT
+
+
+def _integer_array(values: Sequence[int]) -> str:
+    """``values`` as a PostgreSQL array literal, joined in C: psycopg's array dumper packs each element
+    in Python, which costs more than the server's parsing of the literal."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _prepare() -> bool | None:
@@ -58,7 +77,10 @@ class PreparedStatements:
         self.ids_sql = f"SELECT batch.id {batch} WHERE batch.id > %s ORDER BY batch.id LIMIT %s"
         self.one_sql = f"SELECT {selected} {batch} WHERE batch.id = %s"
         still, self.still_params = (
-            Invoice.objects.overdue(as_of=as_of).order_by().values("id", "due_date").query.sql_with_params()
+            Invoice.objects.overdue(as_of=as_of)
+            .order_by()
+            .values("id", "due_date", recipient=F("customer__email"))
+            .query.sql_with_params()
         )
         self.insert_sql = _INSERT.format(still_overdue=still)
 
@@ -67,11 +89,19 @@ class PreparedStatements:
         wrapper.ensure_connection()
         if wrapper.queries_logged:
             # Counted like Django's own queries (DEBUG, CaptureQueriesContext): P17 counts them.
-            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})  # type: ignore[dict-item]
-        # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
-        with wrapper.wrap_database_errors:
-            cursor = psycopg.Cursor(wrapper.connection)
-            return cursor.execute(sql, params, prepare=_prepare())
+            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})
+        cursor = psycopg.Cursor(wrapper.connection)
+
+        def run(sql: str, params: Sequence[Any], many: bool, context: dict[str, Any]) -> psycopg.Cursor[Any]:
+            # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
+            with wrapper.wrap_database_errors:
+                return cursor.execute(sql, params, prepare=_prepare())
+
+        # Seen by connection.execute_wrapper() like any query of Django's (the benchmark counts them).
+        executor: Callable[..., psycopg.Cursor[Any]] = run
+        for outer in reversed(wrapper.execute_wrappers):
+            executor = functools.partial(outer, executor)
+        return executor(sql, params, False, {"connection": wrapper, "cursor": cursor})
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         wrapper = connections[self.using]
@@ -87,8 +117,26 @@ class PreparedStatements:
     def row(self, invoice_id: int) -> list[tuple[Any, ...]]:
         return self._fetch(self.one_sql, [*self.read_params, invoice_id])
 
-    def insert(self, columns: Sequence[list[Any]], run_id: int) -> int:
-        """Insert the reminders given column by column; those whose invoice is no longer overdue as read
-        are left out. Returns the number inserted."""
-        with self._execute(self.insert_sql, [run_id, *columns, *self.still_params, self.as_of]) as cursor:
-            return cursor.rowcount
+    def insert(
+        self, columns: Sequence[list[Any]], run_id: int, *, then: tuple[str, Sequence[Any]] | None = None
+    ) -> int:
+        """Insert the reminders given column by column (``SENT_COLUMNS``); those whose invoice is no
+        longer overdue as read are left out. ``then`` (SQL and its parameters) runs in the same statement
+        after the insert and may use ``INSERTED_COUNT``. Returns the number inserted."""
+        *numbers, messages = columns
+        ids = numbers[0]
+        # The batch's id range bounds the re-check: without it the planner may walk the open invoices
+        # from the first one for every batch.
+        arrays = [*map(_integer_array, numbers), messages]
+        params = [run_id, *arrays, *self.still_params, self.as_of, ids[0], ids[-1]]
+        if then is None:
+            with self._execute(self.insert_sql, params) as cursor:
+                return cursor.rowcount
+        then_sql, then_params = then
+        sql = _INSERT_THEN.format(insert=self.insert_sql, then=then_sql)
+        with (
+            self._execute(sql, [*params, *then_params]) as cursor,
+            connections[self.using].wrap_database_errors,
+        ):
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -33,13 +34,21 @@ def is_owed(threshold: int, top_threshold: int | None) -> bool:
 
 def plain_text(value: str) -> str:
     """``value`` with every control, separator and invisible format character replaced by a space."""
+    # A printable string has none of them (Python's "printable" excludes all Other and Separator
+    # categories but the space): most names and numbers skip the per-character look-up.
+    if value.isprintable():
+        return value
     return "".join(" " if unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in value)
 
 
 def money(amount: Decimal, currency: str) -> str:
     """``amount`` with its ISO 4217 code in the currency's minor units: ``EUR 1234.50``, ``JPY 123457``."""
-    exponent = Decimal(1).scaleb(-get_currency_precision(currency))
-    return f"{currency} {amount.quantize(exponent, rounding=ROUND_HALF_UP)}"
+    return f"{currency} {amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)}"
+
+
+@functools.cache
+def _minor_unit(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
 def reminder_message(*, customer: str, number: str, days: int, currency: str, balance: Decimal) -> str:

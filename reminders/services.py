@@ -2,26 +2,46 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connections, transaction
 
 from invoicing.models import Invoice
-from reminders.fastpath import NOTIFICATION_COLUMNS
+from reminders.fastpath import INSERTED_COUNT, NOTIFICATION_COLUMNS, SENT_COLUMNS
 from reminders.models import Notification
 from reminders.selectors import OwedReminder, ReminderPlan
 
 
-def reminders_insert(*, plan: ReminderPlan, owed: list[OwedReminder], run_id: int) -> int:
+def reminders_insert(
+    *,
+    plan: ReminderPlan,
+    owed: list[OwedReminder],
+    run_id: int,
+    then: Callable[[str], tuple[str, Sequence[Any]]] | None = None,
+) -> int:
     """Insert ``owed`` in one statement and return how many rows were inserted.
 
     The overdue rule is checked again as the rows go in: an invoice paid, voided or paused (or whose
     due date moved) since the batch read it gets nothing. A reminder that breaks a constraint fails the
     whole statement (nothing is ignored): the caller decides what to retry.
+
+    ``then`` lets the caller write its own rows in the same statement, so that they commit or fail with
+    the reminders and cost no second round trip: it is given an SQL expression for the number inserted
+    and returns its statement and parameters. On PostgreSQL it runs inside the insert's statement (a
+    data-modifying CTE); elsewhere right after it, with the number as a literal.
     """
     if not owed:
         return 0
     if plan.prepared:
-        return plan.prepared.insert([list(column) for column in zip(*owed, strict=True)], run_id)
-    return _insert_with_orm(plan, owed, run_id)
+        columns = dict(zip(NOTIFICATION_COLUMNS, zip(*owed, strict=True), strict=True))
+        sent = [list(columns[name]) for name in SENT_COLUMNS]
+        return plan.prepared.insert(sent, run_id, then=then(INSERTED_COUNT) if then else None)
+    created = _insert_with_orm(plan, owed, run_id)
+    if then:
+        with connections[plan.using].cursor() as cursor:
+            cursor.execute(*then(str(created)))
+    return created
 
 
 def _insert_with_orm(plan: ReminderPlan, owed: list[OwedReminder], run_id: int) -> int:

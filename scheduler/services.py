@@ -40,6 +40,11 @@ def _connection_lost(exc: Exception) -> bool:
 COUNTERS = ("invoices_processed", "notifications_created", "already_notified", "error_count")
 _ASSIGNMENTS = ", ".join(f"{name} = %s" for name in COUNTERS)
 COUNTERS_UPDATE = f"UPDATE {JobExecutionLog._meta.db_table} SET {_ASSIGNMENTS} WHERE id = %s"
+# The same, as the tail of the reminders' insert: ``{created}`` is the insert's own count of new rows.
+COUNTERS_AFTER_INSERT = (
+    f"UPDATE {JobExecutionLog._meta.db_table} SET invoices_processed = %s, "
+    "notifications_created = %s + {created}, already_notified = %s, error_count = %s WHERE id = %s"
+)
 
 
 class InvalidAsOf(ValueError):
@@ -241,7 +246,7 @@ def _batch_together(
         try:
             with transaction.atomic():
                 batch = reminders.batch_after(after_id)
-                totals = _record(log, _notify(log, plan, reminders, batch))
+                totals = _notify_and_record(log, plan, reminders, batch)
             return totals, batch.last_id or after_id, len(batch.rows)
         except OperationalError as exc:
             if _connection_lost(exc) or attempt == BATCH_ATTEMPTS:
@@ -250,6 +255,24 @@ def _batch_together(
                 "Run #%s: batch after id %s met %s; trying it again.", log.pk, after_id, _describe(exc)
             )
     raise AssertionError("unreachable")
+
+
+def _notify_and_record(
+    log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, batch: Batch
+) -> dict[str, Any]:
+    """``_notify`` then ``_record``, with the counters written by the insert's own statement: one round
+    trip for both, and they still commit together."""
+    if plan.dry_run or not batch.owed:
+        return _record(log, _notify(log, plan, reminders, batch))
+    outcome = BatchOutcome(processed=len(batch.rows), already_notified=batch.already_notified)
+
+    def counters(created: str) -> tuple[str, list[Any]]:
+        before = _totals(log, outcome)  # outcome.created is still 0: the statement adds its own count
+        values = [before[name] for name in COUNTERS]
+        return COUNTERS_AFTER_INSERT.format(created=created), [*values, log.pk]
+
+    outcome.created = reminders_insert(plan=reminders, owed=batch.owed, run_id=log.pk, then=counters)
+    return _totals(log, outcome)
 
 
 def _notify(log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, batch: Batch) -> BatchOutcome:
@@ -312,12 +335,7 @@ def _describe(exc: Exception) -> str:
 
 def _record(log: JobExecutionLog, outcome: BatchOutcome) -> dict[str, Any]:
     """Write the run's new totals in the batch's transaction; only this run writes its log."""
-    totals = {
-        "invoices_processed": log.invoices_processed + outcome.processed,
-        "notifications_created": log.notifications_created + outcome.created,
-        "already_notified": log.already_notified + outcome.already_notified,
-        "error_count": log.error_count + len(outcome.errors),
-    }
+    totals = _totals(log, outcome)
     if outcome.errors:
         totals["errors"] = [*log.errors, *outcome.errors]
         JobExecutionLog.objects.filter(pk=log.pk).update(**totals)
@@ -325,6 +343,15 @@ def _record(log: JobExecutionLog, outcome: BatchOutcome) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute(COUNTERS_UPDATE, [*(totals[name] for name in COUNTERS), log.pk])
     return totals
+
+
+def _totals(log: JobExecutionLog, outcome: BatchOutcome) -> dict[str, Any]:
+    return {
+        "invoices_processed": log.invoices_processed + outcome.processed,
+        "notifications_created": log.notifications_created + outcome.created,
+        "already_notified": log.already_notified + outcome.already_notified,
+        "error_count": log.error_count + len(outcome.errors),
+    }
 
 
 def _finish(log: JobExecutionLog, status: str, tb: str = "") -> JobExecutionLog:

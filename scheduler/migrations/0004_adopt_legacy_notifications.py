@@ -5,9 +5,10 @@ the threshold that level stood for in the run that created it, then drop the old
 The copies are marked `cancelled` ("before delivery"): they were recorded before reminders were
 emailed, and an upgrade must not mail a backlog of old reminders at once.
 
-Levels as positions let a change of the thresholds give an invoice a second reminder for the same
-threshold. Only the first of those is kept (the unique key now refuses the second); how many were
-dropped is printed.
+Two legacy rows of one invoice can stand for the same threshold: a change of the list moved it to
+another level (`7,30` then `1,7,30` repeated the 30-day reminder as level 3). That repeat is the defect
+this identity ends; the first of them (lowest id) is kept and the later ones are left out (how many
+is printed).
 """
 
 from django.db import migrations
@@ -27,7 +28,7 @@ def adopt_legacy_notifications(apps, schema_editor):
         return
     Notification = apps.get_model("reminders", "Notification")
     runs = dict(apps.get_model("scheduler", "JobExecutionLog").objects.values_list("id", "reminder_days"))
-    last_id = copied = seen = 0
+    last_id = seen = 0
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -38,10 +39,8 @@ def adopt_legacy_notifications(apps, schema_editor):
             rows = cursor.fetchall()
         if not rows:
             break
-        seen += len(rows)
-        before = Notification.objects.count()
-        Notification.objects.bulk_create(
-            (Notification(
+        copies = [
+            Notification(
                 id=id_,
                 invoice_id=invoice_id,
                 threshold_days=_threshold(runs[run_id], level),
@@ -54,12 +53,14 @@ def adopt_legacy_notifications(apps, schema_editor):
                 delivery_state="cancelled",
                 cancel_reason="before delivery",
             )
-            for id_, invoice_id, level, days, recipient, message, created_at, run_id in rows),
-            ignore_conflicts=True,
-        )
-        copied += Notification.objects.count() - before
-        last_id = rows[-1][0]
-    print(f"\n  {copied} reminders adopted; {seen - copied} repeated a threshold and were dropped.")
+            for id_, invoice_id, level, days, recipient, message, created_at, run_id in rows
+        ]
+        # The copies go in by id, so of two for one threshold the first (an earlier chunk's, or the
+        # earlier row of this statement) is kept.
+        Notification.objects.bulk_create(copies, ignore_conflicts=True)
+        last_id, seen = rows[-1][0], seen + len(rows)
+    adopted = Notification.objects.filter(cancel_reason="before delivery").count()
+    print(f"\n  {adopted} reminders adopted; {seen - adopted} repeated a threshold and were left out.")
     schema_editor.execute(f"DROP TABLE {LEGACY_TABLE}")
     if connection.vendor == "postgresql":
         schema_editor.execute(

@@ -40,7 +40,9 @@ def test_overdue_filter_leaves_out_invoices_not_yet_due(staff_client):
     assert "FUTURE-1" not in response.content.decode()
 
 
-@pytest.mark.parametrize("params", [{}, {"level": "1"}, {"created_at__gte": "2000-01-01 00:00:00+00:00"}])
+@pytest.mark.parametrize(
+    "params", [{}, {"level": "1"}, {"threshold_days": "1"}, {"created_at__gte": "2000-01-01 00:00:00+00:00"}]
+)
 def test_notification_list_renders_for_staff_with_each_filter(staff_client, params):
     notification = NotificationFactory()
     response = staff_client.get(reverse("admin:reminders_notification_changelist"), params)

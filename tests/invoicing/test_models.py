@@ -83,3 +83,35 @@ def test_overdue_selects_sent_unpaid_invoices_due_before_as_of():
     InvoiceFactory(due_date=as_of - timedelta(days=3), amount_paid=Decimal("100.00"))
     InvoiceFactory(due_date=as_of - timedelta(days=3), customer=CustomerFactory(reminders_paused=True))
     assert list(Invoice.objects.overdue(as_of=as_of)) == [overdue]
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        {"issue_date": date(1899, 12, 31), "due_date": date(1900, 1, 31)},
+        {"due_date": date(1899, 12, 31), "issue_date": date(1899, 12, 1)},
+    ],
+)
+def test_dates_before_1900_are_refused(dates):
+    refused(**dates)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="BC dates and infinity are PostgreSQL's")
+@pytest.mark.parametrize("value", ["0044-03-15 BC", "infinity", "-infinity"])
+def test_dates_python_cannot_load_are_refused(value):
+    """PostgreSQL stores BC dates and infinity; Python's date cannot hold them, so a run could not read
+    the row. The range constraints keep them out of both date columns."""
+    invoice = InvoiceFactory()
+    sql = "UPDATE invoicing_invoice SET issue_date = %s::date, due_date = %s::date WHERE id = %s"
+    with (
+        pytest.raises(IntegrityError, match="date_in_range"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, [value, value, invoice.pk])
+
+
+def test_the_first_and_last_dates_of_the_range_are_accepted():
+    invoice = InvoiceFactory(issue_date=date(1900, 1, 1), due_date=date(9999, 12, 31))
+    invoice.refresh_from_db()
+    assert (invoice.issue_date, invoice.due_date) == (date(1900, 1, 1), date(9999, 12, 31))

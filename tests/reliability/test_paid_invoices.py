@@ -4,11 +4,13 @@ database."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models import F
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +28,7 @@ from tests.reliability.conftest import (
     reliability_size,
     report,
     run_log,
+    wait_for,
     wait_for_progress,
 )
 from tests.reliability.runs import RUN_ENV, START, THRESHOLDS, outcome, run_args
@@ -163,3 +166,102 @@ class PaidInvoicesPropertyTest(TestCase):
             log = overdue_check_run(triggered_by="command", as_of=as_of, config=config)
             assert outcome([log], expected).exact
         assert reminded_after_payment(paid_from) == 0
+
+
+RACE_TABLES = """
+CREATE TABLE race_payments (invoice_id bigint PRIMARY KEY, acked_at timestamptz NOT NULL);
+CREATE TABLE race_inserts (
+    invoice_id bigint NOT NULL, run_id bigint NOT NULL, started_at timestamptz NOT NULL
+);
+CREATE FUNCTION race_record_insert() RETURNS trigger AS $$ BEGIN
+    INSERT INTO race_inserts SELECT invoice_id, run_id, statement_timestamp() FROM inserted;
+    RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER race_record_insert AFTER INSERT ON reminders_notification
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION race_record_insert();
+"""
+RACE_TEARDOWN = """
+DROP TRIGGER IF EXISTS race_record_insert ON reminders_notification;
+DROP FUNCTION IF EXISTS race_record_insert();
+DROP TABLE IF EXISTS race_payments, race_inserts;
+"""
+
+
+@pytest.fixture
+def race_record():
+    """Each payment's acknowledged commit time and each reminder's inserting statement's start time."""
+    with connection.cursor() as cursor:
+        cursor.execute(RACE_TABLES)
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(RACE_TEARDOWN)
+
+
+def race_figures(run_id: int) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE i.started_at > p.acked_at), "
+            "count(*) FILTER (WHERE i.started_at <= p.acked_at) "
+            "FROM race_inserts i JOIN race_payments p USING (invoice_id) WHERE i.run_id = %s",
+            [run_id],
+        )
+        after, before = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM race_payments")
+        (payments,) = cursor.fetchone()
+    return {"paid": payments, "reminded_before_payment": before, "reminded_after_payment": after}
+
+
+@pytest.mark.reliability
+@pytest.mark.processes
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_no_reminder_is_inserted_after_its_invoices_payment_committed(
+    size, rng, slow_batches, race_record, run_process, tmp_path
+):
+    """P19 with a real payer: a `run_overdue_check --batch-size 10` process while another process pays
+    invoices just ahead of the run's committed progress (some three per transaction, in the opposite
+    order: the deadlock case).
+
+    Why the check is sound: the payer records ``clock_timestamp()`` in a statement sent after its COMMIT
+    returned, so the payment was visible to every snapshot taken after that moment (``acked_at``). A
+    trigger records, for each reminder, ``statement_timestamp()`` of the INSERT that wrote it
+    (``started_at``); the statement takes its snapshot after it started. So ``started_at > acked_at``
+    means the insert could see the payment, and a reminder written then is a reminder after payment.
+    The check before the fix (read, then insert without looking again) fails this at full size: a
+    payment landing between a batch's read and its insert.
+    """
+    load_invoices(rng, count=size.invoices, around=START)
+    as_of = START + timedelta(days=60)
+    expected = owed(as_of, THRESHOLDS)
+    order = sorted(examined(as_of, THRESHOLDS))
+    order_file, ready_file = tmp_path / "order.json", tmp_path / "payer-ready"
+    order_file.write_text(json.dumps(order))
+    arguments = f"after_log={next_log_id() - 1}, order_file={str(order_file)!r}, "
+    arguments += f"ready_file={str(ready_file)!r}, batch_size=10, seed={rng.randrange(2**32)}"
+    payer = run_process("shell", "-c", f"from tests.reliability.payer import main; main({arguments})")
+    wait_for(lambda: True if ready_file.exists() or payer.poll() is not None else None)
+
+    process = run_process(*run_args(as_of, 10), **RUN_ENV)
+    assert process.wait(timeout=900) == 0, process.output_path.read_text()
+    assert payer.wait(timeout=60) == 0, payer.output_path.read_text()
+
+    run = JobExecutionLog.objects.get(pid=process.pid)
+    figures = race_figures(run.pk)
+    reminded = set(Notification.objects.filter(run_id=run.pk).values_list("invoice_id", flat=True))
+    paid = {invoice for (invoice,) in connection.cursor().execute("SELECT invoice_id FROM race_payments")}
+    retried = process.output_path.read_text().count("trying it again")
+    report(
+        "payments racing a run (batch size 10)",
+        invoices=size.invoices,
+        examined=run.invoices_processed,
+        payments_raced=figures["paid"],
+        reminded_before_payment=figures["reminded_before_payment"],
+        reminded_after_payment=figures["reminded_after_payment"],
+        batches_retried=retried,
+    )
+    assert (run.status, run.error_count) == (RunStatus.COMPLETED, 0), run.errors
+    assert figures["paid"] > 0, payer.output_path.read_text()
+    assert figures["reminded_after_payment"] == 0
+    assert reminded <= expected.keys()
+    assert expected.keys() - paid <= reminded  # nothing lost among the invoices nobody paid
+    assert run.notifications_created == len(reminded)

@@ -1,0 +1,199 @@
+"""The reminders' admin list with 1,000,000 reminders on PostgreSQL (issue 13, docs/SPEC.md §7, §9).
+
+    .venv/bin/python benchmarks/reminders_admin.py [--reminders 1000000] [--database-url URL] [--repeat 7]
+    .venv/bin/python benchmarks/reminders_admin.py --run-index brin   # the same pages over a BRIN run_id
+
+Loads N reminders into its own database once (reused while the count matches), as a year of nightly runs
+leaves them: run after run, each run's reminders inserted `pending` and then updated to `sent` with the
+mail that went out (so rows move in the heap, as a sender's updates move them), a first run with a
+backlog of 10% of all, the newest run's reminders still pending. Then requests each page through
+Django's test client as a logged-in superuser and prints the median time and the number of queries.
+``--run-index`` measures with the run id index of that kind in place of the migration's (swapped in
+the benchmark's own database, put back at the end). Results are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+# Run as a script, its own folder is on sys.path: the shared database setup comes from the check's benchmark.
+from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_reminders"
+RUNS = 300
+RUN_INDEX = "notification_run_idx"
+
+LOAD_CUSTOMERS = """
+INSERT INTO invoicing_customer (id, name, email, reminders_paused)
+SELECT g, 'Customer ' || g, format('billing%%s@customer.example', g), false
+FROM generate_series(1, %(customers)s) AS g
+"""
+LOAD_INVOICES = """
+INSERT INTO invoicing_invoice
+    (id, customer_id, number, issue_date, due_date, currency, total, amount_paid, status)
+SELECT g, 1 + g %% %(customers)s, 'INV-' || lpad(g::text, 9, '0'), DATE '2025-01-01', DATE '2025-01-31',
+       'EUR', 100, 0, 'sent'
+FROM generate_series(1, %(reminders)s) AS g
+"""
+
+# One run's reminders: invoices (first, last], created pending, then sent with what the mail said.
+RUN_INSERT = """
+INSERT INTO reminders_notification
+    (invoice_id, threshold_days, level, days_overdue, recipient, message, run_id, created_at)
+SELECT i.id, 1, 1, 30, c.email, 'Dear ' || c.name || ', invoice ' || i.number || ' is 30 days overdue.',
+       %(run)s, TIMESTAMPTZ '2025-01-01 02:00:00+00' + %(run)s * interval '1 day'
+FROM invoicing_invoice AS i JOIN invoicing_customer AS c ON c.id = i.customer_id
+WHERE i.id > %(first)s AND i.id <= %(last)s
+"""
+RUN_SENT = """
+UPDATE reminders_notification
+SET delivery_state = 'sent', attempts = 1, sent_at = created_at + interval '10 minutes',
+    message_id = '<' || id || '@reminders.example>', sent_subject = 'Invoice overdue',
+    sent_body = message || repeat(' Please pay.', 30)
+WHERE run_id = %(run)s
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reminders", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--run-index", choices=["btree", "brin"], help="measure with this kind of run_id index"
+    )
+    return parser.parse_args()
+
+
+def execute(sql: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else None
+
+
+def run_sizes(reminders: int) -> list[int]:
+    """A first run with a backlog of a tenth of all, then ``RUNS`` nightly runs sharing the rest."""
+    backlog = reminders // 10
+    nightly, extra = divmod(reminders - backlog, RUNS)
+    return [backlog] + [nightly + (1 if night < extra else 0) for night in range(RUNS)]
+
+
+def load(reminders: int) -> None:
+    from django.db import transaction
+
+    if execute("SELECT count(*) FROM reminders_notification")[0] == reminders:
+        print(f"Reusing {reminders:,} reminders.")
+        return
+    started = time.perf_counter()
+    execute(
+        "TRUNCATE reminders_notification, invoicing_invoice, invoicing_customer, scheduler_jobexecutionlog "
+        "RESTART IDENTITY CASCADE"
+    )
+    sizes = {"customers": max(100, reminders // 100), "reminders": reminders}
+    execute(LOAD_CUSTOMERS, sizes)
+    execute(LOAD_INVOICES, sizes)
+    last = 0
+    for run, size in enumerate(run_sizes(reminders), start=1):
+        with transaction.atomic():
+            execute(RUN_INSERT, {"run": run, "first": last, "last": last + size})
+            if run <= RUNS:  # the newest run's reminders are still in the outbox
+                execute(RUN_SENT, {"run": run})
+        last += size
+    execute("VACUUM ANALYZE reminders_notification")
+    execute("VACUUM ANALYZE invoicing_invoice")
+    print(f"Loaded {reminders:,} reminders in {time.perf_counter() - started:.1f} s.")
+
+
+def use_run_index(kind: str | None) -> str:
+    """Put a run_id index of ``kind`` in place (``None``: the migration's); returns the kind in place."""
+    current = execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [RUN_INDEX])[0]
+    in_place = "brin" if "USING brin" in current else "btree"
+    if kind and kind != in_place:
+        execute(f"DROP INDEX {RUN_INDEX}")
+        execute(f"CREATE INDEX {RUN_INDEX} ON reminders_notification USING {kind} (run_id)")
+        execute("ANALYZE reminders_notification")
+        return kind
+    return in_place
+
+
+def pages(reminders: int) -> list[tuple[str, dict[str, Any]]]:
+    middle = RUNS // 2
+    return [
+        ("reminders list, first page", {}),
+        ("reminders list, page 100", {"p": 100}),
+        ("notifications created by the backlog run (10%)", {"run_id": 1}),
+        (f"notifications created by a nightly run ({run_sizes(reminders)[middle]:,})", {"run_id": middle}),
+        ("notifications created by the newest run", {"run_id": RUNS + 1}),
+        ("delivery state = pending", {"delivery_state__exact": "pending"}),
+        ("threshold = 1 day", {"threshold_days__exact": 1}),
+        ("created in one month (date hierarchy)", {"created_at__year": 2025, "created_at__month": 6}),
+        ("search an invoice number", {"q": "INV-000500000"}),
+    ]
+
+
+def measure(client: Any, url: str, params: dict[str, Any], repeat: int) -> tuple[float, int]:
+    from django.db import connection
+
+    queries: list[str] = []
+
+    def count(execute: Any, sql: str, *args: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(count):
+        response = client.get(url, params)
+    if response.status_code != 200:
+        raise SystemExit(f"{url} {params} answered {response.status_code}: {response.content[:300]!r}")
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        client.get(url, params)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000, len(queries)
+
+
+def admin_client() -> Any:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(user)
+    return client
+
+
+def main() -> None:
+    args = parse_args()
+    create_database_if_missing(refuse_unless_postgres(args.database_url))
+    setup_django(args.database_url)
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable")
+    load(args.reminders)
+    migration_kind = use_run_index(None)
+    kind = use_run_index(args.run_index)
+    try:
+        client = admin_client()
+        url = reverse("admin:reminders_notification_changelist")
+        print(f"{args.reminders:,} reminders, run_id index: {kind}")
+        print(f"{'page':<52} {'median ms':>10} {'queries':>8}")
+        for name, params in pages(args.reminders):
+            milliseconds, queries = measure(client, url, params, args.repeat)
+            print(f"{name:<52} {milliseconds:>10.1f} {queries:>8}")
+    finally:
+        use_run_index(migration_kind)
+
+
+if __name__ == "__main__":
+    main()
