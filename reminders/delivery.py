@@ -197,7 +197,8 @@ def _due_sql_filter(now: datetime, config: SendConfig) -> Q:
 
 # The claim: due entries, oldest first, skipping those another sender holds; one statement.
 CLAIM_SQL = f"""
-UPDATE {TABLE} SET delivery_state = 'sending', leased_until = %s, attempts = attempts + 1
+UPDATE {TABLE}
+SET delivery_state = 'sending', leased_until = %s, attempts = attempts + 1, last_attempt_at = %s
 WHERE id IN (
     SELECT id FROM {TABLE}
     WHERE delivery_state IN ('pending', 'sending')
@@ -215,7 +216,7 @@ def _claim(config: SendConfig, size: int, now: datetime) -> tuple[list[int], dat
     lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     with transaction.atomic(), connection.cursor() as cursor:
         at, until = _db_time(now), _db_time(lease_until)
-        cursor.execute(CLAIM_SQL.format(lock=lock), [until, at, at, config.max_attempts, size])
+        cursor.execute(CLAIM_SQL.format(lock=lock), [until, at, at, at, config.max_attempts, size])
         ids = sorted(row[0] for row in cursor.fetchall())
     return ids, lease_until
 

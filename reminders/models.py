@@ -58,6 +58,9 @@ class Notification(models.Model):
     sent_subject = models.TextField(db_default="", blank=True)
     sent_body = models.TextField(db_default="", blank=True)
     sent_html = models.TextField(db_default="", blank=True)
+    last_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sender last claimed it; the entries of one chunk share it."
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -280,3 +280,13 @@ def test_retries_of_a_chunk_are_spread_by_jitter(smtp_settings):
     reminders_send(config=config(retry_base=timedelta(minutes=1)), rng=random.Random(7))
     times = set(Notification.objects.values_list("next_attempt_at", flat=True))
     assert len(times) == 5
+
+
+def test_the_entries_of_a_chunk_share_their_attempt_time_and_chunks_differ(smtp_settings):
+    reminders = pending_reminders(4)
+    reminders_send(config=config(chunk_size=2))
+    times = [Notification.objects.get(pk=reminder.pk).last_attempt_at for reminder in reminders]
+    assert None not in times
+    assert times[0] == times[1]
+    assert times[2] == times[3]
+    assert times[1] < times[2]
