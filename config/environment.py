@@ -14,14 +14,77 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
+from email.utils import parseaddr
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 THROTTLE_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+# Our SMTP backend: Django's, except that a refused To address is not hidden by an accepted Bcc copy.
+SMTP_BACKEND = "reminders.mail.SMTPEmailBackend"
+EML_FOLDER_BACKEND = "reminders.mail.EmlFolderBackend"
+DEFAULT_EMAIL_TIMEOUT = 30
+
+
+def is_email_address(value: str) -> bool:
+    if "\n" in value or "\r" in value:
+        return False
+    _, address = parseaddr(value)
+    try:
+        validate_email(address)
+    except ValidationError:
+        return False
+    return True
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _email_config(url: str) -> dict[str, Any] | None:
+    try:
+        config = environ.Env.email_url_config(url)
+    except Exception:  # django-environ raises several kinds for a bad URL; all mean the same here
+        return None
+    if config["EMAIL_BACKEND"].endswith("smtp.EmailBackend") and not config.get("EMAIL_HOST"):
+        return None
+    timeout = config.get("OPTIONS", {}).pop("TIMEOUT", DEFAULT_EMAIL_TIMEOUT)
+    if not isinstance(timeout, int) or timeout < 1:
+        return None
+    config.setdefault("EMAIL_TIMEOUT", timeout)
+    return config
+
+
+def _email_settings(config: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    backend = config["EMAIL_BACKEND"]
+    if backend.endswith("smtp.EmailBackend"):
+        backend = SMTP_BACKEND
+    elif backend.endswith("filebased.EmailBackend"):
+        backend = EML_FOLDER_BACKEND
+    return {
+        "EMAIL_BACKEND": backend,
+        "EMAIL_HOST": config.get("EMAIL_HOST") or "localhost",
+        "EMAIL_PORT": config.get("EMAIL_PORT") or 25,
+        "EMAIL_HOST_USER": config.get("EMAIL_HOST_USER") or "",
+        "EMAIL_HOST_PASSWORD": config.get("EMAIL_HOST_PASSWORD") or "",
+        "EMAIL_USE_TLS": bool(config.get("EMAIL_USE_TLS")),
+        "EMAIL_USE_SSL": bool(config.get("EMAIL_USE_SSL")),
+        "EMAIL_TIMEOUT": config["EMAIL_TIMEOUT"],
+        "EMAIL_FILE_PATH": str(base_dir / config["EMAIL_FILE_PATH"]) if config.get("EMAIL_FILE_PATH") else "",
+    }
 
 
 class StrictEnv:
@@ -44,13 +107,14 @@ class StrictEnv:
         self._problem(name, value, "expected one of 1, 0, true, false, yes, no, on, off")
         return default
 
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
         value = self.environ.get(name)
         if value is None:
             return default
-        if value.isascii() and value.isdigit() and int(value) >= minimum:
+        if value.isascii() and value.isdigit() and minimum <= int(value) <= (maximum or int(value)):
             return int(value)
-        self._problem(name, value, f"expected a whole number of at least {minimum}")
+        span = f"from {minimum} to {maximum}" if maximum else f"of at least {minimum}"
+        self._problem(name, value, f"expected a whole number {span}")
         return default
 
     def comma_list(self, name: str, default: list[str]) -> list[str]:
@@ -72,6 +136,38 @@ class StrictEnv:
             return value
         self._problem(name, value, allowed)
         return default
+
+    def email_address(self, name: str, default: str) -> str:
+        """One address, with or without a display name: ``billing@example.com``, ``Billing <b@x.example>``."""
+        value = self.environ.get(name, default)
+        if is_email_address(value):
+            return value
+        self._problem(name, value, "expected an email address such as Billing <billing@example.com>")
+        return default
+
+    def email_list(self, name: str) -> list[str]:
+        """Comma-separated addresses; unset or empty is an empty list."""
+        value = self.environ.get(name, "")
+        addresses = [item.strip() for item in value.split(",") if item.strip()]
+        if all(is_email_address(address) for address in addresses):
+            return addresses
+        self._problem(name, value, "expected comma-separated email addresses, e.g. billing@example.com")
+        return []
+
+    def email_url(self, name: str, default: str, *, base_dir: Path) -> dict[str, Any]:
+        """Django's EMAIL_* settings from a django-environ email URL (``smtp://``, ``smtp+tls://``,
+        ``consolemail://``, ``filemail:///folder`` …). A ``filemail`` folder is relative to ``base_dir``;
+        ``?timeout=N`` sets the SMTP timeout in seconds (default 30)."""
+        value = self.environ.get(name, default)
+        config = _email_config(value)
+        if config is None:
+            shown = _without_password(value)
+            schemes = ", ".join(f"{scheme}://" for scheme in environ.Env.EMAIL_SCHEMES)
+            self._problem(
+                name, shown, f"expected a URL with one of the schemes {schemes} (smtp needs a host)"
+            )
+            config = _email_config(default) or {}
+        return _email_settings(config, base_dir)
 
     def database(self, name: str, default: str) -> dict[str, Any]:
         value = self.environ.get(name, default)

@@ -238,5 +238,28 @@ LOGGING = {
     },
 }
 
+# --- Delivery of reminders (SPEC §10); docs/delivery.md ---------------------------------------------
+# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
+# The embedded default writes each email as an .eml file into sent-mail/, where a new user can open it.
+_email = env.email_url("EMAIL_URL", default="filemail:///sent-mail", base_dir=BASE_DIR)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"]
+EMAIL_PORT = _email["EMAIL_PORT"]
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"]
+EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+DEFAULT_FROM_EMAIL = env.email_address("DEFAULT_FROM_EMAIL", "Billing <billing@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+REMINDER_BCC = env.email_list("REMINDER_BCC")
+REMINDER_MAX_ATTEMPTS = env.integer("REMINDER_MAX_ATTEMPTS", default=5, minimum=1, maximum=50)
+REMINDER_SEND_CHUNK = env.integer("REMINDER_SEND_CHUNK", default=100, minimum=1, maximum=10000)
+# A chunk must be sent within its lease, or another sender may claim (and send) it again.
+REMINDER_LEASE_SECONDS = env.integer("REMINDER_LEASE_SECONDS", default=300, minimum=1)
+REMINDER_RETRY_BASE_SECONDS = env.integer("REMINDER_RETRY_BASE_SECONDS", default=60, minimum=0)
+REMINDER_SEND_SCHEDULE_MINUTES = env.integer("REMINDER_SEND_SCHEDULE_MINUTES", default=5, minimum=1)
+
 # Every invalid variable above, each naming the variable, its value and what is allowed.
 CONFIGURATION_PROBLEMS = env.problems

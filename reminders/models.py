@@ -58,6 +58,9 @@ class Notification(models.Model):
     sent_subject = models.TextField(db_default="", blank=True)
     sent_body = models.TextField(db_default="", blank=True)
     sent_html = models.TextField(db_default="", blank=True)
+    last_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sender last claimed it; the entries of one chunk share it."
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -87,3 +90,29 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder {self.threshold_days} days for invoice {self.invoice_id}"
+
+
+class ReminderTemplate(models.Model):
+    """The email of one reminder level (SPEC §10); the highest level's template serves every level above."""
+
+    level = models.PositiveSmallIntegerField(
+        unique=True, help_text="The reminder level this template is for (1 = first reminder)."
+    )
+    name = models.CharField(max_length=100, help_text="For staff, e.g. Friendly reminder.")
+    subject = models.CharField(
+        max_length=255, help_text="Django template language; rendered on one line, without HTML escaping."
+    )
+    text_body = models.TextField(help_text="The plain-text email, in the Django template language.")
+    html_body = models.TextField(
+        blank=True, db_default="", help_text="Optional HTML alternative; values are HTML-escaped."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["level"]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__gte=1), name="reminder_template_level_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"Level {self.level}: {self.name}"

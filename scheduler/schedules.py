@@ -126,3 +126,55 @@ def _update(schedule: Schedule, config: OverdueConfig, now: datetime, duplicates
     schedule.full_clean()
     schedule.save(update_fields=[*changed, *(["next_run"] if move else [])])
     return SyncResult(SyncAction.UPDATED, schedule, move, duplicates)
+
+
+# --- The short schedule of the reminder senders (SPEC §10) ---------------------------------------------
+
+DELIVERY_SCHEDULE_NAME = "reminder-delivery"
+DELIVERY_TASK_FUNC = "scheduler.tasks.send_reminders_task"
+
+
+def delivery_schedule_fields(*, minutes: int) -> dict[str, Any]:
+    return {
+        "func": DELIVERY_TASK_FUNC,
+        "args": None,
+        "kwargs": None,
+        "hook": None,
+        "repeats": -1,
+        "cluster": None,
+        "intended_date_kwarg": None,
+        "schedule_type": Schedule.MINUTES,
+        "minutes": minutes,
+        "cron": None,
+    }
+
+
+def delivery_schedule_sync(*, minutes: int, now: datetime | None = None) -> SyncResult:
+    """Create or update the one schedule named ``DELIVERY_SCHEDULE_NAME``: send what is due every
+    ``minutes``. Idempotent like ``schedule_sync``; ``next_run`` moves only when ``minutes`` changed."""
+    now = now or timezone.now()
+    wanted = delivery_schedule_fields(minutes=minutes)
+    with transaction.atomic():
+        existing = list(
+            Schedule.objects.select_for_update().filter(name=DELIVERY_SCHEDULE_NAME).order_by("pk")
+        )
+        duplicates = _delete_duplicates(existing[1:])
+        if not existing:
+            schedule = Schedule(
+                name=DELIVERY_SCHEDULE_NAME, next_run=now + timedelta(minutes=minutes), **wanted
+            )
+            schedule.full_clean()
+            schedule.save()
+            return SyncResult(SyncAction.CREATED, schedule, True, duplicates)
+        schedule = existing[0]
+        changed = [name for name, value in wanted.items() if getattr(schedule, name) != value]
+        if not changed:
+            return SyncResult(SyncAction.UNCHANGED, schedule, False, duplicates)
+        move = "minutes" in changed or schedule.next_run is None
+        for name, value in wanted.items():
+            setattr(schedule, name, value)
+        if move:
+            schedule.next_run = now + timedelta(minutes=minutes)
+        schedule.full_clean()
+        schedule.save(update_fields=[*changed, *(["next_run"] if move else [])])
+        return SyncResult(SyncAction.UPDATED, schedule, move, duplicates)

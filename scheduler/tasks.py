@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
+from reminders.delivery import reminders_send
 from scheduler.models import RunStatus
+from scheduler.schedules import DELIVERY_TASK_FUNC
 from scheduler.services import SlotAlreadyRun, overdue_check_run
 
 logger = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ def overdue_check_task(
     except SlotAlreadyRun:
         logger.info("Slot %s has already run; this delivery does nothing.", scheduled_for)
         return None
+    if not log.dry_run:
+        enqueue_sending(reason=f"after run #{log.pk}")
     if log.status == RunStatus.FAILED:
         raise RunFailed(f"Run #{log.pk} failed; its traceback is in the run's log.")
     return log.pk
@@ -54,3 +60,29 @@ def parse_slot(value: str | None) -> datetime | None:
     if timezone.is_naive(slot):
         raise ValueError(f"scheduled_for={value!r} is invalid: {allowed}.")
     return slot
+
+
+def send_reminders_task(*, limit: int | None = None) -> dict[str, int]:
+    """Send the due reminders (``reminders_send``); return the counts of the outcomes."""
+    report = reminders_send(limit=limit)
+    logger.info("Reminder delivery: %s.", report.summary())
+    return {
+        "sent": report.sent,
+        "retried": report.retried,
+        "failed": report.failed,
+        "cancelled": report.cancelled,
+        "released": report.released,
+    }
+
+
+def enqueue_sending(*, reason: str) -> None:
+    """Queue a sending task for a worker of the cluster. Never sends here: a slow or failing mail server
+    must not hold up the overdue check, and a broker that refuses the task loses nothing (the short
+    schedule sends the same entries a few minutes later)."""
+    try:
+        with transaction.atomic():  # a savepoint: a broker on this database that fails rolls back alone
+            async_task(DELIVERY_TASK_FUNC, task_name=f"send reminders {reason}", group="reminder-delivery")
+    except Exception:
+        logger.exception(
+            "Queueing the reminder delivery %s failed; the delivery schedule will send them.", reason
+        )

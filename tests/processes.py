@@ -38,7 +38,13 @@ test_database_url.__test__ = False  # a helper, not a test
 
 
 def process_env(**overrides: str) -> dict[str, str]:
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
+    # No mail leaves a test's process unless the test points it at its own server.
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "PYTHONUNBUFFERED": "1",
+        "EMAIL_URL": "dummymail://",
+    }
     env.setdefault("DJANGO_SECRET_KEY", "test-only-key")
     env.update(overrides)
     return env

@@ -62,7 +62,7 @@ def test_demo_uses_the_embedded_sqlite_file_whatever_dot_env_names(fresh_clone):
     shutil.copy(fresh_clone / ".env.example", fresh_clone / ".env")
     assert "DATABASE_URL=postgres://" in (fresh_clone / ".env").read_text()
     commands = demo_commands(fresh_clone)
-    assert len(commands) == 6
+    assert len(commands) == 7
     assert all(line.startswith(f"DATABASE_URL='sqlite:///{fresh_clone}/db.sqlite3' ") for line in commands)
     # The first command, as make runs it: the explicit variable beats .env, so SQLite, not PostgreSQL.
     migrated = subprocess.run(

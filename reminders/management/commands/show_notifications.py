@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from reminders.models import Notification
+from reminders.models import DeliveryState, Notification
 
 
 class Command(BaseCommand):
@@ -11,13 +11,27 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--limit", type=int, default=10)
+        parser.add_argument("--sample", action="store_true", help="also print the latest email sent")
 
-    def handle(self, *args: Any, limit: int, **options: Any) -> None:
+    def handle(self, *args: Any, limit: int, sample: bool, **options: Any) -> None:
         latest = Notification.objects.select_related("invoice").order_by("-id")[:limit]
         total = Notification.objects.count()
         self.stdout.write(f"{total} reminders in all; the latest {min(limit, total)}:")
         for notification in latest:
             self.stdout.write(
                 f"  {notification.threshold_days} days (level {notification.level}) "
-                f"to {notification.recipient}: {notification.message}"
+                f"to {notification.recipient} [{notification.delivery_state}]: {notification.message}"
             )
+        if sample:
+            self.show_sample()
+
+    def show_sample(self) -> None:
+        sent = (
+            Notification.objects.filter(delivery_state=DeliveryState.SENT).order_by("-sent_at", "-id").first()
+        )
+        if sent is None:
+            self.stdout.write("No reminder has been sent yet (python manage.py send_reminders sends them).")
+            return
+        self.stdout.write(f"\nThe latest email sent, {sent.message_id} to {sent.recipient}:")
+        self.stdout.write(f"Subject: {sent.sent_subject}\n")
+        self.stdout.write(sent.sent_body)

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -7,7 +8,14 @@ from django.utils import timezone
 from config.environment import CONFIG_EXIT_CODE
 from scheduler.config import OverdueConfig
 from scheduler.management.base import ConfiguredCommand
-from scheduler.schedules import SCHEDULE_NAME, SyncAction, SyncResult, schedule_sync
+from scheduler.schedules import (
+    DELIVERY_SCHEDULE_NAME,
+    SCHEDULE_NAME,
+    SyncAction,
+    SyncResult,
+    delivery_schedule_sync,
+    schedule_sync,
+)
 
 
 def describe(result: SyncResult, config: OverdueConfig) -> str:
@@ -20,15 +28,27 @@ def describe(result: SyncResult, config: OverdueConfig) -> str:
     return f"Schedule '{SCHEDULE_NAME}' {result.action}: {every}; next run {next_run}{moved}."
 
 
+def describe_delivery(result: SyncResult) -> str:
+    next_run = timezone.localtime(result.schedule.next_run).isoformat()
+    every = f"every {result.schedule.minutes} min"
+    name, action = DELIVERY_SCHEDULE_NAME, result.action
+    return f"Schedule '{name}' {action}: sends due reminders {every}; next run {next_run}."
+
+
 class Command(ConfiguredCommand):
-    help = "Create or update the django-q2 schedule of the overdue check from the configuration (see README)."
+    help = (
+        "Create or update the django-q2 schedules of the overdue check and of the reminder senders "
+        "from the configuration (see README)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             result = schedule_sync(config=self.config)
+            delivery = delivery_schedule_sync(minutes=settings.REMINDER_SEND_SCHEDULE_MINUTES)
         except ValidationError as exc:
             raise CommandError(f"django-q2 refused the schedule: {exc}", returncode=CONFIG_EXIT_CODE) from exc
         self.stdout.write(describe(result, self.config))
+        self.stdout.write(describe_delivery(delivery))
         if result.duplicates_removed:
             removed = result.duplicates_removed
             self.stdout.write(f"Removed {removed} duplicate schedule(s) named '{SCHEDULE_NAME}'.")

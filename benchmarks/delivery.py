@@ -1,0 +1,550 @@
+"""Reminder delivery against a bare smtplib loop, on PostgreSQL (SPEC §9). How to run it: docs/benchmarks.md.
+
+One run loads N pending reminders (or reuses them), starts an SMTP sink (aiosmtpd, its own process,
+counting messages by Message-ID) and, in interleaved rounds, times
+
+- the bare loop: ``smtplib`` sending the same messages, built beforehand and held in memory, over one
+  connection;
+- the sender: ``reminders_send`` in 1, 2 and 4 worker processes sharing the outbox;
+
+resetting the outbox to all-pending before each measurement. The sink's count is then checked: every
+message received exactly once, and for the sender every reminder ``sent`` in the database. Peak RSS of a
+sender is measured at 10,000 and at N pending reminders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import select
+import signal
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_delivery"
+FROM_EMAIL = "Billing <billing@bench.example>"
+RESULT_MARK = "BENCH_RESULT "
+READY_MARK = "BENCH_READY"
+# Bump when the generated data changes, so a stale data set is reloaded rather than reused.
+DATASET_VERSION = 1
+MIB = 1024 * 1024
+HOST = "127.0.0.1"
+
+
+# --- The sink: aiosmtpd in its own process --------------------------------------------------------------
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+class CountingHandler:
+    def __init__(self, delay: float) -> None:
+        self.ids: list[bytes] = []
+        self.delay = delay
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        found = _MESSAGE_ID.search(envelope.original_content)
+        self.ids.append(found.group(1) if found else b"")
+        return "250 OK"
+
+
+async def _serve_sink(port: int, out: Path, delay: float) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    handler = CountingHandler(delay)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(handler, hostname="sink.bench"), HOST, port)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    print(READY_MARK, flush=True)
+    await stop.wait()
+    server.close()
+    out.write_bytes(b"\n".join(handler.ids))
+
+
+class Sink:
+    """The sink process: started fresh for every measurement, its Message-IDs read once it stopped."""
+
+    def __init__(self, out: Path, delay_ms: float = 0) -> None:
+        self.out = out
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            self.port = probe.getsockname()[1]
+        self.out.unlink(missing_ok=True)
+        command = [sys.executable, str(Path(__file__).resolve()), "--sink", str(self.port), str(out)]
+        command += ["--sink-delay-ms", str(delay_ms)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        wait_ready(self.process, "sink")
+
+    def stop(self) -> Counter[str]:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        data = self.out.read_bytes().decode() if self.out.exists() else ""
+        return Counter(line for line in data.split("\n") if line)
+
+
+def wait_ready(process: subprocess.Popen[str], name: str, timeout: float = 60) -> None:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.2)
+        if ready:
+            line = process.stdout.readline()
+            if line.strip() == READY_MARK:
+                return
+            if not line and process.poll() is not None:
+                break
+    sys.exit(f"The {name} process did not start (exit {process.poll()}).")
+
+
+# --- Django and the database ----------------------------------------------------------------------------
+
+
+def database_url(args: argparse.Namespace) -> str:
+    return args.database_url or os.environ.get("BENCH_DELIVERY_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def bench_environment(url: str, port: int = 0) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        # Debug mode would keep every query in memory and slow each one: measure what production runs.
+        "DJANGO_DEBUG": "off",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DEFAULT_FROM_EMAIL": FROM_EMAIL,
+        "EMAIL_URL": f"smtp://{HOST}:{port}" if port else "dummymail://",
+    }
+    env.setdefault("DJANGO_SECRET_KEY", "benchmark-only-insecure-key")
+    env.pop("REMINDER_BCC", None)
+    return env
+
+
+def setup_django(url: str, port: int = 0) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(bench_environment(url, port))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+
+
+def create_database_if_missing(url: str) -> None:
+    import environ
+    import psycopg
+    from psycopg import sql
+
+    settings = environ.Env.db_url_config(url)
+    if settings["ENGINE"] != "django.db.backends.postgresql":
+        sys.exit(f"The benchmark needs PostgreSQL (SKIP LOCKED claims); got {url!r}.")
+    params = {key.lower(): settings[key] for key in ("HOST", "PORT", "USER", "PASSWORD") if settings.get(key)}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings["NAME"])))
+            print(f"Created database {settings['NAME']}.")
+
+
+def execute(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def scalar(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+
+
+# --- The data set: N overdue invoices, one pending reminder each ----------------------------------------
+
+LOAD_CUSTOMERS = """
+INSERT INTO invoicing_customer (id, name, email, reminders_paused)
+SELECT g,
+       (ARRAY['Müller & Söhne GmbH', 'O''Brien Ltd', 'Dupont, SA', 'Acme Inc.'])[1 + g %% 4] || ' ' || g,
+       format('billing+%%s@customer%%s.example', g, g), false
+FROM generate_series(1::bigint, %(customers)s) AS g
+"""
+
+# Due 30 to 119 days before today: every level reached, and the re-check (as of today) finds it overdue.
+LOAD_INVOICES = """
+INSERT INTO invoicing_invoice
+    (id, customer_id, number, issue_date, due_date, currency, total, amount_paid, status)
+SELECT g, 1 + (g * 7919) %% %(customers)s, 'INV-' || lpad(g::text, 9, '0'),
+       current_date - (60 + g %% 90)::int, current_date - (30 + g %% 90)::int,
+       (ARRAY['EUR', 'USD', 'GBP', 'CHF', 'JPY'])[1 + g %% 5], round(10 + ((g * 7907) %% 500000) / 100.0, 2),
+       0, 'sent'
+FROM generate_series(1::bigint, %(reminders)s) AS g
+"""
+
+LOAD_REMINDERS = """
+INSERT INTO reminders_notification
+    (invoice_id, threshold_days, level, days_overdue, recipient, message, run_id)
+SELECT i.id, (ARRAY[1, 7, 30])[1 + i.id %% 3], 1 + i.id %% 3, current_date - i.due_date, c.email,
+       'Dear ' || c.name || ', invoice ' || i.number || ' is overdue.', 0
+FROM invoicing_invoice AS i JOIN invoicing_customer AS c ON c.id = i.customer_id
+"""
+
+RESET_OUTBOX = """
+UPDATE reminders_notification SET delivery_state = 'pending', attempts = 0, next_attempt_at = NULL,
+    leased_until = NULL, last_error = '', cancel_reason = '', sent_at = NULL, message_id = '',
+    sent_subject = '', sent_body = '', sent_html = ''
+"""
+
+
+def prepare_dataset(reminders: int, reload: bool) -> None:
+    execute(
+        "CREATE TABLE IF NOT EXISTS bench_delivery_dataset (reminders bigint NOT NULL, "
+        "loaded_on date NOT NULL, version int NOT NULL)"
+    )
+    found = scalar(
+        "SELECT count(*) FROM bench_delivery_dataset WHERE reminders = %s AND loaded_on = current_date "
+        "AND version = %s",
+        [reminders, DATASET_VERSION],
+    )
+    if found and not reload and scalar("SELECT count(*) FROM reminders_notification") == reminders:
+        print(f"Reusing the {reminders:,} reminders already loaded (--reload loads them afresh).")
+        return
+    from django.db import transaction
+
+    print(f"Loading {reminders:,} invoices with one pending reminder each ...", flush=True)
+    started = time.perf_counter()
+    execute(
+        "TRUNCATE bench_delivery_dataset, reminders_notification, invoicing_invoice, invoicing_customer "
+        "RESTART IDENTITY CASCADE"
+    )
+    with transaction.atomic():
+        params = {"customers": max(100, reminders // 10), "reminders": reminders}
+        execute(LOAD_CUSTOMERS, params)
+        execute(LOAD_INVOICES, params)
+        execute(LOAD_REMINDERS, {})
+        for table in ("invoicing_customer", "invoicing_invoice"):
+            execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        execute(
+            "INSERT INTO bench_delivery_dataset VALUES (%s, current_date, %s)", [reminders, DATASET_VERSION]
+        )
+    print(f"Loaded in {time.perf_counter() - started:.1f} s.")
+
+
+def reset_outbox(pending: int) -> None:
+    """Every reminder pending again; with ``pending`` below the total, the others are marked sent."""
+    execute(RESET_OUTBOX)
+    execute(
+        "UPDATE reminders_notification SET delivery_state = 'sent' WHERE id > "
+        "(SELECT min(id) - 1 + %s FROM reminders_notification)",
+        [pending],
+    )
+    execute("VACUUM ANALYZE reminders_notification")
+
+
+def expected_ids(pending: int) -> set[str]:
+    from reminders.delivery import SendConfig, message_id_for
+
+    domain = SendConfig.from_settings().message_id_domain
+    first = scalar("SELECT min(id) FROM reminders_notification")
+    return {message_id_for(first + offset, domain) for offset in range(pending)}
+
+
+# --- Workers: one measurement each, in fresh processes --------------------------------------------------
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def wait_for_go() -> float:
+    print(READY_MARK, flush=True)
+    sys.stdin.readline()
+    return time.time()
+
+
+def worker_sender(args: argparse.Namespace) -> dict[str, Any]:
+    from django.db import connection
+
+    from reminders.delivery import reminders_send
+
+    connection.ensure_connection()
+    started = wait_for_go()
+    report = reminders_send(limit=None)
+    finished = time.time()
+    return {
+        "started": started,
+        "finished": finished,
+        "sent": report.sent,
+        "other": report.tried - report.sent + report.released,
+        "chunks": report.chunks,
+        "rss_peak": peak_rss(),
+    }
+
+
+def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
+    """The messages the sender would send for every pending reminder, built with its own code, in memory."""
+    from reminders.delivery import SendConfig, build_email, chunk_rows, current_templates
+    from reminders.models import Notification
+
+    config = SendConfig.from_settings()
+    templates = current_templates()
+    ids = list(
+        Notification.objects.filter(delivery_state="pending").order_by("id").values_list("id", flat=True)
+    )
+    messages = []
+    for start in range(0, len(ids), 1000):
+        for row in chunk_rows(ids[start : start + 1000]):
+            email = build_email(row, templates, config).message
+            assert email is not None
+            messages.append((email.from_email, email.recipients(), email.message().as_bytes(linesep="\r\n")))
+    return messages
+
+
+def worker_bare(args: argparse.Namespace) -> dict[str, Any]:
+    from django.conf import settings
+    from django.core.mail.message import sanitize_address
+
+    messages = [
+        (sanitize_address(sender, "utf-8"), recipients, data)
+        for sender, recipients, data in prebuilt_messages()
+    ]
+    started = wait_for_go()
+    with smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT) as client:
+        for sender, recipients, data in messages:
+            client.sendmail(sender, recipients, data)
+    finished = time.time()
+    return {
+        "started": started,
+        "finished": finished,
+        "sent": len(messages),
+        "other": 0,
+        "chunks": 1,
+        "rss_peak": peak_rss(),
+    }
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    setup_django(database_url(args), args.port)
+    result = worker_bare(args) if args.worker == "bare" else worker_sender(args)
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+def measure(args: argparse.Namespace, variant: str, workers: int, port: int) -> dict[str, Any]:
+    """Start ``workers`` processes, let them set up, then start them together; wall time is the first
+    start to the last finish."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        variant,
+        "--port",
+        str(port),
+        "--database-url",
+        database_url(args),
+    ]
+    processes = [
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(workers)
+    ]
+    for process in processes:
+        wait_ready(process, f"{variant} worker", timeout=600)
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    results = []
+    for process in processes:
+        out, _ = process.communicate(timeout=3600)
+        lines = [line for line in out.splitlines() if line.startswith(RESULT_MARK)]
+        if process.returncode or not lines:
+            sys.exit(f"A {variant} worker failed (exit {process.returncode}):\n{out}")
+        results.append(json.loads(lines[-1][len(RESULT_MARK) :]))
+    return {
+        "seconds": max(r["finished"] for r in results) - min(r["started"] for r in results),
+        "sent": sum(r["sent"] for r in results),
+        "per_worker": [r["sent"] for r in results],
+        "other": sum(r["other"] for r in results),
+        "rss_peak": max(r["rss_peak"] for r in results),
+    }
+
+
+# --- The run --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Variant:
+    name: str
+    kind: str
+    workers: int
+    pending: int
+    results: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(result["seconds"] for result in self.results)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(result["seconds"] for result in self.results)
+
+
+def received_problems(variant: Variant, received: Counter[str], expected: set[str] | None) -> list[str]:
+    """Why the sink's count is not "every message exactly once" (empty: it is)."""
+    problems = []
+    if duplicates := [message_id for message_id, count in received.items() if count > 1]:
+        problems.append(f"{len(duplicates)} Message-IDs received more than once, e.g. {duplicates[:3]}")
+    if expected is not None:
+        if missing := expected - set(received):
+            problems.append(f"{len(missing)} never received, e.g. {sorted(missing)[:3]}")
+        if extra := set(received) - expected:
+            problems.append(f"{len(extra)} unexpected, e.g. {sorted(extra)[:3]}")
+    elif sum(received.values()) != variant.pending:
+        problems.append(f"received {sum(received.values())} of {variant.pending}")
+    if variant.kind == "sender":
+        unsent = scalar("SELECT count(*) FROM reminders_notification WHERE delivery_state <> 'sent'")
+        if unsent:
+            problems.append(f"{unsent} reminders not marked sent")
+    return problems
+
+
+def run_variant(args: argparse.Namespace, variant: Variant, work: Path, round_number: int) -> None:
+    reset_outbox(variant.pending)
+    expected = expected_ids(variant.pending) if variant.kind == "sender" else None
+    sink = Sink(work / "sink-ids.txt", args.sink_delay_ms)
+    try:
+        result = measure(args, variant.kind, variant.workers, sink.port)
+    finally:
+        received = sink.stop()
+    variant.problems += received_problems(variant, received, expected)
+    variant.results.append(result)
+    print(
+        f"  round {round_number}/{args.repeat}: {variant.name:<34} {result['seconds']:7.2f} s "
+        f"{variant.pending / result['seconds']:8.0f} msg/s  per worker {result['per_worker']}",
+        flush=True,
+    )
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    url = database_url(args)
+    create_database_if_missing(url)
+    setup_django(url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    prepare_dataset(args.reminders, args.reload)
+    n = args.reminders
+    variants = [Variant("bare smtplib loop, 1 connection", "bare", 1, n)]
+    variants += [Variant(f"reminders_send, {w} worker{'s' * (w > 1)}", "sender", w, n) for w in args.workers]
+    memory = [
+        Variant(f"reminders_send, 1 worker, {p:,} pending", "sender", 1, p)
+        for p in sorted({min(10_000, n), n})
+    ]
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-delivery-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    for round_number in range(1, args.repeat + 1):
+        for variant in variants:
+            run_variant(args, variant, work, round_number)
+    for variant in memory:
+        run_variant(args, variant, work, 1)
+    print_table(args, variants, memory)
+    failed = [variant for variant in (*variants, *memory) if variant.problems]
+    for variant in failed:
+        print(f"\nNOT exactly once: {variant.name}:", file=sys.stderr)
+        for problem in variant.problems[:10]:
+            print(f"  {problem}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[Variant]) -> None:
+    bare = variants[0]
+    header = (
+        f"{'variant':<34} {'best s':>8} {'median s':>9} {'msg/s':>8} {'x bare':>7} {'peak RSS':>9}"
+        "  exactly once"
+    )
+    delay = f", which waits {args.sink_delay_ms:g} ms per message" if args.sink_delay_ms else ""
+    print(
+        f"\n{args.reminders:,} reminders to an aiosmtpd sink{delay}; best and median of {args.repeat} rounds"
+    )
+    print(header)
+    print("-" * len(header))
+    for variant in variants:
+        rate = variant.pending / variant.best
+        print(
+            f"{variant.name:<34} {variant.best:8.2f} {variant.median:9.2f} {rate:8.0f} "
+            f"{bare.best / variant.best:7.2f} {max(r['rss_peak'] for r in variant.results) / MIB:9.1f}  "
+            f"{'no' if variant.problems else 'yes'}"
+        )
+    print("\nMemory of one sender by outbox size (peak RSS of the worker process, Django included):")
+    for variant in memory:
+        print(f"  {variant.pending:>9,} pending: {variant.results[0]['rss_peak'] / MIB:6.1f} MiB")
+    print(
+        "\nx bare: the bare loop's best time over the variant's (1.00 = as fast; the target for one worker "
+        "is 0.80 or more).\nThe bare loop's peak RSS holds every prebuilt message in memory."
+    )
+
+
+def worker_counts(value: str) -> list[int]:
+    counts = [int(part) for part in value.split(",") if part.strip()]
+    if not counts or any(not 1 <= count <= 32 for count in counts):
+        raise argparse.ArgumentTypeError("expected worker counts from 1 to 32 separated by commas")
+    return counts
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reminders", type=int, default=100_000, help="pending reminders (default 100,000)")
+    parser.add_argument(
+        "--workers", type=worker_counts, default=[1, 2, 4], help="sender processes (default 1,2,4)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of measurements (default 1)")
+    parser.add_argument("--reload", action="store_true", help="load the reminders afresh even if present")
+    parser.add_argument(
+        "--database-url",
+        help=f"PostgreSQL database (default $BENCH_DELIVERY_DATABASE_URL or {DEFAULT_DATABASE_URL})",
+    )
+    parser.add_argument(
+        "--sink-delay-ms",
+        type=float,
+        default=0,
+        help="the sink waits this long before accepting each message, as a remote server would (default 0)",
+    )
+    parser.add_argument("--worker", choices=["bare", "sender"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--sink", nargs=2, metavar=("PORT", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.reminders < 100 or args.repeat < 1:
+        parser.error("--reminders must be at least 100 and --repeat at least 1")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    if args.sink:
+        asyncio.run(_serve_sink(int(args.sink[0]), Path(args.sink[1]), args.sink_delay_ms / 1000))
+        return 0
+    if args.worker:
+        run_worker(args)
+        return 0
+    return run_benchmark(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Reminder emails from the templates of their level (SPEC §10): subject, plain text and optional HTML.
+
+Templates are written in the Django template language and rendered with a fixed context (``context_for``);
+HTML is autoescaped, subject and text are not (they are not HTML). A subject never carries a control
+character or a line break, whatever the customer's name holds, so nothing can reach another header.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from django.template import Context, Engine, Template, TemplateSyntaxError
+
+from reminders.rules import money, plain_text
+
+_SPACES = re.compile(r"\s+")
+SUBJECT_MAX_LENGTH = 250
+
+# The context a template sees, with sample values for validation and previews.
+SAMPLE_ROW: dict[str, Any] = {
+    "customer_name": "Müller & Söhne GmbH",
+    "customer_email": "billing@customer.example",
+    "number": "INV-000123",
+    "due_date": date(2026, 1, 31),
+    "currency": "EUR",
+    "total": Decimal("1500.00"),
+    "balance_due": Decimal("1234.50"),
+    "days_overdue": 12,
+    "level": 1,
+    "threshold_days": 7,
+}
+
+
+@cache
+def text_engine() -> Engine:
+    # debug=True keeps the line of a syntax error (``template_debug``) for the admin's form error.
+    return Engine(autoescape=False, debug=True, string_if_invalid="")
+
+
+@cache
+def html_engine() -> Engine:
+    return Engine(autoescape=True, debug=True, string_if_invalid="")
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    level: int
+    subject: str
+    text_body: str
+    html_body: str = ""
+
+
+# Used only when staff deleted every template; the shipped ones are in the data migration.
+FALLBACK_TEMPLATE = TemplateSource(
+    level=1,
+    subject="Payment reminder: invoice {{ invoice.number }} is {{ days_overdue }} days overdue",
+    text_body=(
+        "Dear {{ customer.name }},\n\nour records show that invoice {{ invoice.number }}, due on "
+        "{{ invoice.due_date }}, is {{ days_overdue }} days overdue. Balance due: {{ balance }}.\n"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    level: int
+    subject: Template
+    text: Template
+    html: Template | None
+
+    @classmethod
+    def compile(cls, source: TemplateSource) -> CompiledTemplate:
+        html = html_engine().from_string(source.html_body) if source.html_body.strip() else None
+        return cls(
+            level=source.level,
+            subject=text_engine().from_string(source.subject),
+            text=text_engine().from_string(source.text_body),
+            html=html,
+        )
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def context_for(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The fixed context of a reminder email, from a reminder's row joined with its invoice and customer."""
+    currency = row["currency"]
+    return {
+        "customer": {"name": plain_text(row["customer_name"]), "email": row["customer_email"]},
+        "invoice": {
+            "number": plain_text(row["number"]),
+            "due_date": row["due_date"],
+            "currency": currency,
+            "total": money(row["total"], currency),
+            "balance": money(row["balance_due"], currency),
+        },
+        "days_overdue": row["days_overdue"],
+        "balance": money(row["balance_due"], currency),
+        "level": row["level"],
+        "threshold_days": row["threshold_days"],
+    }
+
+
+def subject_line(rendered: str) -> str:
+    """One line of printable text: every control character and line break becomes a space."""
+    return _SPACES.sub(" ", plain_text(rendered)).strip()[:SUBJECT_MAX_LENGTH]
+
+
+def render(template: CompiledTemplate, row: Mapping[str, Any]) -> RenderedEmail:
+    values = context_for(row)
+    context = Context(values, autoescape=False)
+    subject = subject_line(template.subject.render(context))
+    text = template.text.render(context)
+    html = template.html.render(Context(values, autoescape=True)) if template.html else ""
+    return RenderedEmail(subject=subject, text=text, html=html)
+
+
+class TemplateSet:
+    """The templates of every level, compiled once; ``for_level`` picks the one a reminder uses."""
+
+    def __init__(self, sources: Iterable[TemplateSource]) -> None:
+        self.by_level = sorted((_compile(source) for source in sources), key=lambda t: t.level)
+        if not self.by_level:
+            raise ValueError("There is no reminder template: at least one level needs a template.")
+
+    def for_level(self, level: int) -> CompiledTemplate:
+        """The template of the highest level at or below ``level`` (the last one serves every level above
+        it), or the lowest template when only higher levels have one."""
+        chosen = self.by_level[0]
+        for template in self.by_level:
+            if template.level > level:
+                break
+            chosen = template
+        return chosen
+
+
+def _compile(source: TemplateSource) -> CompiledTemplate:
+    try:
+        return CompiledTemplate.compile(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"The reminder template of level {source.level} is invalid: {exc}") from exc
+
+
+def template_errors(source: str, *, html: bool = False) -> list[str]:
+    """What is wrong with a template's ``source``, each naming its line; empty when it renders.
+
+    The template is also rendered once against a sample reminder, so a tag that only fails when used
+    (``{% include %}`` of a file that does not exist) is found on save, not at sending time.
+    """
+    engine = html_engine() if html else text_engine()
+    try:
+        template = engine.from_string(source)
+        template.render(Context(context_for(SAMPLE_ROW), autoescape=html))
+    except TemplateSyntaxError as exc:
+        return [f"Line {_error_line(exc)}: {exc}"]
+    except Exception as exc:  # any error of a trial render is the template's
+        return [f"Line {_error_line(exc)}: {type(exc).__name__}: {exc}"]
+    return []
+
+
+def _error_line(exc: Exception) -> int:
+    debug = getattr(exc, "template_debug", None) or {}
+    return int(debug.get("line", 1))

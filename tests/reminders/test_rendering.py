@@ -1,0 +1,129 @@
+"""Reminder emails from the templates of their level (SPEC §10)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reminders.delivery import current_templates
+from reminders.models import ReminderTemplate
+from reminders.rendering import (
+    SAMPLE_ROW,
+    TemplateSet,
+    TemplateSource,
+    render,
+    subject_line,
+    template_errors,
+)
+
+
+def row(**changes) -> dict:
+    return {**SAMPLE_ROW, **changes}
+
+
+@pytest.mark.django_db
+def test_shipped_templates_are_friendly_firm_and_final_notice():
+    names = list(ReminderTemplate.objects.values_list("level", "name"))
+    assert names == [(1, "Friendly reminder"), (2, "Firm reminder"), (3, "Final notice")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("level", "opening"), [(1, "Friendly reminder"), (2, "Second reminder"), (3, "Final")]
+)
+def test_each_level_renders_its_template(level, opening):
+    email = render(current_templates().for_level(level), row(level=level, days_overdue=12))
+    assert email.subject.startswith(opening)
+    assert "INV-000123" in email.text
+    assert "EUR 1234.50" in email.text
+    assert "Dear Müller & Söhne GmbH" in email.text
+
+
+@pytest.mark.django_db
+def test_levels_above_the_highest_template_use_the_final_notice():
+    assert current_templates().for_level(7).level == 3
+
+
+def test_level_below_every_template_uses_the_lowest():
+    templates = TemplateSet([TemplateSource(2, "two", "two"), TemplateSource(4, "four", "four")])
+    assert [templates.for_level(level).level for level in (1, 2, 3, 4, 9)] == [2, 2, 2, 4, 4]
+
+
+def test_balance_is_shown_in_the_currencys_minor_units():
+    templates = TemplateSet([TemplateSource(1, "{{ balance }}", "{{ invoice.total }} / {{ balance }}")])
+    email = render(
+        templates.for_level(1), row(currency="JPY", total=Decimal("123457"), balance_due=Decimal("5"))
+    )
+    assert email.subject == "JPY 5"
+    assert email.text == "JPY 123457 / JPY 5"
+
+
+def test_context_holds_customer_invoice_days_level_and_threshold():
+    source = (
+        "{{ customer.name }}|{{ customer.email }}|{{ invoice.number }}|{{ invoice.due_date|date:'Y-m-d' }}|"
+        "{{ invoice.currency }}|{{ days_overdue }}|{{ level }}|{{ threshold_days }}"
+    )
+    email = render(TemplateSet([TemplateSource(1, "s", source)]).for_level(1), row())
+    assert email.text == "Müller & Söhne GmbH|billing@customer.example|INV-000123|2026-01-31|EUR|12|1|7"
+
+
+def test_html_is_autoescaped_and_text_is_not():
+    source = TemplateSource(1, "{{ customer.name }}", "{{ customer.name }}", "<p>{{ customer.name }}</p>")
+    email = render(TemplateSet([source]).for_level(1), row(customer_name="<b>Tom & Jerry</b>"))
+    assert email.html == "<p>&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;</p>"
+    assert email.text == "<b>Tom & Jerry</b>"
+    assert email.subject == "<b>Tom & Jerry</b>"
+
+
+def test_empty_html_body_sends_plain_text_only():
+    email = render(TemplateSet([TemplateSource(1, "s", "t", "  ")]).for_level(1), row())
+    assert email.html == ""
+
+
+@given(st.text())
+def test_subject_is_one_line_of_printable_text_whatever_the_input(text):
+    subject = subject_line(text)
+    assert not any(char in subject for char in "\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+    assert subject == subject.strip()
+    assert len(subject) <= 250
+
+
+@given(name=st.text(alphabet=st.sampled_from("ab \r\n\t\x00:")))
+def test_customer_name_cannot_break_the_subject_line(name):
+    templates = TemplateSet([TemplateSource(1, "Reminder for {{ customer.name }}", "x")])
+    subject = render(templates.for_level(1), row(customer_name=name)).subject
+    assert "\n" not in subject
+    assert "\r" not in subject
+
+
+def test_valid_template_has_no_errors():
+    assert template_errors("Dear {{ customer.name }},\n{% if days_overdue > 30 %}Final{% endif %}") == []
+
+
+def test_syntax_error_names_its_line():
+    [error] = template_errors("Dear {{ customer.name }},\n\n{% if %}late{% endif %}")
+    assert error.startswith("Line 3: ")
+    assert "if tag" in error
+
+
+def test_unclosed_tag_names_its_line():
+    [error] = template_errors("first\n{% for x in y %}\nno end")
+    assert error.startswith("Line 2: ")
+
+
+def test_unknown_filter_is_an_error():
+    [error] = template_errors("{{ balance|shout }}")
+    assert "Invalid filter: 'shout'" in error
+
+
+def test_include_of_a_missing_file_is_found_on_save_not_at_sending_time():
+    [error] = template_errors("{% include 'letterhead.html' %}")
+    assert "TemplateDoesNotExist" in error
+
+
+def test_stored_template_with_a_syntax_error_stops_the_sender_naming_its_level():
+    with pytest.raises(ValueError, match="template of level 2 is invalid"):
+        TemplateSet([TemplateSource(1, "ok", "ok"), TemplateSource(2, "{% if %}", "x")])

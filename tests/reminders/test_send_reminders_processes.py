@@ -1,0 +1,111 @@
+"""``manage.py send_reminders`` as real processes against PostgreSQL and a real SMTP server (P20)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+
+import pytest
+
+from reminders.delivery import message_id_for
+from reminders.models import DeliveryState, Notification
+from tests.processes import needs_postgresql, run_manage, running_manage, start_manage, wait_until
+from tests.reminders.outbox import make_due, pending_reminders
+
+pytestmark = [pytest.mark.processes, needs_postgresql, pytest.mark.django_db(transaction=True)]
+
+FROM = "billing@shop.example"
+
+
+def sender_env(server, **extra: str) -> dict[str, str]:
+    return {"EMAIL_URL": server.url, "DEFAULT_FROM_EMAIL": FROM, **extra}
+
+
+def expected_ids(reminders) -> set[str]:
+    return {message_id_for(reminder.pk, "shop.example") for reminder in reminders}
+
+
+@pytest.mark.parametrize("senders", [1, 2, 4])
+def test_concurrent_senders_deliver_every_reminder_exactly_once(smtp_server, senders):
+    """P20: any number of senders share the outbox; the server receives each reminder once."""
+    smtp_server.start({"delay": 0.01})
+    reminders = pending_reminders(40)
+    env = sender_env(smtp_server, REMINDER_SEND_CHUNK="4")
+    processes = [start_manage("send_reminders", **env) for _ in range(senders)]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * senders, outputs
+    received = smtp_server.message_ids()
+    assert set(received) == expected_ids(reminders)
+    assert set(received.values()) == {1}
+    assert Notification.objects.exclude(delivery_state=DeliveryState.SENT).count() == 0
+    sent_by = [int(output.split("Reminders: ")[1].split(" sent")[0]) for output in outputs]
+    assert sum(sent_by) == 40
+
+
+def test_sender_killed_mid_chunk_leaves_every_reminder_delivered_after_the_lease(smtp_server):
+    """A sender SIGKILLed after the server accepted some of its chunk: the lease expires, another sender
+    sends the chunk again. Every reminder arrives; a duplicate carries the same Message-ID."""
+    smtp_server.start({"delay": 0.15})
+    reminders = pending_reminders(12)
+    env = sender_env(smtp_server, REMINDER_SEND_CHUNK="6", REMINDER_LEASE_SECONDS="3")
+    with open(os.devnull, "w") as output, running_manage("send_reminders", output=output, **env) as sender:
+        assert wait_until(lambda: len(smtp_server.messages()) >= 2, timeout=30, interval=0.05)
+        os.killpg(sender.pid, signal.SIGKILL)
+        sender.wait()
+    stranded = Notification.objects.filter(delivery_state=DeliveryState.SENDING).count()
+    assert stranded >= 1
+    time.sleep(3.1)  # the lease of the killed sender's chunk
+    finished = run_manage("send_reminders", **env)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    received = smtp_server.message_ids()
+    duplicates = Counter({message_id: count - 1 for message_id, count in received.items() if count > 1})
+    print(f"\nkilled mid-chunk: {len(received)} reminders received, {sum(duplicates.values())} duplicates")
+    assert set(received) == expected_ids(reminders)
+    assert sum(duplicates.values()) <= 6  # at most the killed sender's chunk
+    assert Notification.objects.exclude(delivery_state=DeliveryState.SENT).count() == 0
+
+
+def test_summary_and_exit_0_when_everything_tried_was_sent(smtp_server):
+    pending_reminders(3)
+    result = run_manage("send_reminders", **sender_env(smtp_server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Reminders: 3 sent, 0 to retry later, 0 failed, 0 cancelled (1 chunks)." in result.stdout
+
+
+def test_mail_server_down_exits_0_with_everything_rescheduled(smtp_server):
+    pending_reminders(2)
+    smtp_server.stop()
+    result = run_manage("send_reminders", **sender_env(smtp_server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 sent, 2 to retry later" in result.stdout
+    smtp_server.start()
+    make_due()
+    assert run_manage("send_reminders", **sender_env(smtp_server)).returncode == 0
+    assert len(smtp_server.messages()) == 2
+
+
+def test_reminder_refused_for_good_exits_1_naming_it(smtp_server):
+    [gone] = pending_reminders(1)
+    smtp_server.start({"reject": [gone.recipient]})
+    result = run_manage("send_reminders", **sender_env(smtp_server))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"reminder {gone.pk}: Refused by the mail server: 550" in result.stdout
+    assert "1 reminders failed for good" in result.stderr
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "ten"])
+def test_bad_limit_exits_2_naming_it(smtp_server, limit):
+    result = run_manage("send_reminders", "--limit", limit, **sender_env(smtp_server))
+    assert result.returncode == 2
+    assert (
+        f"argument --limit: {limit!r} is not allowed; expected a whole number of at least 1" in result.stderr
+    )
+
+
+def test_limit_sends_at_most_that_many(smtp_server):
+    pending_reminders(5)
+    result = run_manage("send_reminders", "--limit", "2", **sender_env(smtp_server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(smtp_server.messages()) == 2
