@@ -89,7 +89,7 @@ class PreparedStatements:
         wrapper.ensure_connection()
         if wrapper.queries_logged:
             # Counted like Django's own queries (DEBUG, CaptureQueriesContext): P17 counts them.
-            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})
+            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})  # type: ignore[dict-item]
         cursor = psycopg.Cursor(wrapper.connection)
 
         def run(sql: str, params: Sequence[Any], many: bool, context: dict[str, Any]) -> psycopg.Cursor[Any]:

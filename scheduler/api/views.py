@@ -125,7 +125,7 @@ class HealthView(APIView):
         description="200 when the scheduler is running and the last successful run is recent enough "
         "for the schedule, 503 otherwise. Staff callers with a valid token also get the details; any "
         "other credentials (invalid, revoked, malformed, in the query string) are ignored, never a 401.",
-        auth=[{BearerTokenScheme.name: []}, {}],
+        auth=[{BearerTokenScheme.name: []}, {}],  # type: ignore[list-item]  # security requirement objects
         responses={
             200: OpenApiResponse(HealthDetailSerializer, description="Healthy."),
             503: OpenApiResponse(HealthDetailSerializer, description="Not running, or no recent success."),
