@@ -6,9 +6,9 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from babel.numbers import get_currency_precision
+from invoicing.currency import money
 
 # Characters that must never reach a message or a mail header: control characters (CR, LF, NUL…),
 # line and paragraph separators, and invisible format characters (bidi overrides, zero-width).
@@ -34,12 +34,6 @@ def is_owed(threshold: int, top_threshold: int | None) -> bool:
 def plain_text(value: str) -> str:
     """``value`` with every control, separator and invisible format character replaced by a space."""
     return "".join(" " if unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in value)
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """``amount`` with its ISO 4217 code in the currency's minor units: ``EUR 1234.50``, ``JPY 123457``."""
-    exponent = Decimal(1).scaleb(-get_currency_precision(currency))
-    return f"{currency} {amount.quantize(exponent, rounding=ROUND_HALF_UP)}"
 
 
 def reminder_message(*, customer: str, number: str, days: int, currency: str, balance: Decimal) -> str:
