@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, Q, Sum, Value
+from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 
 from invoicing.currency import in_minor_units
 from invoicing.models import Invoice
@@ -70,14 +70,18 @@ class CurrencyAging:
 def receivables_aging(*, as_of: date) -> list[CurrencyAging]:
     """The open balance per currency on ``as_of`` in the buckets of ``AGING_BUCKETS``, sorted by currency
     code, in one aggregate query. Amounts are in each currency's minor units (rounded half up)."""
-    rows = (
+    return [_currency_aging(row) for row in aging_queryset(as_of=as_of)]
+
+
+def aging_queryset(*, as_of: date) -> QuerySet[Invoice, dict[str, Any]]:
+    """The one query of ``receivables_aging``: a row per currency, an amount and a count per bucket."""
+    return (
         Invoice.objects.open()
         .order_by()
         .values("currency")
         .annotate(**_aggregates(as_of))
         .order_by("currency")
     )
-    return [_currency_aging(row) for row in rows]
 
 
 def _aggregates(as_of: date) -> dict[str, Any]:
