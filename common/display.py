@@ -8,11 +8,11 @@ from datetime import datetime
 from django.utils import timezone
 
 
-def moment(value: datetime | None) -> str:
+def moment(value: datetime | None, *, seconds: bool = True) -> str:
     """``2026-02-10 00:00:04 CET``: in the admin's zone (TIME_ZONE), with the zone's abbreviation."""
     if value is None:
         return "—"
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def duration(seconds: float | None) -> str:

@@ -154,7 +154,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     form = InvoiceAdminForm
     list_display = [
         "number",
-        "customer",
+        "customer_name",
         "due_date",
         "days_overdue",
         "status",
@@ -169,6 +169,10 @@ class InvoiceAdmin(admin.ModelAdmin):
     readonly_fields = ["balance_due"]
     date_hierarchy = "due_date"
     show_full_result_count = False
+
+    @admin.display(description="customer", ordering="customer__name")
+    def customer_name(self, invoice: Invoice) -> str:
+        return invoice.customer.name
 
     @admin.display(description="days overdue", ordering="-due_date")
     def days_overdue(self, invoice: Invoice) -> int | None:

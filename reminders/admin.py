@@ -47,7 +47,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="created", ordering="created_at")
     def created(self, notification: Notification) -> str:
-        return moment(notification.created_at)
+        return moment(notification.created_at, seconds=False)
 
     @admin.display(description="customer", ordering="invoice__customer__name")
     def customer(self, notification: Notification) -> str:
@@ -59,7 +59,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="sent", ordering="sent_at")
     def sent(self, notification: Notification) -> str:
-        return moment(notification.sent_at) if notification.sent_at else "—"
+        return moment(notification.sent_at, seconds=False) if notification.sent_at else "—"
 
 
 def reminder_label(notification: Notification) -> str:

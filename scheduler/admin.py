@@ -72,7 +72,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
         "duration",
         "coloured_status",
         "trigger",
-        "as_of",
+        "as_of_date",
         "processed",
         "created",
         "error_total",
@@ -138,6 +138,10 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     @admin.display(description="trigger", ordering="triggered_by")
     def trigger(self, run: JobExecutionLog) -> str:
         return run.get_triggered_by_display()
+
+    @admin.display(description="as of", ordering="as_of")
+    def as_of_date(self, run: JobExecutionLog) -> str:
+        return run.as_of.isoformat()
 
     @admin.display(description="processed", ordering="invoices_processed")
     def processed(self, run: JobExecutionLog) -> int:

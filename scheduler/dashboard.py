@@ -17,6 +17,7 @@ from scheduler.models import JobExecutionLog
 from scheduler.status import SchedulerStatus, scheduler_status
 
 ACTIVITY_DAYS = 30
+ACTIVITY_WIDTH = 1000
 LAST_RUNS = 8
 # From "not yet due" to "more than 90 days overdue": the older, the redder.
 BUCKET_COLOURS = ("#2da44e", "#bf8700", "#d1700f", "#cf4a22", "#a40e26")
@@ -34,12 +35,16 @@ class Bar:
     label: str
     value: str
 
+    @property
+    def middle(self) -> float:
+        return self.x + self.width / 2
+
 
 @dataclass(frozen=True)
 class AgingChart:
     aging: CurrencyAging
     bars: list[Bar]
-    width: int = 250
+    width: int = 232
     height: int = 150
     baseline: int = 120
 
@@ -52,7 +57,7 @@ class ActivityChart:
     top: int
     created_total: int
     delivered_total: int
-    width: int = 640
+    width: int = ACTIVITY_WIDTH
     height: int = 170
     baseline: int = 140
 
@@ -101,7 +106,7 @@ def short_amount(amount: Decimal) -> str:
     return f"{amount:.0f}"
 
 
-def aging_chart(aging: CurrencyAging, *, plot_height: int = 95, slot: int = 46) -> AgingChart:
+def aging_chart(aging: CurrencyAging, *, plot_height: int = 95, slot: int = 44) -> AgingChart:
     highest = max((share.amount for share in aging.buckets.values()), default=Decimal(0)) or Decimal(1)
     bars = []
     for index, (key, share) in enumerate(aging.buckets.items()):
@@ -110,7 +115,7 @@ def aging_chart(aging: CurrencyAging, *, plot_height: int = 95, slot: int = 46) 
             Bar(
                 x=8 + index * slot,
                 y=120 - height,
-                width=slot - 12,
+                width=slot - 10,
                 height=height,
                 colour=BUCKET_COLOURS[index],
                 label=key,
@@ -122,7 +127,7 @@ def aging_chart(aging: CurrencyAging, *, plot_height: int = 95, slot: int = 46) 
 
 def activity_chart(days: list[DayActivity], *, plot_height: int = 115, left: int = 36) -> ActivityChart:
     top = max([day.created for day in days] + [day.delivered for day in days] + [1])
-    slot = (640 - left - 8) / max(len(days), 1)
+    slot = (ACTIVITY_WIDTH - left - 8) / max(len(days), 1)
     bars: list[Bar] = []
     ticks: list[tuple[float, str]] = []
     for index, day in enumerate(days):

@@ -97,7 +97,7 @@ def test_list_shows_the_columns_of_a_run(superuser_client, failed_run):
         assert column in html
     for column in [
         "column-trigger",
-        "column-as_of",
+        "column-as_of_date",
         "column-processed",
         "column-created",
         "column-error_total",

@@ -43,13 +43,13 @@ def cell(html: str, currency: str, attribute: str) -> str:
 def test_dashboard_shows_the_aging_table_of_the_selector(superuser_client, receivables):
     html = superuser_client.get(INDEX_URL).content.decode()
     for row in receivables_aging(as_of=timezone.localdate()):
-        assert cell(html, row.currency, 'data-field="total"') == str(row.total)
-        assert cell(html, row.currency, 'data-field="paused"') == str(row.paused.amount)
+        assert cell(html, row.currency, 'data-field="total"') == f"{row.total:,}"
+        assert cell(html, row.currency, 'data-field="paused"') == f"{row.paused.amount:,}"
         for key, share in row.buckets.items():
-            assert cell(html, row.currency, f'data-bucket="{key}"') == str(share.amount)
-    assert cell(html, "EUR", 'data-field="total"') == "1350.50"
-    assert cell(html, "EUR", 'data-field="paused"') == "1000.00"
-    assert cell(html, "JPY", 'data-bucket="1-30"') == "5000"
+            assert cell(html, row.currency, f'data-bucket="{key}"') == f"{share.amount:,}"
+    assert cell(html, "EUR", 'data-field="total"') == "1,350.50"
+    assert cell(html, "EUR", 'data-field="paused"') == "1,000.00"
+    assert cell(html, "JPY", 'data-bucket="1-30"') == "5,000"
 
 
 def test_dashboard_draws_a_bar_chart_per_currency_in_svg(superuser_client, receivables):
