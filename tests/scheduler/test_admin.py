@@ -340,3 +340,34 @@ def test_revoke_action_revokes_the_selected_tokens(superuser_client, staff_user)
     assert "Revoked 1 token(s)" in response.content.decode()
     assert ApiToken.objects.get(pk=chosen.pk).revoked_at is not None
     assert ApiToken.objects.get(pk=other.pk).revoked_at is None
+
+
+# --- dry runs, durations and zones -------------------------------------------------------------------
+
+
+def test_dry_runs_are_marked_on_the_list_and_on_their_page(superuser_client):
+    dry = JobExecutionLogFactory(dry_run=True, notifications_created=672)
+    real = JobExecutionLogFactory()
+    html = superuser_client.get(RUNS_URL).content.decode()
+    assert html.count('class="dry-run-badge"') == 2  # the dry run's row, and the status box's last dry run
+    page = superuser_client.get(run_url(dry)).content.decode()
+    assert f"<title>Dry run #{dry.pk} (completed)" in page
+    assert 'class="dry-run-badge"' in page
+    assert 'class="dry-run-badge"' not in superuser_client.get(run_url(real)).content.decode()
+
+
+def test_a_short_run_shows_milliseconds_not_zero_seconds(superuser_client):
+    run = JobExecutionLogFactory(started_at=started(3))
+    JobExecutionLog.objects.filter(pk=run.pk).update(finished_at=started(3) + timedelta(milliseconds=42))
+    html = superuser_client.get(RUNS_URL).content.decode()
+    assert '<td class="field-duration">42 ms</td>' in html
+    assert "0.0 s" not in html
+
+
+def test_times_on_the_list_and_the_page_carry_their_zone(superuser_client, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    run = JobExecutionLogFactory(started_at=datetime(2026, 2, 3, 23, 0, 4, tzinfo=UTC))
+    assert "2026-02-04 00:00:04 CET" in superuser_client.get(RUNS_URL).content.decode()
+    page = superuser_client.get(run_url(run)).content.decode()
+    assert "2026-02-04 00:00:04 CET" in page
+    assert "2026-02-04 00:00:06 CET" in page
