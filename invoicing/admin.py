@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet, Sum
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -181,7 +181,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         owes = invoice.status == Invoice.Status.SENT and invoice.balance_due > 0
         return days if owes and days > 0 else None
 
-    def get_ordering(self, request: HttpRequest) -> list[str]:
+    def get_ordering(self, request: HttpRequest) -> Any:
         # The overdue list is worked from the oldest debt down.
         if request.GET.get(OverdueTodayFilter.parameter_name) == "yes":
             return ["due_date", "id"]
@@ -189,8 +189,9 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         response = super().changelist_view(request, extra_context=extra_context)
-        if isinstance(response, TemplateResponse) and "cl" in (response.context_data or {}):
-            response.context_data["currency_totals"] = currency_totals(response.context_data["cl"].queryset)
+        context = response.context_data if isinstance(response, TemplateResponse) else None
+        if context is not None and "cl" in context:
+            context["currency_totals"] = currency_totals(context["cl"].queryset)
         return response
 
     def get_urls(self) -> list[URLPattern]:
@@ -201,13 +202,13 @@ class InvoiceAdmin(admin.ModelAdmin):
         ours = [path(route, self.admin_site.admin_view(view), name=name) for route, view, name in views]
         return [*ours, *super().get_urls()]
 
-    def aging_csv_view(self, request: HttpRequest) -> HttpResponse:
+    def aging_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         as_of = timezone.localdate()
         return csv_response(aging_csv_rows(as_of=as_of), filename=f"receivables-aging-{as_of}.csv")
 
-    def overdue_csv_view(self, request: HttpRequest) -> HttpResponse:
+    def overdue_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         as_of = timezone.localdate()

@@ -73,7 +73,7 @@ def receivables_aging(*, as_of: date) -> list[CurrencyAging]:
     return [_currency_aging(row) for row in aging_queryset(as_of=as_of)]
 
 
-def aging_queryset(*, as_of: date) -> QuerySet[Invoice, dict[str, Any]]:
+def aging_queryset(*, as_of: date) -> QuerySet[Invoice, Any]:
     """The one query of ``receivables_aging``: a row per currency, an amount and a count per bucket."""
     return (
         Invoice.objects.open()

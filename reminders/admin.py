@@ -41,7 +41,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
-    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
         # The customer page links to "this customer's reminders".
         return lookup == "invoice__customer__id__exact" or super().lookup_allowed(lookup, value, request)
 
@@ -107,7 +107,7 @@ class InvoiceWithRemindersAdmin(InvoiceAdmin):
 class CustomerWithRemindersAdmin(CustomerAdmin):
     readonly_fields = [*CustomerAdmin.readonly_fields, "reminders"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))
         return fields if obj else [field for field in fields if field != "reminders"]
 

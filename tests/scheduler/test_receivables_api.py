@@ -87,6 +87,9 @@ def test_aging_has_the_exact_shape_of_the_spec(client, staff_headers, receivable
     }
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the independent statement uses PostgreSQL's date arithmetic"
+)
 @pytest.mark.parametrize("as_of", [AS_OF, AS_OF + timedelta(days=31), AS_OF - timedelta(days=200)])
 def test_aging_equals_an_independent_sql_computation(client, staff_headers, receivables, as_of):
     for days in range(0, 200, 7):
