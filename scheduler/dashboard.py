@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from invoicing.selectors import CurrencyAging, receivables_aging
+from invoicing.selectors import BUCKET_KEYS, CurrencyAging, receivables_aging
 from reminders.selectors import DayActivity, reminders_per_day
 from scheduler.dispatch import queued_overdue_checks
 from scheduler.models import JobExecutionLog
@@ -18,6 +18,7 @@ from scheduler.status import SchedulerStatus, scheduler_status
 
 ACTIVITY_DAYS = 30
 ACTIVITY_WIDTH = 1000
+AGING_BAR_WIDTH = 240
 LAST_RUNS = 8
 # From "not yet due" to "more than 90 days overdue": the older, the redder.
 BUCKET_COLOURS = ("#2da44e", "#bf8700", "#d1700f", "#cf4a22", "#a40e26")
@@ -42,11 +43,12 @@ class Bar:
 
 @dataclass(frozen=True)
 class AgingChart:
+    """One currency's open balance as a bar split by age, each part as long as its share."""
+
     aging: CurrencyAging
     bars: list[Bar]
-    width: int = 232
-    height: int = 150
-    baseline: int = 120
+    width: int = AGING_BAR_WIDTH
+    height: int = 18
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class Dashboard:
     last_runs: list[JobExecutionLog] | None
     status: SchedulerStatus | None
     queued_runs: list[datetime]
+
+    @property
+    def bucket_legend(self) -> list[tuple[str, str]]:
+        return list(zip(BUCKET_KEYS, BUCKET_COLOURS, strict=True))
 
 
 def finance_dashboard(*, today: date, user: Any) -> Dashboard:
@@ -106,22 +112,15 @@ def short_amount(amount: Decimal) -> str:
     return f"{amount:.0f}"
 
 
-def aging_chart(aging: CurrencyAging, *, plot_height: int = 95, slot: int = 44) -> AgingChart:
-    highest = max((share.amount for share in aging.buckets.values()), default=Decimal(0)) or Decimal(1)
-    bars = []
+def aging_chart(aging: CurrencyAging, *, width: float = AGING_BAR_WIDTH) -> AgingChart:
+    total = aging.total or Decimal(1)
+    bars, x = [], 0.0
     for index, (key, share) in enumerate(aging.buckets.items()):
-        height = float(share.amount / highest) * plot_height
-        bars.append(
-            Bar(
-                x=8 + index * slot,
-                y=120 - height,
-                width=slot - 10,
-                height=height,
-                colour=BUCKET_COLOURS[index],
-                label=key,
-                value=short_amount(share.amount),
-            )
-        )
+        length = float(share.amount / total) * width
+        amount = f"{aging.currency} {share.amount:,}"
+        label = f"{key}: {amount}, {share.count} invoice{'' if share.count == 1 else 's'}"
+        bars.append(Bar(x, 0, length, 18, BUCKET_COLOURS[index], label, short_amount(share.amount)))
+        x += length
     return AgingChart(aging=aging, bars=bars)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.models import JobExecutionLog, RunStatus
+from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -113,8 +114,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 @pytest.fixture
 def desk_data(transactional_db) -> date:
-    """The demo's spread of invoices, a real run that reminded them, a dry run after it, and a few
-    reminders delivered over the past days."""
+    """The demo's spread of invoices; a run three days ago and one today, then a dry run that looks a
+    month ahead; reminders created over the last weeks, most of them delivered an hour later; a cluster
+    alive and the schedule in place."""
     from django.utils import timezone
 
     from invoicing.services import demo_data_create
@@ -129,10 +131,14 @@ def desk_data(transactional_db) -> date:
         triggered_by=JobExecutionLog.Trigger.COMMAND, as_of=today + timedelta(days=30), dry_run=True
     )
     now = timezone.now()
-    for offset, notification in enumerate(Notification.objects.order_by("id")[:240]):
-        notification.delivery_state = DeliveryState.SENT
-        notification.sent_at = now - timedelta(days=offset % 4, hours=1)
-        notification.save(update_fields=["delivery_state", "sent_at"])
+    for n, notification in enumerate(Notification.objects.order_by("id")):
+        notification.created_at = now - timedelta(days=(n * 7) % 26, hours=2)
+        if n % 5:
+            notification.delivery_state = DeliveryState.SENT
+            notification.sent_at = notification.created_at + timedelta(hours=1)
+        notification.save(update_fields=["created_at", "delivery_state", "sent_at"])
+    save_heartbeat()
+    create_check_schedule(next_run=now + timedelta(hours=6))
     return today
 
 
@@ -186,13 +192,20 @@ def test_a_clerk_reads_the_aging_and_finds_a_reminder_by_customer_name(
         assert line.find_element(By.CSS_SELECTOR, "[data-field='paused']").text == f"{row.paused.amount:,}"
         for key, share in row.buckets.items():
             assert line.find_element(By.CSS_SELECTOR, f"[data-bucket='{key}']").text == f"{share.amount:,}"
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#aging figure svg rect")) == 25
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#aging-table td.chart svg rect")) == 25
     assert "dry run" in browser.find_element(By.ID, "last-dry-run").text
     assert "dry run" not in browser.find_element(By.ID, "last-run").text
     # Nothing may wrap or spill sideways on this screen.
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
+    # The README's picture: the whole dashboard at this width, down to the end of its last chart.
+    bottom, chrome = browser.execute_script(
+        "return [document.getElementById('finance-desk').getBoundingClientRect().bottom + window.scrollY,"
+        " window.outerHeight - window.innerHeight]"
+    )
+    browser.set_window_size(1366, int(bottom + chrome) + 16)
     DOCS.mkdir(exist_ok=True)
     browser.save_screenshot(str(DOCS / "dashboard.png"))
+    browser.set_window_size(1366, 768)
 
     wanted = Notification.objects.select_related("invoice__customer").order_by("id").first()
     name = wanted.invoice.customer.name
