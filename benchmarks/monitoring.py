@@ -121,7 +121,11 @@ def pages(newest_day: date, request_id: str) -> list[tuple[str, str, dict[str, A
         ("admin: status = failed", runs, {"status__exact": "failed"}),
         ("admin: with errors", runs, {"has_errors": "yes"}),
         ("admin: trigger = admin", runs, {"triggered_by__exact": "admin"}),
-        ("admin: started in the last week", runs, {"started_from": week["from"], "started_to": week["to"]}),
+        (
+            "admin: started in the last week",
+            runs,
+            {"started_at__range__gte": week["from"], "started_at__range__lte": week["to"]},
+        ),
         ("admin: date hierarchy, one month", runs, {"started_at__year": 2026, "started_at__month": 1}),
         ("admin: search by id", runs, {"q": "4242"}),
         ("admin: search error text", runs, {"q": "INV-0001"}),

@@ -54,7 +54,7 @@ ALLOWED_HOSTS = env.comma_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "12
 CSRF_TRUSTED_ORIGINS = env.comma_list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "scheduler.admin_apps.FinanceDeskAdminConfig",  # django.contrib.admin, with the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "rangefilter",
     "common",
     "invoicing",
     "reminders",

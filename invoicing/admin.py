@@ -1,14 +1,22 @@
+import csv
 import re
+from collections.abc import Iterable, Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet, Sum
+from django.http import HttpRequest, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
 
-from invoicing.models import Customer, Invoice
+from invoicing.currency import in_minor_units
+from invoicing.models import Customer, Invoice, InvoiceQuerySet
+from invoicing.selectors import BUCKET_KEYS, receivables_aging
 
 
 @admin.register(Customer)
@@ -26,7 +34,7 @@ class OverdueTodayFilter(admin.SimpleListFilter):
         # TIME_ZONE is OVERDUE_INVOICE_TIMEZONE, so this is the check's "today" (docs/SPEC.md §3).
         return [("yes", "Overdue as of today")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    def queryset(self, request: HttpRequest, queryset: InvoiceQuerySet) -> InvoiceQuerySet:  # type: ignore[override]
         if self.value() == "yes":
             return queryset.overdue(as_of=timezone.localdate())
         return queryset
@@ -67,7 +75,7 @@ class InvoiceAdminForm(forms.ModelForm):
         return _not_negative(self.cleaned_data["amount_paid"])
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         issue_date, due_date = cleaned.get("issue_date"), cleaned.get("due_date")
         if issue_date and due_date and due_date < issue_date:
             self.add_error("due_date", f"The due date cannot be before the issue date ({issue_date}).")
@@ -80,10 +88,80 @@ def _not_negative(amount: Decimal) -> Decimal:
     return amount
 
 
+class EchoBuffer:
+    """What ``csv.writer`` writes to when each row is streamed out as soon as it is made."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection): it is written as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(value: str) -> str:
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def csv_response(rows: Iterable[Iterable[Any]], *, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(EchoBuffer())
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def aging_csv_rows(*, as_of: date) -> Iterator[list[Any]]:
+    yield [
+        "as_of",
+        "currency",
+        "total",
+        "count",
+        *(f"{key} {part}" for key in BUCKET_KEYS for part in ("amount", "count")),
+        "paused amount",
+        "paused count",
+    ]
+    for row in receivables_aging(as_of=as_of):
+        shares = [value for share in row.buckets.values() for value in (share.amount, share.count)]
+        yield [as_of, row.currency, row.total, row.count, *shares, row.paused.amount, row.paused.count]
+
+
+OVERDUE_CSV_COLUMNS = ["number", "customer", "email", "due_date", "days_overdue", "currency", "balance_due"]
+
+
+def overdue_csv_rows(*, as_of: date) -> Iterator[list[Any]]:
+    """Oldest due first, read in chunks: memory stays flat however many invoices are overdue."""
+    yield OVERDUE_CSV_COLUMNS
+    rows = (
+        Invoice.objects.overdue(as_of=as_of)
+        .order_by("due_date", "id")
+        .values_list("number", "customer__name", "customer__email", "due_date", "currency", "balance_due")
+    )
+    for number, name, email, due_date, currency, balance in rows.iterator(chunk_size=2000):
+        days = (as_of - due_date).days
+        yield [
+            as_text(number),
+            as_text(name),
+            as_text(email),
+            due_date,
+            days,
+            currency,
+            in_minor_units(balance, currency),
+        ]
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     form = InvoiceAdminForm
-    list_display = ["number", "customer", "due_date", "status", "currency", "total", "balance_due"]
+    list_display = [
+        "number",
+        "customer_name",
+        "due_date",
+        "days_overdue",
+        "status",
+        "currency",
+        "total",
+        "balance_due",
+    ]
     list_filter = [OverdueTodayFilter, "status", ("due_date", admin.DateFieldListFilter), "currency"]
     search_fields = ["number", "customer__name", "customer__email"]
     list_select_related = ["customer"]
@@ -91,3 +169,60 @@ class InvoiceAdmin(admin.ModelAdmin):
     readonly_fields = ["balance_due"]
     date_hierarchy = "due_date"
     show_full_result_count = False
+
+    @admin.display(description="customer", ordering="customer__name")
+    def customer_name(self, invoice: Invoice) -> str:
+        return invoice.customer.name
+
+    @admin.display(description="days overdue", ordering="-due_date")
+    def days_overdue(self, invoice: Invoice) -> int | None:
+        """Days past due today for an invoice that still owes money; none otherwise."""
+        days = (timezone.localdate() - invoice.due_date).days
+        owes = invoice.status == Invoice.Status.SENT and invoice.balance_due > 0
+        return days if owes and days > 0 else None
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        # The overdue list is worked from the oldest debt down.
+        if request.GET.get(OverdueTodayFilter.parameter_name) == "yes":
+            return ["due_date", "id"]
+        return super().get_ordering(request)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        response = super().changelist_view(request, extra_context=extra_context)
+        context = response.context_data if isinstance(response, TemplateResponse) else None
+        if context is not None and "cl" in context:
+            context["currency_totals"] = currency_totals(context["cl"].queryset)
+        return response
+
+    def get_urls(self) -> list[URLPattern]:
+        views = [
+            ("aging.csv", self.aging_csv_view, "invoicing_invoice_aging_csv"),
+            ("overdue.csv", self.overdue_csv_view, "invoicing_invoice_overdue_csv"),
+        ]
+        ours = [path(route, self.admin_site.admin_view(view), name=name) for route, view, name in views]
+        return [*ours, *super().get_urls()]
+
+    def aging_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        as_of = timezone.localdate()
+        return csv_response(aging_csv_rows(as_of=as_of), filename=f"receivables-aging-{as_of}.csv")
+
+    def overdue_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        as_of = timezone.localdate()
+        return csv_response(overdue_csv_rows(as_of=as_of), filename=f"overdue-invoices-{as_of}.csv")
+
+
+def currency_totals(invoices: QuerySet[Invoice]) -> list[dict[str, Any]]:
+    """The balance due and the count of ``invoices`` per currency, in each currency's minor units."""
+    rows = invoices.order_by().values("currency").annotate(balance=Sum("balance_due"), count=Count("id"))
+    return [
+        {
+            "currency": row["currency"],
+            "balance": in_minor_units(row["balance"], row["currency"]),
+            "count": row["count"],
+        }
+        for row in rows.order_by("currency")
+    ]

@@ -24,6 +24,10 @@ class Customer(models.Model):
 
 
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
+    def open(self) -> InvoiceQuerySet:
+        """Invoices that still owe money: sent, with a balance left (paused customers included)."""
+        return self.filter(status=InvoiceStatus.SENT, balance_due__gt=0)
+
     def overdue(self, *, as_of: date, min_days: int = 1) -> InvoiceQuerySet:
         """Invoices overdue on ``as_of`` (docs/SPEC.md §3): sent, a balance left, due before ``as_of``,
         customer not paused. An invoice due on ``as_of`` itself is not overdue. ``min_days`` keeps only

@@ -1,12 +1,24 @@
+"""Reminders in the admin (SPEC §11): a list a clerk can search, and the reminders of an invoice and of a
+customer on their pages. The invoicing app knows nothing of reminders, so the invoice and customer pages
+get theirs from here: this module re-registers those two admins with a reminders section."""
+
+from __future__ import annotations
+
 from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from common.admin import ReadOnlyModelAdmin
+from common.display import moment
+from invoicing.admin import CustomerAdmin, InvoiceAdmin
+from invoicing.models import Customer, Invoice
 from reminders.models import Notification
 
+CUSTOMER_PAGE_REMINDERS = 20
 # The threshold filter lists the thresholds of the newest reminders only: listing every value ever used
 # would read all reminders (SELECT DISTINCT over a million rows) on every page of the list.
 RECENT_FOR_THRESHOLDS = 10_000
@@ -29,17 +41,113 @@ class ThresholdFilter(admin.SimpleListFilter):
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyModelAdmin):
     list_display = [
-        "created_at",
+        "created",
         "invoice",
-        "threshold_days",
-        "level",
+        "customer",
+        "reminder",
         "days_overdue",
         "recipient",
         "delivery_state",
+        "sent",
     ]
     # No date hierarchy: at every page view it reads the whole (filtered) table twice, for the first and
     # last date and for the distinct years; the created_at filter below offers dates without a query.
     list_filter = ["delivery_state", ThresholdFilter, ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["invoice__number", "recipient", "invoice__customer__name"]
-    list_select_related = ["invoice"]
+    search_fields = ["invoice__number", "invoice__customer__name", "recipient", "invoice__customer__email"]
+    search_help_text = (
+        "A customer's name, an invoice number, or an email address (the recipient's or the customer's)."
+    )
+    list_select_related = ["invoice__customer"]
     show_full_result_count = False
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # The customer page links to "this customer's reminders".
+        return lookup == "invoice__customer__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, notification: Notification) -> str:
+        return moment(notification.created_at, seconds=False)
+
+    @admin.display(description="customer", ordering="invoice__customer__name")
+    def customer(self, notification: Notification) -> str:
+        return notification.invoice.customer.name
+
+    @admin.display(description="reminder", ordering="threshold_days")
+    def reminder(self, notification: Notification) -> str:
+        return reminder_label(notification)
+
+    @admin.display(description="sent", ordering="sent_at")
+    def sent(self, notification: Notification) -> str:
+        return moment(notification.sent_at, seconds=False) if notification.sent_at else "—"
+
+
+def reminder_label(notification: Notification) -> str:
+    days = notification.threshold_days
+    return f"level {notification.level} ({days} day{'' if days == 1 else 's'})"
+
+
+REMINDER_COLUMNS = ("created", "invoice", "reminder", "days overdue", "recipient", "delivery", "sent")
+
+
+def reminders_table(notifications: list[Notification]) -> str:
+    rows = format_html_join(
+        "",
+        '<tr><td class="nowrap">{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+        "<td>{}</td><td>{}</td></tr>",
+        (
+            (
+                moment(n.created_at),
+                reverse("admin:reminders_notification_change", args=[n.pk]),
+                n.invoice.number,
+                reminder_label(n),
+                n.days_overdue,
+                n.recipient,
+                n.get_delivery_state_display(),
+                moment(n.sent_at) if n.sent_at else "—",
+            )
+            for n in notifications
+        ),
+    )
+    head = format_html_join("", "<th>{}</th>", ((column,) for column in REMINDER_COLUMNS))
+    return format_html(
+        '<table class="reminders"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, rows
+    )
+
+
+class InvoiceWithRemindersAdmin(InvoiceAdmin):
+    readonly_fields = [*InvoiceAdmin.readonly_fields, "reminders"]
+
+    @admin.display(description="reminders")
+    def reminders(self, invoice: Invoice) -> str:
+        notifications = list(invoice.notifications.select_related("invoice").order_by("-created_at", "-id"))
+        return reminders_table(notifications) if notifications else "No reminder yet."
+
+
+class CustomerWithRemindersAdmin(CustomerAdmin):
+    readonly_fields = [*CustomerAdmin.readonly_fields, "reminders"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        return fields if obj else [field for field in fields if field != "reminders"]
+
+    @admin.display(description="reminders")
+    def reminders(self, customer: Customer) -> str:
+        latest = (
+            Notification.objects.filter(invoice__customer=customer)
+            .select_related("invoice")
+            .order_by("-created_at", "-id")
+        )
+        shown = list(latest[: CUSTOMER_PAGE_REMINDERS + 1])
+        if not shown:
+            return "No reminder yet."
+        url = (
+            reverse("admin:reminders_notification_changelist")
+            + f"?invoice__customer__id__exact={customer.pk}"
+        )
+        more = format_html('<p><a href="{}">All reminders of this customer</a></p>', url)
+        return format_html("{}{}", reminders_table(shown[:CUSTOMER_PAGE_REMINDERS]), more)
+
+
+for model, model_admin in ((Invoice, InvoiceWithRemindersAdmin), (Customer, CustomerWithRemindersAdmin)):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)

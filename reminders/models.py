@@ -89,7 +89,8 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Reminder {self.threshold_days} days for invoice {self.invoice_id}"
+        days = f"{self.threshold_days} day{'' if self.threshold_days == 1 else 's'}"
+        return f"Reminder level {self.level} ({days} overdue) for invoice {self.invoice.number}"
 
 
 class ReminderTemplate(models.Model):

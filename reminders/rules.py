@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from babel.numbers import get_currency_precision
+from invoicing.currency import money
 
 # Characters that must never reach a message or a mail header: control characters (CR, LF, NUL…),
 # line and paragraph separators, and invisible format characters (bidi overrides, zero-width).
@@ -39,16 +38,6 @@ def plain_text(value: str) -> str:
     if value.isprintable():
         return value
     return "".join(" " if unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in value)
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """``amount`` with its ISO 4217 code in the currency's minor units: ``EUR 1234.50``, ``JPY 123457``."""
-    return f"{currency} {amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)}"
-
-
-@functools.cache
-def _minor_unit(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
 def reminder_message(*, customer: str, number: str, days: int, currency: str, balance: Decimal) -> str:

@@ -7,12 +7,14 @@ are read differs (the prepared statements of ``reminders.fastpath`` on PostgreSQ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from invoicing.models import Invoice
 from reminders.fastpath import PreparedStatements
@@ -148,3 +150,34 @@ class ReminderPlan:
             if (reminder := owed_reminder(row, as_of=self.as_of, thresholds=self.thresholds))
         ]
         return Batch(rows=rows, owed=owed)
+
+
+class DayActivity(NamedTuple):
+    """Reminders created and reminders delivered (sent) on one day of the admin's zone."""
+
+    day: date
+    created: int
+    delivered: int
+
+
+def reminders_per_day(*, first_day: date, last_day: date) -> list[DayActivity]:
+    """Every day from ``first_day`` to ``last_day`` (both included, in TIME_ZONE), zeros included: two
+    grouped counts, one on ``created_at`` and one on ``sent_at``."""
+    zone = timezone.get_default_timezone()
+    start = timezone.make_aware(datetime.combine(first_day, time.min), zone)
+    end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min), zone)
+    created = _per_day("created_at", start, end, zone)
+    delivered = _per_day("sent_at", start, end, zone)
+    days = (first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1))
+    return [DayActivity(day, created.get(day, 0), delivered.get(day, 0)) for day in days]
+
+
+def _per_day(column: str, start: datetime, end: datetime, zone: tzinfo) -> dict[date, int]:
+    rows = (
+        Notification.objects.filter(**{f"{column}__gte": start, f"{column}__lt": end})
+        .annotate(day=TruncDate(column, tzinfo=zone))
+        .order_by()
+        .values("day")
+        .annotate(count=Count("id"))
+    )
+    return {row["day"]: row["count"] for row in rows}

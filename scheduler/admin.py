@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
@@ -11,12 +11,13 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
+from rangefilter.filters import DateRangeFilter
 
 from common.admin import ReadOnlyModelAdmin
-from scheduler.dispatch import overdue_check_enqueue
+from common.display import moment
+from scheduler.dispatch import overdue_check_enqueue, queued_overdue_checks
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.status import scheduler_status
 from scheduler.tokens import api_tokens_revoke
@@ -29,6 +30,10 @@ STATUS_COLOURS = {
     RunStatus.SKIPPED: "#6e7781",
     RunStatus.ABANDONED: "#8250df",
 }
+
+
+AUTO_REFRESH_SECONDS = 5
+DRY_RUN_HELP = "A dry run writes no reminders: it counts what a real run would have created."
 
 
 class HasErrorsFilter(admin.SimpleListFilter):
@@ -48,82 +53,38 @@ class HasErrorsFilter(admin.SimpleListFilter):
         return queryset
 
 
-class StartedRangeFilter(admin.ListFilter):
-    """Runs started from one day to another, both included, in the admin's time zone."""
+def titled(filter_class: type[admin.FieldListFilter], title: str) -> type[admin.FieldListFilter]:
+    """``filter_class`` headed "By {title}" instead of "By {the field's verbose name}"."""
 
-    title = "started between"
-    template = "admin/scheduler/started_range_filter.html"
-    parameters = ("started_from", "started_to")
+    class Titled(filter_class):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.title = title
 
-    def __init__(
-        self, request: HttpRequest, params: dict[str, list[str]], model: Any, model_admin: Any
-    ) -> None:
-        super().__init__(request, params, model, model_admin)
-        for name in self.parameters:
-            if name in params:
-                self.used_parameters[name] = params.pop(name)[-1]
-        self.bounds = {name: self._parse(request, name) for name in self.parameters}
-
-    def _parse(self, request: HttpRequest, name: str) -> date | None:
-        raw = self.used_parameters.get(name, "")
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            messages.warning(request, f"{name}={raw!r} is ignored: expected a date like 2026-02-01.")
-            return None
-
-    def has_output(self) -> bool:
-        return True
-
-    def expected_parameters(self) -> list[str]:
-        return list(self.parameters)
-
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[JobExecutionLog]
-    ) -> QuerySet[JobExecutionLog]:
-        start, end = self.bounds["started_from"], self.bounds["started_to"]
-        if start:
-            queryset = queryset.filter(started_at__gte=start_of_day(start))
-        if end:
-            queryset = queryset.filter(started_at__lt=start_of_day(end + timedelta(days=1)))
-        return queryset
-
-    def choices(self, changelist: Any) -> list[dict[str, Any]]:
-        kept = {
-            key: values
-            for key, values in changelist.get_filters_params().items()
-            if key not in self.parameters
-        }
-        return [
-            {
-                "hidden": [(key, value) for key, values in kept.items() for value in values],
-                "values": {name: self.used_parameters.get(name, "") for name in self.parameters},
-                "clear_url": changelist.get_query_string(remove=list(self.parameters)),
-            }
-        ]
-
-
-def start_of_day(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
+    return Titled
 
 
 @admin.register(JobExecutionLog)
 class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     list_display = [
         "id",
-        "started_at",
+        "started",
         "duration",
         "coloured_status",
         "trigger",
-        "as_of",
+        "as_of_date",
         "processed",
         "created",
         "error_total",
     ]
-    list_display_links = ["id", "started_at"]
-    list_filter = ["status", HasErrorsFilter, "triggered_by", "dry_run", StartedRangeFilter]
+    list_display_links = ["id", "started"]
+    list_filter = [
+        "status",
+        HasErrorsFilter,
+        ("triggered_by", titled(admin.ChoicesFieldListFilter, "trigger")),
+        "dry_run",
+        ("started_at", DateRangeFilter),
+    ]
     date_hierarchy = "started_at"
     search_help_text = (
         "A run's id, or text from its errors (an invoice number, an error) or from a failed run's traceback."
@@ -135,7 +96,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["coloured_status", "triggered_by", "dry_run", "as_of", "scheduled_for"]}),
-        ("Timing", {"fields": ["started_at", "finished_at", "duration", "host", "pid"]}),
+        ("Timing", {"fields": ["started", "finished", "duration", "host", "pid"]}),
         (
             "Counters",
             {"fields": ["invoices_processed", "notifications_created", "already_notified", "error_count"]},
@@ -150,19 +111,37 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     ) -> tuple[QuerySet[JobExecutionLog], bool]:
         return search_runs(queryset, search_term), False
 
+    def get_rangefilter_started_at_title(self, request: HttpRequest, field_path: str) -> str:
+        return "start date"
+
     @admin.display(description="status", ordering="status")
     def coloured_status(self, run: JobExecutionLog) -> str:
-        colour = STATUS_COLOURS.get(run.status, "#000")
-        return format_html(
+        colour = STATUS_COLOURS.get(RunStatus(run.status), "#000")
+        status = format_html(
             '<strong class="run-status run-status-{}" style="color: {}">{}</strong>',
             run.status,
             colour,
             run.get_status_display(),
         )
+        if not run.dry_run:
+            return status
+        return format_html('{} <span class="dry-run-badge" title="{}">dry run</span>', status, DRY_RUN_HELP)
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, run: JobExecutionLog) -> str:
+        return moment(run.started_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, run: JobExecutionLog) -> str:
+        return moment(run.finished_at)
 
     @admin.display(description="trigger", ordering="triggered_by")
     def trigger(self, run: JobExecutionLog) -> str:
         return run.get_triggered_by_display()
+
+    @admin.display(description="as of", ordering="as_of")
+    def as_of_date(self, run: JobExecutionLog) -> str:
+        return run.as_of.isoformat()
 
     @admin.display(description="processed", ordering="invoices_processed")
     def processed(self, run: JobExecutionLog) -> int:
@@ -178,8 +157,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="duration")
     def duration(self, run: JobExecutionLog) -> str:
-        seconds = run.duration_seconds
-        return "—" if seconds is None else f"{seconds:.1f} s"
+        return run.duration_display
 
     @admin.display(description="notifications")
     def notifications_link(self, run: JobExecutionLog) -> str:
@@ -208,7 +186,14 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        context = {"scheduler_status": scheduler_status(), **(extra_context or {})}
+        queued = queued_overdue_checks()
+        active = queued or JobExecutionLog.objects.filter(status=RunStatus.RUNNING).exists()
+        context = {
+            "scheduler_status": scheduler_status(),
+            "queued_runs": queued,
+            "auto_refresh": AUTO_REFRESH_SECONDS if active else None,
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context=context)
 
     def get_urls(self) -> list[URLPattern]:
@@ -218,13 +203,31 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     def run_now_view(self, request: HttpRequest) -> HttpResponseRedirect:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        task_id = overdue_check_enqueue(triggered_by=JobExecutionLog.Trigger.ADMIN)
-        self.message_user(request, f"The overdue check was queued on the cluster (task {task_id}).")
-        if not scheduler_status().cluster_alive:
+        cluster_alive = scheduler_status().cluster_alive
+        if queued := queued_overdue_checks():
+            self.message_user(request, already_queued_message(queued, cluster_alive), level=messages.WARNING)
+            return redirect("admin:scheduler_jobexecutionlog_changelist")
+        overdue_check_enqueue(triggered_by=JobExecutionLog.Trigger.ADMIN)
+        self.message_user(
+            request,
+            "The overdue check was queued: its run appears at the top of this list when a cluster starts "
+            f"it (the list refreshes every {AUTO_REFRESH_SECONDS} seconds until then).",
+        )
+        if not cluster_alive:
             self.message_user(
-                request, "No cluster is running: the run starts when one does.", level=messages.WARNING
+                request,
+                "No cluster is running: the run starts when one does (manage.py qcluster).",
+                level=messages.WARNING,
             )
         return redirect("admin:scheduler_jobexecutionlog_changelist")
+
+
+def already_queued_message(queued: list[datetime], cluster_alive: bool) -> str:
+    waiting = "" if cluster_alive else ": no cluster is running, start one with manage.py qcluster"
+    return (
+        f"Nothing was queued: a run queued at {moment(queued[0])} is still waiting for a cluster{waiting}. "
+        "A second one would add nothing: the first reminds every overdue invoice."
+    )
 
 
 def search_runs(queryset: QuerySet[JobExecutionLog], term: str) -> QuerySet[JobExecutionLog]:
@@ -252,7 +255,7 @@ class ApiTokenAdmin(ReadOnlyModelAdmin):
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["prefix", "name", "user__username"]
     list_select_related = ["user"]
-    fields = ["key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at"]
+    fields = ("key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     actions = ["revoke"]
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from scheduler.models import JobExecutionLog
@@ -35,3 +39,15 @@ def overdue_check_enqueue(*, triggered_by: str, request_id: str | None = None) -
     if not is_request_id(request_id):
         raise ValueError(f"request_id={request_id!r} is invalid: {REQUEST_ID_RULE}.")
     return async_task(TASK_FUNC, triggered_by=triggered_by, request_id=request_id)
+
+
+def queued_overdue_checks() -> list[datetime]:
+    """When each run of the overdue check still waiting for a cluster was queued, oldest first.
+
+    Only the ORM broker can be read this way; with Redis the list is empty (the queue is not looked into).
+    A task a cluster has taken is locked into the future: it is no longer waiting."""
+    if not Conf.ORM:
+        return []
+    waiting = OrmQ.objects.filter(lock__lte=timezone.now()).order_by("id")
+    ours = (queued for queued in waiting if queued.task.get("func") == TASK_FUNC)
+    return [queued.task.get("started") or queued.lock for queued in ours]

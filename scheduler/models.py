@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from common.display import duration
+
 
 class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
@@ -99,13 +101,18 @@ class JobExecutionLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Run #{self.pk} ({self.status})"
+        kind = "Dry run" if self.dry_run else "Run"
+        return f"{kind} #{self.pk} ({self.get_status_display().lower()})"
 
     @property
     def duration_seconds(self) -> float | None:
         if self.finished_at is None:
             return None
         return round((self.finished_at - self.started_at).total_seconds(), 3)
+
+    @property
+    def duration_display(self) -> str:
+        return duration(self.duration_seconds)
 
     @property
     def has_errors(self) -> bool:

@@ -5,7 +5,8 @@
   3 seconds), so the web process sees whether any cluster is up;
 - the django-q2 ``Schedule`` rows: the cluster moves ``next_run`` forward whenever it enqueues a slot, so
   a ``next_run`` well in the past means no cluster is scheduling;
-- our run log: the newest run, and the newest successful one.
+- our run log: the newest real run, the newest successful one, and apart the newest dry run (a dry run
+  says what a run would do; it is never "the last run").
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class SchedulerStatus:
     late_schedules: tuple[str, ...]
     last_execution: JobExecutionLog | None
     last_successful_execution: JobExecutionLog | None
+    last_dry_run: JobExecutionLog | None
     success_due_since: datetime | None
 
     @property
@@ -82,6 +84,7 @@ def scheduler_status(*, now: datetime | None = None) -> SchedulerStatus:
         late_schedules=late_schedule_names(now=now),
         last_execution=last_execution(),
         last_successful_execution=last_successful_execution(),
+        last_dry_run=last_dry_run(),
         success_due_since=success_due_since(schedule, now=now) if schedule else None,
     )
 
@@ -102,7 +105,12 @@ def late_schedule_names(*, now: datetime) -> tuple[str, ...]:
 
 
 def last_execution() -> JobExecutionLog | None:
-    return JobExecutionLog.objects.order_by("-started_at", "-id").first()
+    """The newest real run, whatever its status."""
+    return JobExecutionLog.objects.filter(dry_run=False).order_by("-started_at", "-id").first()
+
+
+def last_dry_run() -> JobExecutionLog | None:
+    return JobExecutionLog.objects.filter(dry_run=True).order_by("-started_at", "-id").first()
 
 
 def last_successful_execution() -> JobExecutionLog | None:

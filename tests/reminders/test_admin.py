@@ -1,3 +1,7 @@
+"""The reminder list a clerk works from (SPEC §11)."""
+
+from datetime import UTC, datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -6,6 +10,66 @@ from django.urls import reverse
 from tests.reminders.factories import NotificationFactory
 
 pytestmark = pytest.mark.django_db
+
+LIST_URL = reverse("admin:reminders_notification_changelist")
+
+
+def listed(client, **params) -> list[int]:
+    response = client.get(LIST_URL, params)
+    assert response.status_code == 200
+    return [notification.pk for notification in response.context["cl"].result_list]
+
+
+@pytest.fixture
+def reminders():
+    return {
+        "hooli": NotificationFactory(
+            invoice__number="INV-0002000",
+            invoice__customer__name="Hooli Industries 111",
+            invoice__customer__email="ap@hooli.example",
+            recipient="billing+111@hooli.example",
+        ),
+        "globex": NotificationFactory(
+            invoice__number="INV-0003000",
+            invoice__customer__name="Globex Trading 7",
+            delivery_state="sent",
+            sent_at=datetime(2026, 2, 3, 9, 30, tzinfo=UTC),
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "term",
+    ["Hooli Industries", "hooli industries 111", "INV-0002000", "billing+111@hooli", "ap@hooli.example"],
+)
+def test_search_finds_a_reminder_by_customer_name_invoice_number_or_email(staff_client, reminders, term):
+    assert listed(staff_client, q=term) == [reminders["hooli"].pk]
+
+
+def test_filter_by_delivery_state_keeps_exactly_those(staff_client, reminders):
+    assert listed(staff_client, delivery_state__exact="sent") == [reminders["globex"].pk]
+    assert listed(staff_client, delivery_state__exact="pending") == [reminders["hooli"].pk]
+
+
+def test_list_shows_customer_reminder_delivery_state_and_sent_time_with_its_zone(staff_client, reminders):
+    html = staff_client.get(LIST_URL).content.decode()
+    assert '<td class="field-customer">Globex Trading 7</td>' in html
+    assert '<td class="field-reminder">level 1 (1 day)</td>' in html
+    assert '<td class="field-delivery_state">Sent</td>' in html
+    assert "2026-02-03 09:30 UTC" in html
+    assert "By delivery state" in html
+
+
+def test_a_reminder_reads_as_its_level_days_and_invoice_number(reminders):
+    assert str(reminders["hooli"]) == "Reminder level 1 (1 day overdue) for invoice INV-0002000"
+
+
+def test_the_list_reads_its_rows_in_a_constant_number_of_queries(staff_client, django_assert_max_num_queries):
+    NotificationFactory.create_batch(30)
+    with django_assert_max_num_queries(8):
+        staff_client.get(LIST_URL)
+
+
 LIST = "admin:reminders_notification_changelist"
 
 

@@ -44,3 +44,25 @@ def test_a_new_notification_is_pending_delivery_with_no_attempt():
     assert (notification.delivery_state, notification.attempts) == (DeliveryState.PENDING, 0)
     assert notification.next_attempt_at is None
     assert notification.sent_at is None
+
+
+def test_reminders_per_day_counts_created_and_delivered_per_day_in_the_configured_zone(settings):
+    from datetime import UTC, date, datetime
+
+    from reminders.selectors import DayActivity, reminders_per_day
+
+    settings.TIME_ZONE = "Europe/Paris"
+    late_evening = datetime(2026, 2, 1, 23, 30, tzinfo=UTC)  # Feb 2nd in Paris
+    first = NotificationFactory(sent_at=late_evening)
+    Notification.objects.filter(pk=first.pk).update(created_at=datetime(2026, 2, 1, 12, tzinfo=UTC))
+    second = NotificationFactory()
+    Notification.objects.filter(pk=second.pk).update(created_at=late_evening)
+    outside = NotificationFactory()
+    Notification.objects.filter(pk=outside.pk).update(created_at=datetime(2026, 1, 20, tzinfo=UTC))
+
+    days = reminders_per_day(first_day=date(2026, 2, 1), last_day=date(2026, 2, 3))
+    assert days == [
+        DayActivity(date(2026, 2, 1), created=1, delivered=0),
+        DayActivity(date(2026, 2, 2), created=1, delivered=1),
+        DayActivity(date(2026, 2, 3), created=0, delivered=0),
+    ]

@@ -16,6 +16,7 @@ from tests.scheduler.factories import JobExecutionLogFactory
 pytestmark = pytest.mark.django_db
 
 RUNS_URL = reverse("admin:scheduler_jobexecutionlog_changelist")
+FROM, TO = "started_at__range__gte", "started_at__range__lte"  # django-admin-rangefilter's parameters
 RUN_NOW_URL = reverse("admin:scheduler_jobexecutionlog_run_now")
 TOKENS_URL = reverse("admin:scheduler_apitoken_changelist")
 ERRORS = [
@@ -92,11 +93,11 @@ def test_runs_are_listed_newest_first(superuser_client):
 
 def test_list_shows_the_columns_of_a_run(superuser_client, failed_run):
     html = superuser_client.get(RUNS_URL).content.decode()
-    for column in ["column-id", "column-started_at", "column-duration", "column-coloured_status"]:
+    for column in ["column-id", "column-started", "column-duration", "column-coloured_status"]:
         assert column in html
     for column in [
         "column-trigger",
-        "column-as_of",
+        "column-as_of_date",
         "column-processed",
         "column-created",
         "column-error_total",
@@ -123,9 +124,9 @@ def test_status_is_coloured_by_outcome(superuser_client):
         ({"triggered_by__exact": "schedule"}, ["failed_run"]),
         ({"dry_run__exact": "1"}, ["dry_run"]),
         ({"started_at__year": "2026", "started_at__month": "2", "started_at__day": "3"}, ["failed_run"]),
-        ({"started_from": "2026-02-03", "started_to": "2026-02-04"}, ["clean_run", "failed_run"]),
-        ({"started_to": "2026-02-03"}, ["failed_run", "dry_run"]),
-        ({"started_from": "2026-02-05"}, []),
+        ({FROM: "2026-02-03", TO: "2026-02-04"}, ["clean_run", "failed_run"]),
+        ({TO: "2026-02-03"}, ["failed_run", "dry_run"]),
+        ({FROM: "2026-02-05"}, []),
     ],
 )
 def test_each_filter_keeps_exactly_the_matching_runs(superuser_client, failed_run, params, expected):
@@ -141,20 +142,27 @@ def test_date_range_ends_at_the_end_of_the_last_day_in_the_configured_zone(super
     settings.TIME_ZONE = "Europe/Paris"
     inside = JobExecutionLogFactory(started_at=datetime(2026, 2, 3, 22, 59, tzinfo=UTC))
     JobExecutionLogFactory(started_at=datetime(2026, 2, 3, 23, 0, tzinfo=UTC))  # Feb 4th in Paris
-    assert listed_ids(superuser_client, started_from="2026-02-03", started_to="2026-02-03") == [inside.pk]
+    params = {FROM: "2026-02-03", TO: "2026-02-03"}
+    assert listed_ids(superuser_client, **params) == [inside.pk]
 
 
 def test_range_filter_form_keeps_the_other_filters(superuser_client):
     html = superuser_client.get(RUNS_URL, {"status__exact": "failed"}).content.decode()
-    assert '<input type="hidden" name="status__exact" value="failed">' in html
-    assert 'name="started_from"' in html
+    assert 'id="start-date-query-string" value="?status__exact=failed"' in html
+    assert f'name="{FROM}"' in html
+    assert "By start date" in html
 
 
-def test_an_invalid_range_date_is_ignored_with_a_warning(superuser_client, failed_run):
-    response = superuser_client.get(RUNS_URL, {"started_from": "yesterday"})
+def test_an_invalid_range_date_filters_nothing_and_says_why(superuser_client, failed_run):
+    response = superuser_client.get(RUNS_URL, {FROM: "yesterday"})
     assert [run.pk for run in response.context["cl"].result_list] == [failed_run.pk]
-    warnings = [str(message) for message in response.context["messages"]]
-    assert warnings == ["started_from='yesterday' is ignored: expected a date like 2026-02-01."]
+    assert "Enter a valid date." in response.content.decode()
+
+
+def test_filter_titles_read_as_english(superuser_client):
+    html = superuser_client.get(RUNS_URL).content.decode()
+    assert "By trigger" in html
+    assert "By triggered by" not in html
 
 
 @pytest.mark.parametrize("term", ["{id}", "#{id}", "INV-000012", "value too long"])
@@ -238,8 +246,29 @@ def test_run_now_enqueues_exactly_one_check_triggered_by_admin(superuser_client)
     assert queued.task["func"] == "scheduler.tasks.overdue_check_task"
     assert queued.task["kwargs"] == {"triggered_by": "admin"}
     messages = [str(message) for message in response.context["messages"]]
-    assert f"The overdue check was queued on the cluster (task {queued.task['id']})." in messages
-    assert "No cluster is running: the run starts when one does." in messages
+    assert messages == [
+        "The overdue check was queued: its run appears at the top of this list when a cluster starts it "
+        "(the list refreshes every 5 seconds until then).",
+        "No cluster is running: the run starts when one does (manage.py qcluster).",
+    ]
+    assert '<meta http-equiv="refresh" content="5">' in response.content.decode()
+    assert "1 run waiting for a cluster, since" in response.content.decode()
+
+
+def test_run_now_queues_nothing_while_a_run_still_waits_for_a_cluster(superuser_client):
+    superuser_client.post(RUN_NOW_URL, follow=True)
+    response = superuser_client.post(RUN_NOW_URL, follow=True)
+    assert OrmQ.objects.count() == 1
+    [message] = [str(message) for message in response.context["messages"]]
+    assert message.startswith("Nothing was queued: a run queued at ")
+    assert "still waiting for a cluster: no cluster is running, start one with manage.py qcluster." in message
+
+
+def test_run_list_refreshes_itself_only_while_a_run_is_running(superuser_client):
+    JobExecutionLogFactory()
+    assert b'http-equiv="refresh"' not in superuser_client.get(RUNS_URL).content
+    JobExecutionLogFactory(status=RunStatus.RUNNING, finished_at=None)
+    assert b'<meta http-equiv="refresh" content="5">' in superuser_client.get(RUNS_URL).content
 
 
 def test_run_now_does_not_warn_when_a_cluster_is_alive(superuser_client):
@@ -311,3 +340,34 @@ def test_revoke_action_revokes_the_selected_tokens(superuser_client, staff_user)
     assert "Revoked 1 token(s)" in response.content.decode()
     assert ApiToken.objects.get(pk=chosen.pk).revoked_at is not None
     assert ApiToken.objects.get(pk=other.pk).revoked_at is None
+
+
+# --- dry runs, durations and zones -------------------------------------------------------------------
+
+
+def test_dry_runs_are_marked_on_the_list_and_on_their_page(superuser_client):
+    dry = JobExecutionLogFactory(dry_run=True, notifications_created=672)
+    real = JobExecutionLogFactory()
+    html = superuser_client.get(RUNS_URL).content.decode()
+    assert html.count('class="dry-run-badge"') == 2  # the dry run's row, and the status box's last dry run
+    page = superuser_client.get(run_url(dry)).content.decode()
+    assert f"<title>Dry run #{dry.pk} (completed)" in page
+    assert 'class="dry-run-badge"' in page
+    assert 'class="dry-run-badge"' not in superuser_client.get(run_url(real)).content.decode()
+
+
+def test_a_short_run_shows_milliseconds_not_zero_seconds(superuser_client):
+    run = JobExecutionLogFactory(started_at=started(3))
+    JobExecutionLog.objects.filter(pk=run.pk).update(finished_at=started(3) + timedelta(milliseconds=42))
+    html = superuser_client.get(RUNS_URL).content.decode()
+    assert '<td class="field-duration">42 ms</td>' in html
+    assert "0.0 s" not in html
+
+
+def test_times_on_the_list_and_the_page_carry_their_zone(superuser_client, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    run = JobExecutionLogFactory(started_at=datetime(2026, 2, 3, 23, 0, 4, tzinfo=UTC))
+    assert "2026-02-04 00:00:04 CET" in superuser_client.get(RUNS_URL).content.decode()
+    page = superuser_client.get(run_url(run)).content.decode()
+    assert "2026-02-04 00:00:04 CET" in page
+    assert "2026-02-04 00:00:06 CET" in page

@@ -155,6 +155,14 @@ def test_status_reports_the_fields_of_the_spec(client, staff_headers):
     assert body["last_execution"]["duration_seconds"] == 2.0
 
 
+def test_status_last_execution_is_the_last_real_run_not_a_newer_dry_run(client, staff_headers):
+    real = JobExecutionLogFactory(started_at=started(1))
+    JobExecutionLogFactory(started_at=started(2), dry_run=True)
+    body = client.get(STATUS_URL, headers=staff_headers).json()
+    assert body["last_execution"]["id"] == real.pk
+    assert body["last_execution"]["dry_run"] is False
+
+
 def test_status_without_cluster_schedule_or_runs_says_so(client, staff_headers):
     body = client.get(STATUS_URL, headers=staff_headers).json()
     assert body["scheduler_running"] is False

@@ -187,7 +187,12 @@ class AdminFilterPagesTest(TestCase):
                 and (end is None or run.started_at < day_start(end + timedelta(days=1)))
             ]
         )
-        params = {"status__exact": status, "has_errors": has_errors, "started_from": start, "started_to": end}
+        params = {
+            "status__exact": status,
+            "has_errors": has_errors,
+            "started_at__range__gte": start,
+            "started_at__range__lte": end,
+        }
         params = {name: str(value) for name, value in params.items() if value is not None}
         self.client.force_login(self.user)
         run_admin = admin.site._registry[JobExecutionLog]

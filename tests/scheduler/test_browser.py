@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from scheduler.models import JobExecutionLog, RunStatus
+from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -106,3 +107,120 @@ def test_staff_finds_the_failed_invoices_of_a_run_in_the_browser(
     rows = browser.find_elements(By.CSS_SELECTOR, "table.run-errors tbody tr")
     cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
     assert cells == [[str(error["invoice_id"]), error["number"], error["error"]] for error in ERRORS]
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture
+def desk_data(transactional_db) -> date:
+    """The demo's spread of invoices; a run three days ago and one today, then a dry run that looks a
+    month ahead; reminders created over the last weeks, most of them delivered an hour later; a cluster
+    alive and the schedule in place."""
+    from django.utils import timezone
+
+    from invoicing.services import demo_data_create
+    from reminders.models import DeliveryState, Notification
+    from scheduler.services import overdue_check_run
+
+    today = timezone.localdate()
+    demo_data_create(customers=120, invoices=1500, seed=7, as_of=today)
+    overdue_check_run(triggered_by=JobExecutionLog.Trigger.SCHEDULE, as_of=today - timedelta(days=3))
+    overdue_check_run(triggered_by=JobExecutionLog.Trigger.COMMAND, as_of=today)
+    overdue_check_run(
+        triggered_by=JobExecutionLog.Trigger.COMMAND, as_of=today + timedelta(days=30), dry_run=True
+    )
+    now = timezone.now()
+    for n, notification in enumerate(Notification.objects.order_by("id")):
+        notification.created_at = now - timedelta(days=(n * 7) % 26, hours=2)
+        if n % 5:
+            notification.delivery_state = DeliveryState.SENT
+            notification.sent_at = notification.created_at + timedelta(hours=1)
+        notification.save(update_fields=["created_at", "delivery_state", "sent_at"])
+    save_heartbeat()
+    create_check_schedule(next_run=now + timedelta(hours=6))
+    return today
+
+
+def screen_browser(width: int, height: int) -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+    flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags += [f"--window-size={width},{height}", "--hide-scrollbars"]
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        for flag in [*flags, f"--user-data-dir={profile}"]:
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+        driver.implicitly_wait(5)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+@pytest.fixture
+def laptop_browser() -> Iterator[object]:
+    """The screen a clerk's laptop has: 1366 x 768."""
+    yield from screen_browser(1366, 768)
+
+
+def test_a_clerk_reads_the_aging_and_finds_a_reminder_by_customer_name(
+    laptop_browser, live_server, desk_data, django_user_model
+):
+    from selenium.webdriver.common.by import By
+
+    from invoicing.selectors import receivables_aging
+    from reminders.models import Notification
+
+    browser = laptop_browser
+    django_user_model.objects.create_user(
+        username="finance", password=PASSWORD, is_staff=True, is_superuser=True
+    )
+    log_in(browser, live_server.url)
+
+    table = browser.find_element(By.ID, "aging-table")
+    expected = receivables_aging(as_of=desk_data)
+    assert len(expected) == 5
+    for row in expected:
+        line = table.find_element(By.CSS_SELECTOR, f"tr[data-currency='{row.currency}']")
+        assert line.find_element(By.CSS_SELECTOR, "[data-field='total']").text == f"{row.total:,}"
+        assert line.find_element(By.CSS_SELECTOR, "[data-field='count']").text == str(row.count)
+        assert line.find_element(By.CSS_SELECTOR, "[data-field='paused']").text == f"{row.paused.amount:,}"
+        for key, share in row.buckets.items():
+            assert line.find_element(By.CSS_SELECTOR, f"[data-bucket='{key}']").text == f"{share.amount:,}"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#aging-table td.chart svg rect")) == 25
+    assert "dry run" in browser.find_element(By.ID, "last-dry-run").text
+    assert "dry run" not in browser.find_element(By.ID, "last-run").text
+    # Nothing may wrap or spill sideways on this screen.
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1366
+    # The README's picture: the whole dashboard at this width, down to the end of its last chart.
+    bottom, chrome = browser.execute_script(
+        "return [document.getElementById('finance-desk').getBoundingClientRect().bottom + window.scrollY,"
+        " window.outerHeight - window.innerHeight]"
+    )
+    browser.set_window_size(1366, int(bottom + chrome) + 16)
+    DOCS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(DOCS / "dashboard.png"))
+    browser.set_window_size(1366, 768)
+
+    wanted = Notification.objects.select_related("invoice__customer").order_by("id").first()
+    name = wanted.invoice.customer.name
+    browser.find_element(By.LINK_TEXT, "Notifications").click()
+    search = browser.find_element(By.ID, "searchbar")
+    search.send_keys(name)
+    search.submit()
+    customers = {
+        cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#result_list td.field-customer")
+    }
+    assert customers == {name}
+    invoices = {
+        cell.text
+        for cell in browser.find_elements(
+            By.CSS_SELECTOR, "#result_list th.field-invoice, #result_list td.field-invoice"
+        )
+    }
+    assert wanted.invoice.number in invoices

@@ -90,6 +90,15 @@ def test_last_execution_is_the_newest_run_whatever_its_status():
     assert scheduler_status(now=NOW).last_execution == newest
 
 
+def test_last_execution_is_the_newest_real_run_and_the_newest_dry_run_is_kept_apart():
+    real = JobExecutionLogFactory(started_at=NOW - timedelta(hours=3))
+    JobExecutionLogFactory(started_at=NOW - timedelta(hours=2), dry_run=True)
+    dry = JobExecutionLogFactory(started_at=NOW - timedelta(hours=1), dry_run=True)
+    status = scheduler_status(now=NOW)
+    assert status.last_execution == real
+    assert status.last_dry_run == dry
+
+
 def test_last_success_counts_runs_with_invoice_errors_but_not_failed_or_dry_runs():
     JobExecutionLogFactory(started_at=NOW - timedelta(hours=5))
     success = JobExecutionLogFactory(

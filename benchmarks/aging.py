@@ -1,0 +1,147 @@
+"""Receivables aging over 1,000,000 invoices on PostgreSQL (SPEC §11: under 1 s).
+
+    .venv/bin/python benchmarks/aging.py [--invoices 1000000] [--database-url URL] [--repeat 7] [--explain]
+
+Loads N invoices into its own database (once; reused while the count matches), then times
+``receivables_aging`` (one aggregate query) and prints the best and median of ``--repeat`` runs, checks
+its totals against a plain ``GROUP BY currency`` and, with ``--explain``, the plan of its query.
+Results are in docs/benchmarks.md ("Receivables aging").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from datetime import date
+from decimal import Decimal
+
+# Run as a script, its own folder is on sys.path: the shared database setup comes from the check's benchmark.
+from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_aging"
+AS_OF = date(2026, 3, 31)
+
+LOAD_CUSTOMERS = """
+INSERT INTO invoicing_customer (id, name, email, reminders_paused)
+SELECT g, 'Customer ' || g, format('billing+%%s@customer%%s.example', g, g), g %% 25 = 0
+FROM generate_series(1::bigint, %(customers)s) AS g
+"""
+
+# Due dates from 60 days ahead to 400 days back; about 60 % sent, 5 currencies, a third partly paid.
+LOAD_INVOICES = """
+INSERT INTO invoicing_invoice
+    (id, customer_id, number, issue_date, due_date, currency, total, amount_paid, status)
+SELECT g, 1 + (g * 7919) %% %(customers)s, 'INV-' || lpad(g::text, 9, '0'), due - 30, due,
+       (ARRAY['EUR', 'USD', 'GBP', 'CHF', 'JPY'])[1 + g %% 5], total,
+       CASE WHEN g %% 3 = 0 THEN round(total / 3, 2) ELSE 0 END,
+       (ARRAY['sent', 'sent', 'sent', 'paid', 'draft'])[1 + (g / 7) %% 5]
+FROM (
+    SELECT g, round(10 + ((g * 7907) %% 500000) / 100.0, 2) AS total,
+           %(as_of)s::date + (60 - (g * 31) %% 461)::int AS due
+    FROM generate_series(1::bigint, %(invoices)s) AS g
+) AS spread
+"""
+
+CHECK_TOTALS = """
+SELECT currency, sum(total - amount_paid), count(*)
+FROM invoicing_invoice WHERE status = 'sent' AND total - amount_paid > 0
+GROUP BY currency ORDER BY currency
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--invoices", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_AGING_DATABASE_URL"))
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS) of the query"
+    )
+    return parser.parse_args()
+
+
+def load(invoices: int) -> None:
+    from django.db import connection, transaction
+
+    from invoicing.models import Invoice
+
+    if Invoice.objects.count() == invoices:
+        print(f"Reusing the {invoices:,} invoices already loaded.")
+        return
+    print(f"Loading {invoices:,} invoices ...", flush=True)
+    started = time.perf_counter()
+    customers = max(100, invoices // 100)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE reminders_notification, invoicing_invoice, invoicing_customer RESTART IDENTITY CASCADE"
+        )
+        cursor.execute(LOAD_CUSTOMERS, {"customers": customers})
+        cursor.execute(LOAD_INVOICES, {"customers": customers, "invoices": invoices, "as_of": AS_OF})
+    with connection.cursor() as cursor:
+        for table in ("invoicing_customer", "invoicing_invoice"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    print(f"Loaded in {time.perf_counter() - started:.1f} s.")
+
+
+def timed(repeat: int) -> tuple[list[float], list]:
+    from invoicing.selectors import receivables_aging
+
+    times, result = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = receivables_aging(as_of=AS_OF)
+        times.append(time.perf_counter() - started)
+    return times, result
+
+
+def check(result: list) -> None:
+    from django.db import connection
+
+    from invoicing.currency import in_minor_units
+
+    with connection.cursor() as cursor:
+        cursor.execute(CHECK_TOTALS)
+        expected = [(c, in_minor_units(Decimal(s), c), n) for c, s, n in cursor.fetchall()]
+    got = [(row.currency, row.total, row.count) for row in result]
+    if got != expected:
+        raise SystemExit(f"aging differs from a plain GROUP BY: {got} != {expected}")
+    print("Totals equal a plain GROUP BY currency:", ", ".join(f"{c} {t} ({n:,})" for c, t, n in got))
+
+
+def explain() -> None:
+    from django.db import connection
+
+    from invoicing.selectors import aging_queryset
+
+    sql, params = aging_queryset(as_of=AS_OF).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
+        print("\n".join(line for (line,) in cursor.fetchall()))
+
+
+def main() -> None:
+    args = parse_args()
+    url = args.database_url or DEFAULT_DATABASE_URL
+    create_database_if_missing(refuse_unless_postgres(url))
+    setup_django(url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    load(args.invoices)
+    times, result = timed(args.repeat)
+    check(result)
+    print(
+        f"receivables_aging over {args.invoices:,} invoices: best {min(times) * 1000:.0f} ms, "
+        f"median {statistics.median(times) * 1000:.0f} ms, worst {max(times) * 1000:.0f} ms "
+        f"({args.repeat} runs)"
+    )
+    if args.explain:
+        explain()
+
+
+if __name__ == "__main__":
+    main()

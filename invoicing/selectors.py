@@ -1,0 +1,106 @@
+"""Reads on the invoicing domain for finance staff (SPEC §11)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
+
+from invoicing.currency import in_minor_units
+from invoicing.models import Invoice
+
+
+@dataclass(frozen=True)
+class AgingBucket:
+    """Days overdue from ``low`` to ``high`` (both included; ``None``: open-ended)."""
+
+    key: str
+    low: int | None
+    high: int | None
+
+    def due_dates(self, as_of: date) -> Q:
+        """The due dates of an invoice this many days overdue on ``as_of``."""
+        bounds = Q()
+        if self.low is not None:
+            bounds &= Q(due_date__lte=as_of - timedelta(days=self.low))
+        if self.high is not None:
+            bounds &= Q(due_date__gte=as_of - timedelta(days=self.high))
+        return bounds
+
+
+# "current" is everything not overdue yet, due today included (SPEC §3: due today is not overdue).
+AGING_BUCKETS = (
+    AgingBucket("current", None, 0),
+    AgingBucket("1-30", 1, 30),
+    AgingBucket("31-60", 31, 60),
+    AgingBucket("61-90", 61, 90),
+    AgingBucket("90+", 91, None),
+)
+BUCKET_KEYS = tuple(bucket.key for bucket in AGING_BUCKETS)
+
+
+@dataclass(frozen=True)
+class Share:
+    amount: Decimal
+    count: int
+
+
+@dataclass(frozen=True)
+class CurrencyAging:
+    """The open balance of one currency on ``as_of``, by age. ``paused`` is the part owed by customers
+    whose reminders are paused: included in the buckets and the total, and also shown apart."""
+
+    currency: str
+    buckets: dict[str, Share]
+    paused: Share
+
+    @property
+    def total(self) -> Decimal:
+        # The sum of the rounded buckets, so that the table always adds up.
+        return sum((share.amount for share in self.buckets.values()), Decimal(0))
+
+    @property
+    def count(self) -> int:
+        return sum(share.count for share in self.buckets.values())
+
+
+def receivables_aging(*, as_of: date) -> list[CurrencyAging]:
+    """The open balance per currency on ``as_of`` in the buckets of ``AGING_BUCKETS``, sorted by currency
+    code, in one aggregate query. Amounts are in each currency's minor units (rounded half up)."""
+    return [_currency_aging(row) for row in aging_queryset(as_of=as_of)]
+
+
+def aging_queryset(*, as_of: date) -> QuerySet[Invoice, Any]:
+    """The one query of ``receivables_aging``: a row per currency, an amount and a count per bucket."""
+    return (
+        Invoice.objects.open()
+        .order_by()
+        .values("currency")
+        .annotate(**_aggregates(as_of))
+        .order_by("currency")
+    )
+
+
+def _aggregates(as_of: date) -> dict[str, Any]:
+    shares = {f"b{index}": bucket.due_dates(as_of) for index, bucket in enumerate(AGING_BUCKETS)}
+    shares["paused"] = Q(customer__reminders_paused=True)
+    aggregates: dict[str, Any] = {}
+    for name, condition in shares.items():
+        aggregates[f"{name}_amount"] = Sum("balance_due", filter=condition, default=_ZERO)
+        aggregates[f"{name}_count"] = Count("id", filter=condition)
+    return aggregates
+
+
+_ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def _share(row: dict[str, Any], name: str) -> Share:
+    return Share(in_minor_units(row[f"{name}_amount"], row["currency"]), row[f"{name}_count"])
+
+
+def _currency_aging(row: dict[str, Any]) -> CurrencyAging:
+    buckets = {bucket.key: _share(row, f"b{index}") for index, bucket in enumerate(AGING_BUCKETS)}
+    return CurrencyAging(currency=row["currency"], buckets=buckets, paused=_share(row, "paused"))
