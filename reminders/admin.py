@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -17,6 +17,7 @@ from common.display import moment
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
 from reminders.models import Notification
+from reminders.services import deliveries_cancel, deliveries_resend
 
 CUSTOMER_PAGE_REMINDERS = 20
 # The threshold filter lists the thresholds of the newest reminders only: listing every value ever used
@@ -59,6 +60,71 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     )
     list_select_related = ["invoice__customer"]
     show_full_result_count = False
+    actions = ["resend", "cancel"]
+    fieldsets = [
+        (
+            "Reminder",
+            {
+                "fields": [
+                    "invoice",
+                    "threshold_days",
+                    "level",
+                    "days_overdue",
+                    "recipient",
+                    "message",
+                    "created_at",
+                    "run_id",
+                ]
+            },
+        ),
+        (
+            "Delivery",
+            {
+                "fields": [
+                    "delivery_state",
+                    "attempts",
+                    "last_error",
+                    "cancel_reason",
+                    "next_attempt_at",
+                    "last_attempt_at",
+                    "leased_until",
+                    "sent_at",
+                    "message_id",
+                ]
+            },
+        ),
+        ("What was sent", {"fields": ["sent_subject", "sent_body", "sent_html"]}),
+    ]
+
+    def has_deliver_permission(self, request: HttpRequest) -> bool:
+        """Resending and cancelling change a reminder's delivery, never the reminder itself."""
+        return request.user.has_perm("reminders.change_notification")
+
+    @admin.action(
+        description="Send the selected reminders again (failed or cancelled ones)", permissions=["deliver"]
+    )
+    def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        done = deliveries_resend(ids=selected)
+        self.message_user(
+            request,
+            f"{done} of {len(selected)} reminders are back in the outbox; the others were not failed or "
+            "cancelled, so they were left as they are.",
+            messages.SUCCESS if done else messages.WARNING,
+        )
+
+    @admin.action(
+        description="Cancel the selected reminders (pending or failed ones)", permissions=["deliver"]
+    )
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        done = deliveries_cancel(ids=selected)
+        self.message_user(
+            request,
+            f"{done} of {len(selected)} reminders cancelled; the others were sent, being sent or already "
+            "cancelled, so they were left as they are.",
+            messages.SUCCESS if done else messages.WARNING,
+        )
 
     def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
         # The customer page links to "this customer's reminders".

@@ -86,6 +86,12 @@ class Notification(models.Model):
                 fields=["id"], condition=Q(delivery_state__in=OUTBOX_STATES), name="notification_outbox"
             ),
             models.Index(fields=["run_id"], name="notification_run_idx"),
+            # The delivery health looks up the newest chunk; a new reminder (never claimed) is not in it.
+            models.Index(
+                fields=["last_attempt_at"],
+                condition=Q(last_attempt_at__isnull=False),
+                name="notification_last_attempt",
+            ),
         ]
 
     def __str__(self) -> str:

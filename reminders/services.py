@@ -6,10 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.models import OuterRef, Subquery
 
-from invoicing.models import Invoice
+from invoicing.models import Customer, Invoice
 from reminders.fastpath import INSERTED_COUNT, NOTIFICATION_COLUMNS, SENT_COLUMNS
-from reminders.models import Notification
+from reminders.models import DeliveryState, Notification
 from reminders.selectors import OwedReminder, ReminderPlan
 
 
@@ -66,3 +67,33 @@ def reminders_delete_all(*, using: str = "default") -> int:
     with transaction.atomic(using=using):
         deleted, _ = Notification.objects.using(using).all().delete()
     return deleted
+
+
+# What staff may do to a delivery (docs/SPEC.md §10): send again what failed or was cancelled, and
+# cancel what still waits or failed. An entry a sender holds (`sending`) is left to it: changing it now
+# could not stop an email already on its way.
+RESENDABLE = (DeliveryState.FAILED, DeliveryState.CANCELLED)
+CANCELLABLE = (DeliveryState.PENDING, DeliveryState.FAILED)
+STAFF_CANCEL_REASON = "by staff"
+
+
+def deliveries_resend(*, ids: Sequence[int]) -> int:
+    """Put failed or cancelled reminders back in the outbox with a fresh set of attempts, addressed to
+    the customer's email as it is now (a refused address is what staff correct before resending);
+    returns how many. The others (pending, sending, sent) are left as they are."""
+    current_email = Customer.objects.filter(invoices=OuterRef("invoice_id")).values("email")[:1]
+    return Notification.objects.filter(pk__in=ids, delivery_state__in=RESENDABLE).update(
+        recipient=Subquery(current_email),
+        delivery_state=DeliveryState.PENDING,
+        attempts=0,
+        next_attempt_at=None,
+        leased_until=None,
+        cancel_reason="",
+    )
+
+
+def deliveries_cancel(*, ids: Sequence[int]) -> int:
+    """Cancel pending or failed reminders (nothing is sent for them); returns how many."""
+    return Notification.objects.filter(pk__in=ids, delivery_state__in=CANCELLABLE).update(
+        delivery_state=DeliveryState.CANCELLED, cancel_reason=STAFF_CANCEL_REASON, next_attempt_at=None
+    )

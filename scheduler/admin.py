@@ -17,6 +17,8 @@ from rangefilter.filters import DateRangeFilter
 
 from common.admin import ReadOnlyModelAdmin
 from common.display import moment
+from reminders.models import DeliveryState
+from reminders.monitoring import delivery_counts
 from scheduler.dispatch import overdue_check_enqueue, queued_overdue_checks
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.status import scheduler_status
@@ -101,7 +103,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
             "Counters",
             {"fields": ["invoices_processed", "notifications_created", "already_notified", "error_count"]},
         ),
-        ("Notifications", {"fields": ["notifications_link"]}),
+        ("Notifications", {"fields": ["notifications_link", "deliveries"]}),
         ("Errors", {"fields": ["errors_table", "traceback"]}),
         ("Settings of the run", {"fields": ["batch_size", "reminder_days"], "classes": ["collapse"]}),
     ]
@@ -166,6 +168,18 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
             return "None: a dry run writes no notifications."
         return format_html(
             '<a href="{}">{} notifications created by this run</a>', url, run.notifications_created
+        )
+
+    @admin.display(description="delivery")
+    def deliveries(self, run: JobExecutionLog) -> str:
+        if run.dry_run:
+            return "None: a dry run writes no notifications."
+        counts = delivery_counts(run_id=run.pk)
+        base = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}&delivery_state="
+        return format_html_join(
+            " · ",
+            '<a href="{}{}">{} {}</a>',
+            ((base, state, counts[state], label.lower()) for state, label in DeliveryState.choices),
         )
 
     @admin.display(description="errors")

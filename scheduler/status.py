@@ -23,6 +23,7 @@ from django_q.models import Schedule
 from django_q.status import Stat
 from django_q.utils import localtime
 
+from reminders.monitoring import DeliveryStatus, delivery_status
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.schedules import SCHEDULE_NAME
 
@@ -45,6 +46,7 @@ class SchedulerStatus:
     last_successful_execution: JobExecutionLog | None
     last_dry_run: JobExecutionLog | None
     success_due_since: datetime | None
+    deliveries: DeliveryStatus
 
     @property
     def schedule_late(self) -> bool:
@@ -66,7 +68,8 @@ class SchedulerStatus:
 
     @property
     def healthy(self) -> bool:
-        return self.scheduler_running and self.last_success_recent
+        """Runs happen on time, and reminders reach the customers (docs/SPEC.md §7, §10)."""
+        return self.scheduler_running and self.last_success_recent and self.deliveries.health == "ok"
 
     @property
     def health(self) -> str:
@@ -86,6 +89,7 @@ def scheduler_status(*, now: datetime | None = None) -> SchedulerStatus:
         last_successful_execution=last_successful_execution(),
         last_dry_run=last_dry_run(),
         success_due_since=success_due_since(schedule, now=now) if schedule else None,
+        deliveries=delivery_status(now=now),
     )
 
 

@@ -60,6 +60,26 @@ class ExecutionDetailSerializer(ExecutionSummarySerializer):
         read_only_fields = fields
 
 
+class DeliveriesSerializer(serializers.Serializer):
+    pending = serializers.IntegerField(source="counts.pending")
+    sending = serializers.IntegerField(source="counts.sending")
+    sent = serializers.IntegerField(source="counts.sent")
+    failed = serializers.IntegerField(source="counts.failed")
+    cancelled = serializers.IntegerField(source="counts.cancelled")
+    health = serializers.ChoiceField(
+        choices=["ok", "unavailable"],
+        help_text="unavailable when a pending reminder has waited over an hour, or the newest chunk a "
+        "sender claimed sent nothing.",
+    )
+    oldest_waiting_since = serializers.DateTimeField(
+        allow_null=True, help_text="When the longest-waiting pending reminder became due."
+    )
+    last_chunk_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a sender last claimed a chunk."
+    )
+    last_chunk_failed = serializers.BooleanField()
+
+
 class SchedulerStatusSerializer(serializers.Serializer):
     scheduler_running = serializers.BooleanField(
         help_text="A cluster heartbeat is fresh and no schedule is late by more than two minutes."
@@ -74,6 +94,7 @@ class SchedulerStatusSerializer(serializers.Serializer):
     schedule_late = serializers.BooleanField()
     late_schedules = serializers.ListField(child=serializers.CharField())
     checked_at = serializers.DateTimeField()
+    deliveries = DeliveriesSerializer(help_text="The outbox: reminders by delivery state, and its health.")
 
 
 HEALTH_STATES = ["ok", "unavailable"]
@@ -99,6 +120,7 @@ class HealthDetailSerializer(HealthSerializer):
     last_successful_run_time = serializers.DateTimeField(
         source="last_successful_execution.started_at", allow_null=True, default=None
     )
+    deliveries_health = serializers.ChoiceField(choices=HEALTH_STATES, source="deliveries.health")
 
 
 class EnqueuedSerializer(serializers.Serializer):

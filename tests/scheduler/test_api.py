@@ -7,9 +7,11 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from reminders.models import Notification
 from scheduler.dispatch import overdue_check_enqueue
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.tokens import api_token_create, api_token_revoke
+from tests.reminders.factories import NotificationFactory
 from tests.scheduler.conftest import bearer, create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 
@@ -581,3 +583,29 @@ def test_openapi_schema_says_an_empty_result_is_one_page_and_health_never_401(cl
 
 def test_openapi_schema_generates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_status_counts_the_outbox_by_delivery_state(client, staff_headers):
+    waiting = NotificationFactory()
+    Notification.objects.filter(pk=NotificationFactory().pk).update(delivery_state="failed")
+    deliveries = client.get(STATUS_URL, headers=staff_headers).json()["deliveries"]
+    assert {state: deliveries[state] for state in ("pending", "sending", "sent", "failed", "cancelled")} == {
+        "pending": 1,
+        "sending": 0,
+        "sent": 0,
+        "failed": 1,
+        "cancelled": 0,
+    }
+    assert deliveries["health"] == "ok"
+    assert deliveries["oldest_waiting_since"] is not None
+    assert waiting.delivery_state == "pending"
+
+
+def test_health_is_503_when_a_reminder_has_waited_over_an_hour_to_be_sent(client, staff_headers):
+    healthy_scheduler()
+    assert client.get(HEALTH_URL).status_code == 200
+    late = NotificationFactory()
+    Notification.objects.filter(pk=late.pk).update(next_attempt_at=datetime.now(UTC) - timedelta(hours=2))
+    response = client.get(HEALTH_URL, headers=staff_headers)
+    assert response.status_code == 503
+    assert response.json()["deliveries_health"] == "unavailable"

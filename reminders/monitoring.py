@@ -1,0 +1,67 @@
+"""How delivery stands (docs/SPEC.md §10 "Monitoring"): counts by state, and whether mail is flowing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import Coalesce
+
+from reminders.models import DeliveryState, Notification
+
+# A reminder due for an hour and still not sent means nobody is sending, or the mail server refuses.
+PENDING_TOO_LONG = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    counts: dict[str, int] = field(default_factory=dict)
+    oldest_waiting_since: datetime | None = None
+    last_chunk_at: datetime | None = None
+    last_chunk_failed: bool = False
+    checked_at: datetime | None = None
+
+    @property
+    def waiting_too_long(self) -> bool:
+        if self.oldest_waiting_since is None or self.checked_at is None:
+            return False
+        return self.checked_at - self.oldest_waiting_since > PENDING_TOO_LONG
+
+    @property
+    def health(self) -> str:
+        return "unavailable" if self.waiting_too_long or self.last_chunk_failed else "ok"
+
+
+def delivery_counts(*, run_id: int | None = None) -> dict[str, int]:
+    """Reminders by delivery state (every state present, 0 when none), of one run or of all."""
+    reminders = Notification.objects.all() if run_id is None else Notification.objects.filter(run_id=run_id)
+    found = dict(reminders.order_by().values_list("delivery_state").annotate(n=Count("id")))
+    return {state: found.get(state, 0) for state in DeliveryState.values}
+
+
+def delivery_status(*, now: datetime) -> DeliveryStatus:
+    """The counts, the oldest pending entry's due time, and whether the newest chunk sent nothing."""
+    waiting = Notification.objects.filter(delivery_state=DeliveryState.PENDING).aggregate(
+        since=Min(Coalesce("next_attempt_at", "created_at"))
+    )["since"]
+    last_chunk_at = Notification.objects.filter(last_attempt_at__isnull=False).aggregate(
+        at=Max("last_attempt_at")
+    )["at"]
+    return DeliveryStatus(
+        counts=delivery_counts(),
+        oldest_waiting_since=waiting,
+        last_chunk_at=last_chunk_at,
+        last_chunk_failed=last_chunk_at is not None and _chunk_failed_entirely(last_chunk_at),
+        checked_at=now,
+    )
+
+
+def _chunk_failed_entirely(claimed_at: datetime) -> bool:
+    """The entries a sender claimed together share their claim time; the chunk failed entirely when it
+    is over and none of them was sent or cancelled (all back to wait, or failed)."""
+    outcome = Notification.objects.filter(last_attempt_at=claimed_at).aggregate(
+        done=Count("id", filter=Q(delivery_state__in=(DeliveryState.SENT, DeliveryState.CANCELLED))),
+        open=Count("id", filter=Q(delivery_state=DeliveryState.SENDING)),
+    )
+    return outcome["done"] == 0 and outcome["open"] == 0
