@@ -45,7 +45,8 @@ class LogProgress:
         tenth = self.done * 10 // max(self.total, 1)
         if tenth > self.reported and self.done < self.total:
             self.reported = tenth
-            logger.info("%s: %s of %s %ss %sd.", self.desc, self.done, self.total, self.unit, self.verb)
+            done = self.verb + ("d" if self.verb.endswith("e") else "ed")
+            logger.info("%s: %s of %s %ss %s.", self.desc, self.done, self.total, self.unit, done)
 
     def close(self) -> None:
         """Nothing to tidy."""

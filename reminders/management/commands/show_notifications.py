@@ -19,7 +19,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{total} reminders in all; the latest {min(limit, total)}:")
         for notification in latest:
             self.stdout.write(
-                f"  {notification.threshold_days} days (level {notification.level}) "
+                f"  {notification.threshold_days} day{'' if notification.threshold_days == 1 else 's'} "
+                f"(level {notification.level}) "
                 f"to {notification.recipient} [{notification.delivery_state}]: {notification.message}"
             )
         if sample:
