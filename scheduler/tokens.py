@@ -52,10 +52,11 @@ def _active_user(username: str) -> Any:
 
 
 def _unused_key() -> str:
-    # Distinct prefixes let an operator revoke a token by its prefix without ambiguity.
+    # Distinct prefixes let an operator revoke a token by its prefix without ambiguity; and a prefix
+    # starting with "-" would be read as an option by `revoke_api_token`.
     while True:
         key = secrets.token_urlsafe(32)
-        if not ApiToken.objects.filter(prefix=key[:PREFIX_LENGTH]).exists():
+        if key[0] != "-" and not ApiToken.objects.filter(prefix=key[:PREFIX_LENGTH]).exists():
             return key
 
 

@@ -124,6 +124,11 @@ def test_revoke_api_token_command_revokes_by_prefix(staff_user):
     assert "revoked" in out.getvalue()
 
 
+def test_no_key_starts_with_a_dash_that_the_revoke_command_would_read_as_an_option(staff_user):
+    keys = [api_token_create(username="ops").key for _ in range(200)]
+    assert not [key for key in keys if key.startswith("-")]
+
+
 def test_revoke_api_token_command_refuses_an_unknown_prefix_with_exit_2(staff_user):
     with pytest.raises(CommandError, match="No token with prefix") as raised:
         call_command("revoke_api_token", "zzzzzzzz", stdout=StringIO())
