@@ -45,8 +45,8 @@ class LogProgress:
         tenth = self.done * 10 // max(self.total, 1)
         if tenth > self.reported and self.done < self.total:
             self.reported = tenth
-            done = self.verb + ("d" if self.verb.endswith("e") else "ed")
-            logger.info("%s: %s of %s %ss %s.", self.desc, self.done, self.total, self.unit, done)
+            past = self.verb + ("d" if self.verb.endswith("e") else "ed")
+            logger.info("%s: %s of %s %ss %s.", self.desc, self.done, self.total, self.unit, past)
 
     def close(self) -> None:
         """Nothing to tidy."""
