@@ -14,7 +14,7 @@ import logging
 import random
 import smtplib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
@@ -22,12 +22,13 @@ from functools import cached_property
 from typing import Any, NamedTuple, Protocol, cast
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from invoicing.models import InvoiceStatus
+from reminders.mail import PreparedEmail
 from reminders.models import DeliveryState, Notification, ReminderTemplate
 from reminders.rendering import FALLBACK_TEMPLATE, RenderedEmail, TemplateSet, TemplateSource, render
 
@@ -348,13 +349,12 @@ def _send_chunk(
     chunk = _Chunk(config, now, started + config.lease.total_seconds() - margin, rng)
     as_of = timezone.localdate(now)
     to_send = []
-    template_set = current_templates()
     for row in chunk_rows(ids):
         if reason := cancel_reason(row, as_of):
             chunk.cancel(row, reason)
             continue
-        to_send.append((row, build_email(row, template_set, config)))
-    _deliver(chunk, to_send)
+        to_send.append(row)
+    _deliver(chunk, _Builder(to_send, current_templates(), config))
     _write(chunk.outcomes, lease_until)
     _release(chunk.released, lease_until)
     for outcome in chunk.outcomes:
@@ -366,18 +366,29 @@ def _send_chunk(
 
 class _Email(NamedTuple):
     rendered: RenderedEmail | None
-    message: EmailMultiAlternatives | None
+    message: PreparedEmail | None
     message_id: str
     error: str
 
 
 def build_email(row: Mapping[str, Any], templates: TemplateSet, config: SendConfig) -> _Email:
+    *_, email = build_email_steps(row, templates, config)
+    assert email is not None
+    return email
+
+
+def build_email_steps(
+    row: Mapping[str, Any], templates: TemplateSet, config: SendConfig
+) -> Iterator[_Email | None]:
+    """Build one email in steps of about one SMTP reply's time each (None), the email last."""
     message_id = message_id_for(row["id"], config.message_id_domain)
     try:
         rendered = render(templates.for_level(row["level"]), row)
     except Exception as exc:  # a template that fails on this reminder's data fails only this reminder
-        return _Email(None, None, message_id, f"The template could not be rendered: {_describe(exc)}")
-    message = EmailMultiAlternatives(
+        yield _Email(None, None, message_id, f"The template could not be rendered: {_describe(exc)}")
+        return
+    yield None
+    message = PreparedEmail(
         subject=rendered.subject,
         body=rendered.text,
         from_email=config.from_email,
@@ -387,40 +398,76 @@ def build_email(row: Mapping[str, Any], templates: TemplateSet, config: SendConf
     )
     if rendered.html:
         message.attach_alternative(rendered.html, "text/html")
-    return _Email(rendered, message, message_id, "")
+    try:
+        yield from message.prepare_steps()
+    except ValueError as exc:  # BadHeaderError, or an address Django cannot encode: this reminder alone
+        yield _Email(rendered, None, message_id, f"The message could not be built: {_describe(exc)}")
+        return
+    yield _Email(rendered, message, message_id, "")
 
 
-def _deliver(chunk: _Chunk, to_send: Sequence[tuple[Mapping[str, Any], _Email]]) -> None:
-    """Send over one connection; every entry of ``to_send`` gets an outcome or is released."""
-    if not to_send:
+class _Builder:
+    """A chunk's emails, built in order a step at a time: ``step`` runs while the mail server prepares a
+    reply (SMTP waits for it after every command), so building the next email overlaps sending this one
+    instead of adding to it. ``email(i)`` finishes the i-th email if the waits did not."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], templates: TemplateSet, config: SendConfig) -> None:
+        self.rows = rows
+        self.emails: list[_Email] = []
+        self._steps = self._all_steps(templates, config)
+
+    def _all_steps(self, templates: TemplateSet, config: SendConfig) -> Iterator[None]:
+        for row in self.rows:
+            for email in build_email_steps(row, templates, config):
+                if email is not None:
+                    self.emails.append(email)
+                yield None
+
+    def step(self) -> None:
+        next(self._steps, None)
+
+    def email(self, position: int) -> _Email:
+        while len(self.emails) <= position:
+            next(self._steps)
+        return self.emails[position]
+
+
+def _deliver(chunk: _Chunk, builder: _Builder) -> None:
+    """Send over one connection; every entry of ``builder.rows`` gets an outcome or is released."""
+    if not builder.rows:
         return
     mail = get_connection(fail_silently=False)
+    # Only this project's SMTP backend can work while it waits; any other builds each email when sent.
+    if hasattr(mail, "while_waiting"):
+        mail.while_waiting = builder.step
     try:
         mail.open()
     except Exception as exc:  # refused, timed out, TLS or login failed: nothing of the chunk was sent
         error = f"No connection to the mail server: {_describe(exc)}"
-        for row, email in to_send:
-            chunk.retry_or_fail(row, error, email.message_id)
+        for row in builder.rows:
+            chunk.retry_or_fail(row, error, message_id_for(row["id"], chunk.config.message_id_domain))
         return
     try:
-        _send_each(chunk, mail, to_send)
+        _send_each(chunk, mail, builder)
     finally:
         _close(mail)
 
 
-def _send_each(chunk: _Chunk, mail: Any, to_send: Sequence[tuple[Mapping[str, Any], _Email]]) -> None:
-    for position, (row, email) in enumerate(to_send):
+def _send_each(chunk: _Chunk, mail: Any, builder: _Builder) -> None:
+    rows = builder.rows
+    for position, row in enumerate(rows):
         if time.monotonic() > chunk.lease_deadline:
-            chunk.released.extend(row["id"] for row, _ in to_send[position:])
+            chunk.released.extend(rest["id"] for rest in rows[position:])
             return
+        email = builder.email(position)
         if email.message is None:
             chunk.fail(row, email.error, email.message_id)
             continue
         lost = _send_one(chunk, mail, row, email)
         if lost:
             error = f"Not sent: the connection to the mail server was lost ({lost})."
-            for rest, rest_email in to_send[position + 1 :]:
-                chunk.retry_or_fail(rest, error, rest_email.message_id)
+            for rest in rows[position + 1 :]:
+                chunk.retry_or_fail(rest, error, message_id_for(rest["id"], chunk.config.message_id_domain))
             return
 
 

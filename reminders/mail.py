@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import smtplib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.generator import BytesGenerator
 from email.message import Message
@@ -16,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 from django.core.mail.message import sanitize_address
@@ -67,21 +68,91 @@ def _sanitized(address: str, encoding: str) -> str:
     return sanitize_address(address, encoding)
 
 
+class PreparedEmail(EmailMultiAlternatives):
+    """An email built once, before a connection waits for it: ``prepare`` runs Django's ``message()``,
+    writes it to bytes and makes the addresses safe for SMTP; the SMTP backend below then sends those
+    bytes, and any other backend gets the same ``message()``. Preparing a chunk while the previous one is
+    on the wire keeps the mail connection busy (see ``reminders.delivery``)."""
+
+    _prepared: Message | None = None
+    smtp_from: str = ""
+    smtp_recipients: tuple[str, ...] = ()
+    smtp_bytes: bytes = b""
+
+    def prepare(self) -> None:
+        """Build the message; ``ValueError`` (Django's ``BadHeaderError``, an address it cannot encode)
+        when it cannot be built, as ``message()`` itself raises."""
+        for _ in self.prepare_steps():
+            pass
+
+    def prepare_steps(self) -> Iterator[None]:
+        """``prepare`` in two steps of similar length (the caller may do other work between them)."""
+        message = super().message()
+        yield None
+        encoding = self.encoding or settings.DEFAULT_CHARSET
+        self.smtp_from = _sanitized(self.from_email, encoding)
+        self.smtp_recipients = tuple(sanitize_address(address, encoding) for address in self.recipients())
+        self.smtp_bytes = as_bytes(message)
+        self._prepared = message
+
+    def message(self) -> Message:
+        return self._prepared if self._prepared is not None else super().message()
+
+
+def _smtp_envelope(email_message: EmailMessage) -> tuple[str, list[str], bytes]:
+    if isinstance(email_message, PreparedEmail) and email_message.smtp_bytes:
+        return email_message.smtp_from, list(email_message.smtp_recipients), email_message.smtp_bytes
+    encoding = email_message.encoding or settings.DEFAULT_CHARSET
+    # The sender is the same for every message of a run: sanitized once.
+    from_email = _sanitized(email_message.from_email, encoding)
+    recipients = [sanitize_address(address, encoding) for address in email_message.recipients()]
+    return from_email, recipients, as_bytes(email_message.message())
+
+
+class _WaitingSMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` that runs ``while_waiting`` after sending a command and before reading the
+    server's reply: the server works on the reply meanwhile, so that time is not lost to the client."""
+
+    while_waiting: Callable[[], object] | None = None
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.while_waiting is not None:
+            self.while_waiting()
+        return super().getreply()
+
+
+class _WaitingSMTPSSL(_WaitingSMTP, smtplib.SMTP_SSL):
+    pass
+
+
 class SMTPEmailBackend(DjangoSMTPBackend):
     """Django's SMTP backend, except that a message is not taken as sent when the server accepted only
-    its Bcc copy: a refused ``To``/``Cc`` address raises ``SMTPRecipientsRefused`` as when all are."""
+    its Bcc copy: a refused ``To``/``Cc`` address raises ``SMTPRecipientsRefused`` as when all are.
+
+    ``while_waiting``, when set, is called each time the connection waits for a reply; it must not
+    raise (the SMTP exchange in progress would be left half done)."""
+
+    while_waiting: Callable[[], object] | None = None
+
+    @property
+    def connection_class(self) -> type[smtplib.SMTP]:
+        return _WaitingSMTPSSL if self.use_ssl else _WaitingSMTP
+
+    def open(self) -> bool | None:
+        opened = super().open()
+        if opened and isinstance(self.connection, _WaitingSMTP):
+            self.connection.while_waiting = self.while_waiting
+        return opened
 
     def _send(self, email_message: EmailMessage) -> bool:
         if not email_message.recipients():
             return False
-        encoding = email_message.encoding or settings.DEFAULT_CHARSET
-        # The sender is the same for every message of a run: sanitized once.
-        from_email = _sanitized(email_message.from_email, encoding)
-        recipients = [sanitize_address(address, encoding) for address in email_message.recipients()]
+        from_email, recipients, data = _smtp_envelope(email_message)
         assert self.connection is not None  # send_messages opened it
-        refused = self.connection.sendmail(from_email, recipients, as_bytes(email_message.message()))
+        refused = self.connection.sendmail(from_email, recipients, data)
         if not refused:
             return True
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
         visible = {sanitize_address(address, encoding) for address in [*email_message.to, *email_message.cc]}
         if missed := {address: reply for address, reply in refused.items() if address in visible}:
             raise smtplib.SMTPRecipientsRefused(missed)
