@@ -15,6 +15,7 @@ import random
 import smtplib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
@@ -171,15 +172,28 @@ def reminders_send(
     _fail_exhausted(config, clock())
     if progress:
         progress.start(min(due_count(now=clock(), config=config), limit or 2**62))
-    while limit is None or report.tried < limit:
-        size = config.chunk_size if limit is None else min(config.chunk_size, limit - report.tried)
-        released = report.released
-        done = _send_chunk(config, size, clock, rng, report)
-        # A chunk given back whole (its claim took most of the lease) would be claimed again at once.
-        if not done or report.released - released == done:
-            break
-        if progress:
-            progress.advance(done)
+    # While a chunk is on the wire (its thread building each email while the server answers the
+    # previous command), this thread records the chunk before it and claims the one after it: the mail
+    # connection does not wait for the database. Every query runs on this thread's connection.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reminders-smtp") as wire:
+        in_flight: Future[_Chunk] | None = None
+        claimed, stop = 0, False
+        try:
+            while True:
+                size = config.chunk_size if limit is None else min(config.chunk_size, limit - claimed)
+                chunk = _prepare_chunk(config, size, clock, rng) if size > 0 and not stop else None
+                claimed += len(chunk.ids) if chunk else 0
+                done, in_flight = (in_flight.result() if in_flight else None), None
+                in_flight = wire.submit(_deliver, chunk) if chunk else None
+                if done:
+                    claimed -= _finish_chunk(done, report, progress)
+                    # A chunk given back whole (its claim took most of the lease) would come back at once.
+                    stop = stop or len(done.released) == len(done.ids)
+                if in_flight is None and not (done and done.released and not stop):
+                    break  # else the entries it gave back are due again: claim them
+        except BaseException:
+            _record_after_failure(in_flight, report)
+            raise
     return report
 
 
@@ -326,6 +340,9 @@ class _Chunk:
     now: datetime
     lease_deadline: float
     rng: random.Random
+    ids: list[int]
+    lease_until: datetime
+    builder: _Builder | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
 
@@ -373,38 +390,53 @@ class _Chunk:
         )
 
 
-def _send_chunk(
-    config: SendConfig,
-    size: int,
-    clock: Callable[[], datetime],
-    rng: random.Random,
-    report: SendReport,
-) -> int:
-    """Claim, re-check, send and record one chunk; return how many entries it claimed (0: none due)."""
+def _prepare_chunk(
+    config: SendConfig, size: int, clock: Callable[[], datetime], rng: random.Random
+) -> _Chunk | None:
+    """Claim and re-check one chunk (None: nothing is due); its emails are built while it is sent."""
     started = time.monotonic()
     now = clock()
     rows, lease_until = _claim_rows(config, size, now)
     if not rows:
-        return 0
+        return None
     # Stop sending well before the lease ends: after it, another sender may claim the same entries. One
     # message to a slow server can take four timeouts (MAIL, RCPT, DATA, the end of data).
     margin = min(config.lease.total_seconds() / 2, 4 * (settings.EMAIL_TIMEOUT or 30))
-    chunk = _Chunk(config, now, started + config.lease.total_seconds() - margin, rng)
+    deadline = started + config.lease.total_seconds() - margin
     as_of = timezone.localdate(now)
     to_send = []
+    chunk = _Chunk(config, now, deadline, rng, [row["id"] for row in rows], lease_until)
     for row in rows:
         if reason := cancel_reason(row, as_of):
             chunk.cancel(row, reason)
             continue
         to_send.append(row)
-    _deliver(chunk, _Builder(to_send, current_templates(), config))
-    _write(chunk.outcomes, lease_until)
-    _release(chunk.released, lease_until)
+    chunk.builder = _Builder(to_send, current_templates(), config)
+    return chunk
+
+
+def _record_after_failure(in_flight: Future[_Chunk] | None, report: SendReport) -> None:
+    """This thread failed while a chunk was on the wire: wait for it and try to record what it sent, so
+    that fewer entries wait for their lease to expire and are sent again."""
+    if in_flight is None or in_flight.exception() is not None:
+        return
+    try:
+        _finish_chunk(in_flight.result(), report, None)
+    except Exception as exc:  # the database that failed above: the lease covers these entries
+        logger.warning("Recording a sent chunk failed: %s", _describe(exc))
+
+
+def _finish_chunk(chunk: _Chunk, report: SendReport, progress: SendProgress | None) -> int:
+    """Record a sent chunk's outcomes; return how many of its entries were given back unsent."""
+    _write(chunk.outcomes, chunk.lease_until)
+    _release(chunk.released, chunk.lease_until)
     for outcome in chunk.outcomes:
         report.count(outcome)
     report.released += len(chunk.released)
     report.chunks += 1
-    return len(rows)
+    if progress and len(chunk.released) < len(chunk.ids):
+        progress.advance(len(chunk.ids))
+    return len(chunk.released)
 
 
 class _Email(NamedTuple):
@@ -443,7 +475,9 @@ def build_email_steps(
         message.attach_alternative(rendered.html, "text/html")
     try:
         yield from message.prepare_steps()
-    except ValueError as exc:  # BadHeaderError, or an address Django cannot encode: this reminder alone
+    # BadHeaderError, or an address Django cannot encode or parse (its parser also raises AttributeError,
+    # IndexError, TypeError): this reminder alone. Nothing may escape: this runs inside an SMTP exchange.
+    except Exception as exc:
         yield _Email(rendered, None, message_id, f"The message could not be built: {_describe(exc)}")
         return
     yield _Email(rendered, message, message_id, "")
@@ -475,10 +509,12 @@ class _Builder:
         return self.emails[position]
 
 
-def _deliver(chunk: _Chunk, builder: _Builder) -> None:
-    """Send over one connection; every entry of ``builder.rows`` gets an outcome or is released."""
+def _deliver(chunk: _Chunk) -> _Chunk:
+    """Send over one connection; every entry to send gets an outcome or is released. No query."""
+    builder = chunk.builder
+    assert builder is not None
     if not builder.rows:
-        return
+        return chunk
     mail = get_connection(fail_silently=False)
     # Only this project's SMTP backend can work while it waits; any other builds each email when sent.
     if hasattr(mail, "while_waiting"):
@@ -489,11 +525,12 @@ def _deliver(chunk: _Chunk, builder: _Builder) -> None:
         error = f"No connection to the mail server: {_describe(exc)}"
         for row in builder.rows:
             chunk.retry_or_fail(row, error, message_id_for(row["id"], chunk.config.message_id_domain))
-        return
+        return chunk
     try:
         _send_each(chunk, mail, builder)
     finally:
         _close(mail)
+    return chunk
 
 
 def _send_each(chunk: _Chunk, mail: Any, builder: _Builder) -> None:

@@ -96,11 +96,12 @@ def test_a_prepared_email_sends_the_bytes_django_writes_for_it(subject, name, bo
         expected = django_email.message()
     except ValueError:  # Django refuses a header: preparing refuses it too
         expected = None
+    django_failures = (ValueError, AttributeError, IndexError, TypeError)
     try:
         email.prepare()
-    except ValueError:  # refused where Django refuses it: message(), or its SMTP backend's addresses
+    except django_failures:  # where Django fails: message(), or its SMTP backend's addresses
         if expected is not None:
-            with pytest.raises(ValueError):  # noqa: PT011  # Django's own messages vary
+            with pytest.raises(django_failures):
                 [sanitize_address(a, "utf-8") for a in [email.from_email, *email.recipients()]]
         return
     assert expected is not None
