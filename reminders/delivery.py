@@ -6,6 +6,10 @@ share the outbox without sending an entry twice. It re-checks each entry against
 the level's template, sends the chunk over one connection of Django's email framework, and writes every
 entry's outcome in one statement. A sender that dies leaves its entries ``sending``; once the lease has
 expired, another sender claims them again.
+
+Nothing waits when it need not: a chunk is sent by a second thread (which runs no query) while this
+thread records the chunk before it and claims the one after it, and each email is built while the mail
+server prepares its reply to the previous command (``SMTPEmailBackend.while_waiting``).
 """
 
 from __future__ import annotations
