@@ -297,7 +297,8 @@ def worker_sender(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
-    """The messages the sender would send for every pending reminder, built with its own code, in memory."""
+    """The messages the sender would send for every pending reminder, built with its own code, in memory:
+    the envelope's addresses made safe for SMTP and the bytes, as its SMTP backend sends them."""
     from reminders.delivery import SendConfig, build_email, chunk_rows, current_templates
     from reminders.models import Notification
 
@@ -311,18 +312,14 @@ def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
         for row in chunk_rows(ids[start : start + 1000]):
             email = build_email(row, templates, config).message
             assert email is not None
-            messages.append((email.from_email, email.recipients(), email.message().as_bytes(linesep="\r\n")))
+            messages.append((email.smtp_from, list(email.smtp_recipients), email.smtp_bytes))
     return messages
 
 
 def worker_bare(args: argparse.Namespace) -> dict[str, Any]:
     from django.conf import settings
-    from django.core.mail.message import sanitize_address
 
-    messages = [
-        (sanitize_address(sender, "utf-8"), recipients, data)
-        for sender, recipients, data in prebuilt_messages()
-    ]
+    messages = prebuilt_messages()
     started = wait_for_go()
     with smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT) as client:
         for sender, recipients, data in messages:

@@ -6,6 +6,10 @@ share the outbox without sending an entry twice. It re-checks each entry against
 the level's template, sends the chunk over one connection of Django's email framework, and writes every
 entry's outcome in one statement. A sender that dies leaves its entries ``sending``; once the lease has
 expired, another sender claims them again.
+
+Nothing waits when it need not: a chunk is sent by a second thread (which runs no query) while this
+thread records the chunk before it and claims the one after it, and each email is built while the mail
+server prepares its reply to the previous command (``SMTPEmailBackend.while_waiting``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import logging
 import random
 import smtplib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
@@ -22,12 +27,13 @@ from functools import cached_property
 from typing import Any, NamedTuple, Protocol, cast
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from invoicing.models import InvoiceStatus
+from reminders.mail import PreparedEmail
 from reminders.models import DeliveryState, Notification, ReminderTemplate
 from reminders.rendering import FALLBACK_TEMPLATE, RenderedEmail, TemplateSet, TemplateSource, render
 
@@ -170,15 +176,28 @@ def reminders_send(
     _fail_exhausted(config, clock())
     if progress:
         progress.start(min(due_count(now=clock(), config=config), limit or 2**62))
-    while limit is None or report.tried < limit:
-        size = config.chunk_size if limit is None else min(config.chunk_size, limit - report.tried)
-        released = report.released
-        done = _send_chunk(config, size, clock, rng, report)
-        # A chunk given back whole (its claim took most of the lease) would be claimed again at once.
-        if not done or report.released - released == done:
-            break
-        if progress:
-            progress.advance(done)
+    # While a chunk is on the wire (its thread building each email while the server answers the
+    # previous command), this thread records the chunk before it and claims the one after it: the mail
+    # connection does not wait for the database. Every query runs on this thread's connection.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reminders-smtp") as wire:
+        in_flight: Future[_Chunk] | None = None
+        claimed, stop = 0, False
+        try:
+            while True:
+                size = config.chunk_size if limit is None else min(config.chunk_size, limit - claimed)
+                chunk = _prepare_chunk(config, size, clock, rng) if size > 0 and not stop else None
+                claimed += len(chunk.ids) if chunk else 0
+                done, in_flight = (in_flight.result() if in_flight else None), None
+                in_flight = wire.submit(_deliver, chunk) if chunk else None
+                if done:
+                    claimed -= _finish_chunk(done, report, progress)
+                    # A chunk given back whole (its claim took most of the lease) would come back at once.
+                    stop = stop or len(done.released) == len(done.ids)
+                if in_flight is None and not (done and done.released and not stop):
+                    break  # else the entries it gave back are due again: claim them
+        except BaseException:
+            _record_after_failure(in_flight, report)
+            raise
     return report
 
 
@@ -208,6 +227,49 @@ WHERE id IN (
 )
 RETURNING id
 """
+
+
+# On PostgreSQL the claim also returns what the re-check and the templates need: one statement.
+_ROW_COLUMNS = {
+    "id": "c.id",
+    "level": "c.level",
+    "threshold_days": "c.threshold_days",
+    "days_overdue": "c.days_overdue",
+    "recipient": "c.recipient",
+    "attempts": "c.attempts",
+    "invoice_id": "c.invoice_id",
+    "number": "i.number",
+    "due_date": "i.due_date",
+    "currency": "i.currency",
+    "total": "i.total",
+    "balance_due": "i.balance_due",
+    "status": "i.status",
+    "paused": "cu.reminders_paused",
+    "customer_name": "cu.name",
+    "customer_email": "cu.email",
+}
+CLAIM_ROWS_SQL = f"""
+WITH c AS ({CLAIM_SQL.format(lock="FOR UPDATE SKIP LOCKED").rstrip()}, level, threshold_days, days_overdue,
+                  recipient, attempts, invoice_id)
+SELECT {", ".join(f"{column} AS {name}" for name, column in _ROW_COLUMNS.items())}
+FROM c JOIN invoicing_invoice AS i ON i.id = c.invoice_id
+       JOIN invoicing_customer AS cu ON cu.id = i.customer_id
+ORDER BY c.id
+"""
+
+
+def _claim_rows(config: SendConfig, size: int, now: datetime) -> tuple[list[dict[str, Any]], datetime]:
+    """Claim a chunk; return its entries with their invoices and customers, oldest first."""
+    if connection.vendor != "postgresql":
+        ids, lease_until = _claim(config, size, now)
+        return (chunk_rows(ids) if ids else []), lease_until
+    lease_until = now + config.lease
+    with transaction.atomic(), connection.cursor() as cursor:
+        at, until = _db_time(now), _db_time(lease_until)
+        cursor.execute(CLAIM_ROWS_SQL, [until, at, at, at, config.max_attempts, size])
+        names = [column.name for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return rows, lease_until
 
 
 def _claim(config: SendConfig, size: int, now: datetime) -> tuple[list[int], datetime]:
@@ -282,6 +344,9 @@ class _Chunk:
     now: datetime
     lease_deadline: float
     rng: random.Random
+    ids: list[int]
+    lease_until: datetime
+    builder: _Builder | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     released: list[int] = field(default_factory=list)
 
@@ -329,55 +394,80 @@ class _Chunk:
         )
 
 
-def _send_chunk(
-    config: SendConfig,
-    size: int,
-    clock: Callable[[], datetime],
-    rng: random.Random,
-    report: SendReport,
-) -> int:
-    """Claim, re-check, send and record one chunk; return how many entries it claimed (0: none due)."""
+def _prepare_chunk(
+    config: SendConfig, size: int, clock: Callable[[], datetime], rng: random.Random
+) -> _Chunk | None:
+    """Claim and re-check one chunk (None: nothing is due); its emails are built while it is sent."""
     started = time.monotonic()
     now = clock()
-    ids, lease_until = _claim(config, size, now)
-    if not ids:
-        return 0
+    rows, lease_until = _claim_rows(config, size, now)
+    if not rows:
+        return None
     # Stop sending well before the lease ends: after it, another sender may claim the same entries. One
     # message to a slow server can take four timeouts (MAIL, RCPT, DATA, the end of data).
     margin = min(config.lease.total_seconds() / 2, 4 * (settings.EMAIL_TIMEOUT or 30))
-    chunk = _Chunk(config, now, started + config.lease.total_seconds() - margin, rng)
+    deadline = started + config.lease.total_seconds() - margin
     as_of = timezone.localdate(now)
     to_send = []
-    template_set = current_templates()
-    for row in chunk_rows(ids):
+    chunk = _Chunk(config, now, deadline, rng, [row["id"] for row in rows], lease_until)
+    for row in rows:
         if reason := cancel_reason(row, as_of):
             chunk.cancel(row, reason)
             continue
-        to_send.append((row, build_email(row, template_set, config)))
-    _deliver(chunk, to_send)
-    _write(chunk.outcomes, lease_until)
-    _release(chunk.released, lease_until)
+        to_send.append(row)
+    chunk.builder = _Builder(to_send, current_templates(), config)
+    return chunk
+
+
+def _record_after_failure(in_flight: Future[_Chunk] | None, report: SendReport) -> None:
+    """This thread failed while a chunk was on the wire: wait for it and try to record what it sent, so
+    that fewer entries wait for their lease to expire and are sent again."""
+    if in_flight is None or in_flight.exception() is not None:
+        return
+    try:
+        _finish_chunk(in_flight.result(), report, None)
+    except Exception as exc:  # the database that failed above: the lease covers these entries
+        logger.warning("Recording a sent chunk failed: %s", _describe(exc))
+
+
+def _finish_chunk(chunk: _Chunk, report: SendReport, progress: SendProgress | None) -> int:
+    """Record a sent chunk's outcomes; return how many of its entries were given back unsent."""
+    _write(chunk.outcomes, chunk.lease_until)
+    _release(chunk.released, chunk.lease_until)
     for outcome in chunk.outcomes:
         report.count(outcome)
     report.released += len(chunk.released)
     report.chunks += 1
-    return len(ids)
+    if progress and len(chunk.released) < len(chunk.ids):
+        progress.advance(len(chunk.ids))
+    return len(chunk.released)
 
 
 class _Email(NamedTuple):
     rendered: RenderedEmail | None
-    message: EmailMultiAlternatives | None
+    message: PreparedEmail | None
     message_id: str
     error: str
 
 
 def build_email(row: Mapping[str, Any], templates: TemplateSet, config: SendConfig) -> _Email:
+    *_, email = build_email_steps(row, templates, config)
+    assert email is not None
+    return email
+
+
+def build_email_steps(
+    row: Mapping[str, Any], templates: TemplateSet, config: SendConfig
+) -> Iterator[_Email | None]:
+    """Build one email in steps of about one SMTP reply's time each (None), the email last."""
     message_id = message_id_for(row["id"], config.message_id_domain)
     try:
         rendered = render(templates.for_level(row["level"]), row)
     except Exception as exc:  # a template that fails on this reminder's data fails only this reminder
-        return _Email(None, None, message_id, f"The template could not be rendered: {_describe(exc)}")
-    message = EmailMultiAlternatives(
+        yield _Email(None, None, message_id, f"The template could not be rendered: {_describe(exc)}")
+        return
+    yield None
+    message = PreparedEmail(
         subject=rendered.subject,
         body=rendered.text,
         from_email=config.from_email,
@@ -387,40 +477,81 @@ def build_email(row: Mapping[str, Any], templates: TemplateSet, config: SendConf
     )
     if rendered.html:
         message.attach_alternative(rendered.html, "text/html")
-    return _Email(rendered, message, message_id, "")
-
-
-def _deliver(chunk: _Chunk, to_send: Sequence[tuple[Mapping[str, Any], _Email]]) -> None:
-    """Send over one connection; every entry of ``to_send`` gets an outcome or is released."""
-    if not to_send:
+    try:
+        yield from message.prepare_steps()
+    # BadHeaderError, or an address Django cannot encode or parse (its parser also raises AttributeError,
+    # IndexError, TypeError): this reminder alone. Nothing may escape: this runs inside an SMTP exchange.
+    except Exception as exc:
+        yield _Email(rendered, None, message_id, f"The message could not be built: {_describe(exc)}")
         return
+    yield _Email(rendered, message, message_id, "")
+
+
+class _Builder:
+    """A chunk's emails, built in order a step at a time: ``step`` runs while the mail server prepares a
+    reply (SMTP waits for it after every command), so building the next email overlaps sending this one
+    instead of adding to it. ``email(i)`` finishes the i-th email if the waits did not."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], templates: TemplateSet, config: SendConfig) -> None:
+        self.rows = rows
+        self.emails: list[_Email] = []
+        self._steps = self._all_steps(templates, config)
+
+    def _all_steps(self, templates: TemplateSet, config: SendConfig) -> Iterator[None]:
+        for row in self.rows:
+            for email in build_email_steps(row, templates, config):
+                if email is not None:
+                    self.emails.append(email)
+                yield None
+
+    def step(self) -> None:
+        next(self._steps, None)
+
+    def email(self, position: int) -> _Email:
+        while len(self.emails) <= position:
+            next(self._steps)
+        return self.emails[position]
+
+
+def _deliver(chunk: _Chunk) -> _Chunk:
+    """Send over one connection; every entry to send gets an outcome or is released. No query."""
+    builder = chunk.builder
+    assert builder is not None
+    if not builder.rows:
+        return chunk
     mail = get_connection(fail_silently=False)
+    # Only this project's SMTP backend can work while it waits; any other builds each email when sent.
+    if hasattr(mail, "while_waiting"):
+        mail.while_waiting = builder.step
     try:
         mail.open()
     except Exception as exc:  # refused, timed out, TLS or login failed: nothing of the chunk was sent
         error = f"No connection to the mail server: {_describe(exc)}"
-        for row, email in to_send:
-            chunk.retry_or_fail(row, error, email.message_id)
-        return
+        for row in builder.rows:
+            chunk.retry_or_fail(row, error, message_id_for(row["id"], chunk.config.message_id_domain))
+        return chunk
     try:
-        _send_each(chunk, mail, to_send)
+        _send_each(chunk, mail, builder)
     finally:
         _close(mail)
+    return chunk
 
 
-def _send_each(chunk: _Chunk, mail: Any, to_send: Sequence[tuple[Mapping[str, Any], _Email]]) -> None:
-    for position, (row, email) in enumerate(to_send):
+def _send_each(chunk: _Chunk, mail: Any, builder: _Builder) -> None:
+    rows = builder.rows
+    for position, row in enumerate(rows):
         if time.monotonic() > chunk.lease_deadline:
-            chunk.released.extend(row["id"] for row, _ in to_send[position:])
+            chunk.released.extend(rest["id"] for rest in rows[position:])
             return
+        email = builder.email(position)
         if email.message is None:
             chunk.fail(row, email.error, email.message_id)
             continue
         lost = _send_one(chunk, mail, row, email)
         if lost:
             error = f"Not sent: the connection to the mail server was lost ({lost})."
-            for rest, rest_email in to_send[position + 1 :]:
-                chunk.retry_or_fail(rest, error, rest_email.message_id)
+            for rest in rows[position + 1 :]:
+                chunk.retry_or_fail(rest, error, message_id_for(rest["id"], chunk.config.message_id_domain))
             return
 
 

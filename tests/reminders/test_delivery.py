@@ -219,6 +219,17 @@ def test_recipient_with_a_line_break_fails_alone_without_stopping_the_chunk(smtp
     assert list(smtp_settings.message_ids()) == [mid(good)]
 
 
+def test_recipient_django_cannot_parse_fails_alone_while_the_chunk_is_on_the_wire(smtp_settings):
+    """Its email is built during the previous message's exchange: the failure must not break that."""
+    [good, bad, last] = pending_reminders(3)
+    Notification.objects.filter(pk=bad.pk).update(recipient="<>")
+    report = reminders_send()
+    bad.refresh_from_db()
+    assert (report.sent, report.failed) == (2, 1)
+    assert "could not be built" in bad.last_error
+    assert smtp_settings.message_ids() == {mid(good): 1, mid(last): 1}
+
+
 def test_bcc_copy_goes_to_the_billing_office_without_a_bcc_header(smtp_settings, settings):
     settings.REMINDER_BCC = ["office@shop.example"]
     [reminder] = pending_reminders(1)
