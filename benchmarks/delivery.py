@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from overdue_check import create_database_if_missing, execute, refuse_unless_postgres, scalar
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_delivery"
 FROM_EMAIL = "Billing <billing@bench.example>"
@@ -141,38 +143,6 @@ def setup_django(url: str, port: int = 0) -> None:
     import django
 
     django.setup()
-
-
-def create_database_if_missing(url: str) -> None:
-    import environ
-    import psycopg
-    from psycopg import sql
-
-    settings = environ.Env.db_url_config(url)
-    if settings["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit(f"The benchmark needs PostgreSQL (SKIP LOCKED claims); got {url!r}.")
-    params = {key.lower(): settings[key] for key in ("HOST", "PORT", "USER", "PASSWORD") if settings.get(key)}
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings["NAME"])))
-            print(f"Created database {settings['NAME']}.")
-
-
-def execute(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
-def scalar(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-        return None if row is None else row[0]
 
 
 # --- The data set: N overdue invoices, one pending reminder each ----------------------------------------
@@ -439,7 +409,7 @@ def run_variant(args: argparse.Namespace, variant: Variant, work: Path, round_nu
 
 def run_benchmark(args: argparse.Namespace) -> int:
     url = database_url(args)
-    create_database_if_missing(url)
+    create_database_if_missing(refuse_unless_postgres(url))
     setup_django(url)
     from django.core.management import call_command
 

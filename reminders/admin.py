@@ -4,6 +4,7 @@ get theirs from here: this module re-registers those two admins with a reminders
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -104,27 +105,37 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         description="Send the selected reminders again (failed or cancelled ones)", permissions=["deliver"]
     )
     def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        selected = list(queryset.values_list("pk", flat=True))
-        done = deliveries_resend(ids=selected)
-        self.message_user(
+        self._change_deliveries(
             request,
-            f"{done} of {len(selected)} reminders are back in the outbox; the others were not failed or "
+            queryset,
+            deliveries_resend,
+            "{done} of {selected} reminders are back in the outbox; the others were not failed or "
             "cancelled, so they were left as they are.",
-            messages.SUCCESS if done else messages.WARNING,
         )
 
     @admin.action(
         description="Cancel the selected reminders (pending or failed ones)", permissions=["deliver"]
     )
     def cancel(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        selected = list(queryset.values_list("pk", flat=True))
-        done = deliveries_cancel(ids=selected)
-        self.message_user(
+        self._change_deliveries(
             request,
-            f"{done} of {len(selected)} reminders cancelled; the others were sent, being sent or already "
+            queryset,
+            deliveries_cancel,
+            "{done} of {selected} reminders cancelled; the others were sent, being sent or already "
             "cancelled, so they were left as they are.",
-            messages.SUCCESS if done else messages.WARNING,
         )
+
+    def _change_deliveries(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Notification],
+        service: Callable[..., int],
+        report: str,
+    ) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        done = service(ids=selected)
+        level = messages.SUCCESS if done else messages.WARNING
+        self.message_user(request, report.format(done=done, selected=len(selected)), level)
 
     def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
         # The customer page links to "this customer's reminders".
