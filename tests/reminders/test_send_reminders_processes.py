@@ -109,3 +109,11 @@ def test_limit_sends_at_most_that_many(smtp_server):
     result = run_manage("send_reminders", "--limit", "2", **sender_env(smtp_server))
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(smtp_server.messages()) == 2
+
+
+def test_without_a_terminal_progress_goes_to_log_lines(smtp_server):
+    pending_reminders(3)
+    result = run_manage("send_reminders", **sender_env(smtp_server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Sending reminders: 3 reminders to process." in result.stdout
+    assert "\r" not in result.stdout  # no progress bar drawn into a log

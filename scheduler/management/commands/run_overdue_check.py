@@ -5,7 +5,6 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db import DatabaseError
 
-from common.progress import progress_for
 from config.environment import CONFIG_EXIT_CODE
 from scheduler.config import MAX_BATCH_SIZE, parse_as_of, parse_batch_size
 from scheduler.interrupts import Interrupted, stopping_signals_raise
@@ -68,12 +67,7 @@ class Command(ConfiguredCommand):
     def handle(
         self, *args: Any, as_of: date | None, batch_size: int | None, dry_run: bool, **options: Any
     ) -> None:
-        progress = progress_for(
-            self.stdout._out,  # type: ignore[arg-type]  # the wrapped stream
-            desc="Overdue check",
-            unit="invoice",
-            verb="examine",
-        )
+        progress = self.progress(desc="Overdue check", unit="invoice", verb="examine")
         try:
             with stopping_signals_raise():
                 log = overdue_check_run(
