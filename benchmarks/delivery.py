@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,7 +311,9 @@ def run_worker(args: argparse.Namespace) -> None:
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
-def measure(args: argparse.Namespace, variant: str, workers: int, port: int) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace, variant: str, workers: int, port: int, connections: int = 1
+) -> dict[str, Any]:
     """Start ``workers`` processes, let them set up, then start them together; wall time is the first
     start to the last finish."""
     command = [
@@ -324,8 +326,9 @@ def measure(args: argparse.Namespace, variant: str, workers: int, port: int) -> 
         "--database-url",
         database_url(args),
     ]
+    env = {**os.environ, "REMINDER_SEND_CONNECTIONS": str(connections)}
     processes = [
-        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         for _ in range(workers)
     ]
     for process in processes:
@@ -359,6 +362,7 @@ class Variant:
     kind: str
     workers: int
     pending: int
+    connections: int = 1
     results: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -395,13 +399,13 @@ def run_variant(args: argparse.Namespace, variant: Variant, work: Path, round_nu
     expected = expected_ids(variant.pending) if variant.kind == "sender" else None
     sink = Sink(work / "sink-ids.txt", args.sink_delay_ms)
     try:
-        result = measure(args, variant.kind, variant.workers, sink.port)
+        result = measure(args, variant.kind, variant.workers, sink.port, variant.connections)
     finally:
         received = sink.stop()
     variant.problems += received_problems(variant, received, expected)
     variant.results.append(result)
     print(
-        f"  round {round_number}/{args.repeat}: {variant.name:<34} {result['seconds']:7.2f} s "
+        f"  round {round_number}/{args.repeat}: {variant.name:<42} {result['seconds']:7.2f} s "
         f"{variant.pending / result['seconds']:8.0f} msg/s  per worker {result['per_worker']}",
         flush=True,
     )
@@ -417,9 +421,14 @@ def run_benchmark(args: argparse.Namespace) -> int:
     prepare_dataset(args.reminders, args.reload)
     n = args.reminders
     variants = [Variant("bare smtplib loop, 1 connection", "bare", 1, n)]
-    variants += [Variant(f"reminders_send, {w} worker{'s' * (w > 1)}", "sender", w, n) for w in args.workers]
+    first = args.connections[0]
+    variants += [
+        Variant(f"reminders_send, {w} worker{'s' * (w > 1)}, {c} conn.", "sender", w, n, c)
+        for w in args.workers
+        for c in (args.connections if w == 1 else [first])
+    ]
     memory = [
-        Variant(f"reminders_send, 1 worker, {p:,} pending", "sender", 1, p)
+        Variant(f"reminders_send, 1 worker, {p:,} pending", "sender", 1, p, first)
         for p in sorted({min(10_000, n), n})
     ]
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-delivery-{os.getpid()}"
@@ -441,7 +450,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[Variant]) -> None:
     bare = variants[0]
     header = (
-        f"{'variant':<34} {'best s':>8} {'median s':>9} {'msg/s':>8} {'x bare':>7} {'peak RSS':>9}"
+        f"{'variant':<42} {'best s':>8} {'median s':>9} {'msg/s':>8} {'x bare':>7} {'peak RSS':>9}"
         "  exactly once"
     )
     delay = f", which waits {args.sink_delay_ms:g} ms per message" if args.sink_delay_ms else ""
@@ -453,7 +462,7 @@ def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[
     for variant in variants:
         rate = variant.pending / variant.best
         print(
-            f"{variant.name:<34} {variant.best:8.2f} {variant.median:9.2f} {rate:8.0f} "
+            f"{variant.name:<42} {variant.best:8.2f} {variant.median:9.2f} {rate:8.0f} "
             f"{bare.best / variant.best:7.2f} {max(r['rss_peak'] for r in variant.results) / MIB:9.1f}  "
             f"{'no' if variant.problems else 'yes'}"
         )
@@ -466,11 +475,17 @@ def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[
     )
 
 
-def worker_counts(value: str) -> list[int]:
-    counts = [int(part) for part in value.split(",") if part.strip()]
-    if not counts or any(not 1 <= count <= 32 for count in counts):
-        raise argparse.ArgumentTypeError("expected worker counts from 1 to 32 separated by commas")
-    return counts
+def counts_up_to(highest: int) -> Callable[[str], list[int]]:
+    def parse(value: str) -> list[int]:
+        try:
+            counts = [int(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            counts = []
+        if not counts or any(not 1 <= count <= highest for count in counts):
+            raise argparse.ArgumentTypeError(f"expected numbers from 1 to {highest} separated by commas")
+        return counts
+
+    return parse
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -479,7 +494,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--reminders", type=int, default=100_000, help="pending reminders (default 100,000)")
     parser.add_argument(
-        "--workers", type=worker_counts, default=[1, 2, 4], help="sender processes (default 1,2,4)"
+        "--workers", type=counts_up_to(32), default=[1, 2, 4], help="sender processes (default 1,2,4)"
+    )
+    parser.add_argument(
+        "--connections",
+        type=counts_up_to(16),
+        default=[2, 1],
+        help="REMINDER_SEND_CONNECTIONS of a sender: the first for every worker count and the memory "
+        "measurement, each other one for one worker too (default 2,1)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds of measurements (default 1)")
     parser.add_argument("--reload", action="store_true", help="load the reminders afresh even if present")

@@ -257,6 +257,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REMINDER_BCC = env.email_list("REMINDER_BCC")
 REMINDER_MAX_ATTEMPTS = env.integer("REMINDER_MAX_ATTEMPTS", default=5, minimum=1, maximum=50)
 REMINDER_SEND_CHUNK = env.integer("REMINDER_SEND_CHUNK", default=100, minimum=1, maximum=10000)
+# Mail connections one sender keeps busy at once, each sending its own chunk.
+REMINDER_SEND_CONNECTIONS = env.integer("REMINDER_SEND_CONNECTIONS", default=2, minimum=1, maximum=16)
 # A chunk must be sent within its lease, or another sender may claim (and send) it again.
 REMINDER_LEASE_SECONDS = env.integer("REMINDER_LEASE_SECONDS", default=300, minimum=1)
 REMINDER_RETRY_BASE_SECONDS = env.integer("REMINDER_RETRY_BASE_SECONDS", default=60, minimum=0)

@@ -7,9 +7,10 @@ the level's template, sends the chunk over one connection of Django's email fram
 entry's outcome in one statement. A sender that dies leaves its entries ``sending``; once the lease has
 expired, another sender claims them again.
 
-Nothing waits when it need not: a chunk is sent by a second thread (which runs no query) while this
-thread records the chunk before it and claims the one after it, and each email is built while the mail
-server prepares its reply to the previous command (``SMTPEmailBackend.while_waiting``).
+Nothing waits when it need not: chunks are sent by ``REMINDER_SEND_CONNECTIONS`` threads (which run no
+query), each over its own mail connection, while this thread records the chunks sent and claims the
+next; each email is built while the mail server prepares its reply to the previous command
+(``SMTPEmailBackend.while_waiting``); an open connection is handed on to a later chunk.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import logging
 import random
 import smtplib
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +56,7 @@ class SendProgress(Protocol):
 @dataclass(frozen=True)
 class SendConfig:
     chunk_size: int
+    connections: int
     max_attempts: int
     lease: timedelta
     retry_base: timedelta
@@ -63,6 +67,7 @@ class SendConfig:
     def from_settings(cls, **overrides: Any) -> SendConfig:
         values = {
             "chunk_size": settings.REMINDER_SEND_CHUNK,
+            "connections": settings.REMINDER_SEND_CONNECTIONS,
             "max_attempts": settings.REMINDER_MAX_ATTEMPTS,
             "lease": timedelta(seconds=settings.REMINDER_LEASE_SECONDS),
             "retry_base": timedelta(seconds=settings.REMINDER_RETRY_BASE_SECONDS),
@@ -176,28 +181,35 @@ def reminders_send(
     _fail_exhausted(config, clock())
     if progress:
         progress.start(min(due_count(now=clock(), config=config), limit or 2**62))
-    # While a chunk is on the wire (its thread building each email while the server answers the
-    # previous command), this thread records the chunk before it and claims the one after it: the mail
-    # connection does not wait for the database. Every query runs on this thread's connection.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reminders-smtp") as wire:
-        in_flight: Future[_Chunk] | None = None
+    # Each of ``config.connections`` threads sends a chunk over its own connection, building each email
+    # while the server answers the previous command, and one more chunk waits, claimed, for the first
+    # thread free; meanwhile this thread records the chunks sent and claims the next: neither the mail
+    # connections nor the database wait for each other. Every query runs on this thread's connection.
+    connections = _MailConnections()
+    with ThreadPoolExecutor(max_workers=config.connections, thread_name_prefix="reminders-smtp") as wire:
+        in_flight: deque[Future[_Chunk]] = deque()
         claimed, stop = 0, False
         try:
             while True:
-                size = config.chunk_size if limit is None else min(config.chunk_size, limit - claimed)
-                chunk = _prepare_chunk(config, size, clock, rng) if size > 0 and not stop else None
-                claimed += len(chunk.ids) if chunk else 0
-                done, in_flight = (in_flight.result() if in_flight else None), None
-                in_flight = wire.submit(_deliver, chunk) if chunk else None
-                if done:
-                    claimed -= _finish_chunk(done, report, progress)
-                    # A chunk given back whole (its claim took most of the lease) would come back at once.
-                    stop = stop or len(done.released) == len(done.ids)
-                if in_flight is None and not (done and done.released and not stop):
-                    break  # else the entries it gave back are due again: claim them
+                while not stop and len(in_flight) <= config.connections:
+                    size = config.chunk_size if limit is None else min(config.chunk_size, limit - claimed)
+                    chunk = _prepare_chunk(config, size, clock, rng) if size > 0 else None
+                    if chunk is None:
+                        break
+                    claimed += len(chunk.ids)
+                    in_flight.append(wire.submit(_deliver, chunk, connections))
+                if not in_flight:
+                    break
+                done = in_flight.popleft().result()
+                claimed -= _finish_chunk(done, report, progress)
+                # A chunk given back whole (its claim took most of the lease) would come back at once.
+                stop = stop or len(done.released) == len(done.ids)
         except BaseException:
             _record_after_failure(in_flight, report)
             raise
+        finally:
+            wire.shutdown()
+            connections.close_all()
     return report
 
 
@@ -419,15 +431,19 @@ def _prepare_chunk(
     return chunk
 
 
-def _record_after_failure(in_flight: Future[_Chunk] | None, report: SendReport) -> None:
-    """This thread failed while a chunk was on the wire: wait for it and try to record what it sent, so
-    that fewer entries wait for their lease to expire and are sent again."""
-    if in_flight is None or in_flight.exception() is not None:
-        return
-    try:
-        _finish_chunk(in_flight.result(), report, None)
-    except Exception as exc:  # the database that failed above: the lease covers these entries
-        logger.warning("Recording a sent chunk failed: %s", _describe(exc))
+def _record_after_failure(in_flight: Iterable[Future[_Chunk]], report: SendReport) -> None:
+    """This thread failed while chunks were on the wire: those not started yet are not sent (their lease
+    expires); wait for the others and try to record what they sent, so that fewer entries wait for their
+    lease to expire and are sent again."""
+    started = [future for future in in_flight if not future.cancel()]
+    for future in started:
+        if future.exception() is not None:
+            continue
+        try:
+            _finish_chunk(future.result(), report, None)
+        except Exception as exc:  # the database that failed above: the lease covers these entries
+            logger.warning("Recording a sent chunk failed: %s", _describe(exc))
+            return
 
 
 def _finish_chunk(chunk: _Chunk, report: SendReport, progress: SendProgress | None) -> int:
@@ -513,36 +529,96 @@ class _Builder:
         return self.emails[position]
 
 
-def _deliver(chunk: _Chunk) -> _Chunk:
+# A connection is not given to a further chunk once it carried this many messages: some servers refuse
+# more on one connection (Exim, by default, after 1,000).
+MESSAGES_PER_CONNECTION = 500
+
+
+class _MailConnections:
+    """Open mail connections passed from one chunk to the next, so that a connection's setup (the
+    server's greeting, ``EHLO``, TLS, login and ``QUIT``) is paid once per few chunks, not for every
+    chunk. A chunk still goes over one connection, and a connection carries one chunk at a time."""
+
+    def __init__(self) -> None:
+        self._idle: list[tuple[Any, int]] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[Any, int]:
+        """An open connection and how many messages it carried; raises when none can be opened."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                mail, carried = self._idle.pop()
+            if _still_open(mail):
+                return mail, carried
+            _close(mail)
+        mail = get_connection(fail_silently=False)
+        mail.open()
+        return mail, 0
+
+    def give_back(self, mail: Any, carried: int) -> None:
+        if hasattr(mail, "while_waiting"):
+            mail.while_waiting = None
+        if carried >= MESSAGES_PER_CONNECTION:
+            _close(mail)
+            return
+        with self._lock:
+            self._idle.append((mail, carried))
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for mail, _ in idle:
+            _close(mail)
+
+
+def _still_open(mail: Any) -> bool:
+    """Whether a connection left open since its last chunk still works (the server may have closed it
+    meanwhile): one ``NOOP`` for SMTP; a backend without a socket of its own always does."""
+    smtp = getattr(mail, "connection", None)
+    if not isinstance(smtp, smtplib.SMTP):
+        return True
+    try:
+        return smtp.noop()[0] == 250
+    except (OSError, smtplib.SMTPException):
+        return False
+
+
+def _deliver(chunk: _Chunk, connections: _MailConnections) -> _Chunk:
     """Send over one connection; every entry to send gets an outcome or is released. No query."""
     builder = chunk.builder
     assert builder is not None
     if not builder.rows:
         return chunk
-    mail = get_connection(fail_silently=False)
-    # Only this project's SMTP backend can work while it waits; any other builds each email when sent.
-    if hasattr(mail, "while_waiting"):
-        mail.while_waiting = builder.step
     try:
-        mail.open()
+        mail, carried = connections.take()
     except Exception as exc:  # refused, timed out, TLS or login failed: nothing of the chunk was sent
         error = f"No connection to the mail server: {_describe(exc)}"
         for row in builder.rows:
             chunk.retry_or_fail(row, error, message_id_for(row["id"], chunk.config.message_id_domain))
         return chunk
+    # Only this project's SMTP backend can work while it waits; any other builds each email when sent.
+    if hasattr(mail, "while_waiting"):
+        mail.while_waiting = builder.step
+    tried = -1  # an exception leaves the connection in an unknown state: closed
     try:
-        _send_each(chunk, mail, builder)
+        tried = _send_each(chunk, mail, builder)
     finally:
-        _close(mail)
+        if tried >= 0:
+            connections.give_back(mail, carried + tried)
+        else:
+            _close(mail)
     return chunk
 
 
-def _send_each(chunk: _Chunk, mail: Any, builder: _Builder) -> None:
+def _send_each(chunk: _Chunk, mail: Any, builder: _Builder) -> int:
+    """Send the chunk's emails; return how many were tried, or -1 when the connection was lost."""
     rows = builder.rows
     for position, row in enumerate(rows):
         if time.monotonic() > chunk.lease_deadline:
             chunk.released.extend(rest["id"] for rest in rows[position:])
-            return
+            return position
         email = builder.email(position)
         if email.message is None:
             chunk.fail(row, email.error, email.message_id)
@@ -552,7 +628,8 @@ def _send_each(chunk: _Chunk, mail: Any, builder: _Builder) -> None:
             error = f"Not sent: the connection to the mail server was lost ({lost})."
             for rest in rows[position + 1 :]:
                 chunk.retry_or_fail(rest, error, message_id_for(rest["id"], chunk.config.message_id_domain))
-            return
+            return -1
+    return len(rows)
 
 
 def _send_one(chunk: _Chunk, mail: Any, row: Mapping[str, Any], email: _Email) -> str:

@@ -241,7 +241,17 @@ class SMTPEmailBackend(DjangoSMTPBackend):
     ``while_waiting``, when set, is called each time the connection waits for a reply; it must not
     raise (the SMTP exchange in progress would be left half done)."""
 
-    while_waiting: Callable[[], object] | None = None
+    _while_waiting: Callable[[], object] | None = None
+
+    @property
+    def while_waiting(self) -> Callable[[], object] | None:
+        return self._while_waiting
+
+    @while_waiting.setter
+    def while_waiting(self, step: Callable[[], object] | None) -> None:
+        self._while_waiting = step
+        if isinstance(self.connection, _WaitingSMTP):
+            self.connection.while_waiting = step
 
     @property
     def connection_class(self) -> type[smtplib.SMTP]:

@@ -9,6 +9,8 @@ JSON object (all keys optional):
 - ``reject``: a list of recipient addresses answered 550 at ``RCPT``;
 - ``drop_after``: after N accepted messages, drop the connection in the middle of the next ``DATA``
   (that message is not recorded), once;
+- ``close_after``: after every N accepted messages on a connection, close it just after the reply (as a
+  server does with an idle connection, or one that carried its most messages);
 - ``delay``: seconds to wait before answering each ``DATA`` (a slow server).
 
 A refused connection is a server that is not running: stop it, and start it again on the same port.
@@ -40,6 +42,7 @@ class RecordingHandler:
         self.data_commands = 0
         self.accepted = 0
         self.dropped = False
+        self.carried: dict[int, int] = {}
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -65,7 +68,15 @@ class RecordingHandler:
             return "451 4.3.0 Try again later"
         self.record(session, envelope)
         self.accepted += 1
+        self.close_if_due(server)
         return "250 OK"
+
+    def close_if_due(self, server: SMTP) -> None:
+        every = self.faults.get("close_after")
+        carried = self.carried[id(server)] = self.carried.get(id(server), 0) + 1
+        if every and carried % every == 0 and server.transport is not None:
+            # After the 250 is written: the client learns of the close at its next command.
+            asyncio.get_running_loop().call_soon(server.transport.close)
 
     def record(self, session: Session, envelope: Envelope) -> None:
         content = envelope.original_content or b""

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from invoicing.models import Invoice, InvoiceStatus
+from reminders import delivery
 from reminders.delivery import SendConfig, message_id_for, reminders_send
 from reminders.models import DeliveryState, Notification
 from tests.reminders.outbox import make_due, pending_reminders, states
@@ -51,13 +52,51 @@ def test_what_was_sent_is_stored_with_the_delivery(smtp_settings):
     assert received["rcpt_tos"] == [reminder.recipient]
 
 
-def test_a_chunk_is_sent_over_one_connection(smtp_settings):
+@pytest.mark.parametrize("connections", [1, 2])
+def test_a_chunk_is_sent_over_one_connection(smtp_settings, connections):
+    reminders = pending_reminders(6)
+    reminders_send(config=config(chunk_size=3, connections=connections))
+    used = {message["message_id"]: message["connection"] for message in smtp_settings.messages()}
+    for chunk in (reminders[:3], reminders[3:]):
+        assert len({used[mid(reminder)] for reminder in chunk}) == 1
+
+
+def test_one_connection_carries_chunk_after_chunk(smtp_settings):
     pending_reminders(6)
-    reminders_send(config=config(chunk_size=3))
+    report = reminders_send(config=config(chunk_size=2, connections=1))
+    assert (report.sent, report.chunks) == (6, 3)
+    assert len({message["connection"] for message in smtp_settings.messages()}) == 1
+
+
+def test_a_connection_is_replaced_after_its_most_messages(smtp_settings, monkeypatch):
+    monkeypatch.setattr(delivery, "MESSAGES_PER_CONNECTION", 4)
+    pending_reminders(8)
+    reminders_send(config=config(chunk_size=2, connections=1))
     connections = [message["connection"] for message in smtp_settings.messages()]
-    assert len(set(connections[:3])) == 1
-    assert len(set(connections[3:])) == 1
-    assert connections[0] != connections[3]
+    assert len(set(connections[:4])) == len(set(connections[4:])) == 1
+    assert connections[0] != connections[4]
+
+
+def test_connection_the_server_closed_between_chunks_is_replaced_without_a_retry(smtp_settings):
+    smtp_settings.start({"close_after": 2})
+    reminders = pending_reminders(6)
+    report = reminders_send(config=config(chunk_size=2, connections=1))
+    assert (report.sent, report.retried, report.failed) == (6, 0, 0)
+    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders}
+    assert set(Notification.objects.values_list("attempts", flat=True)) == {1}
+    assert len({message["connection"] for message in smtp_settings.messages()}) == 3
+
+
+def test_chunks_go_out_over_several_connections_at_once(smtp_settings):
+    """With two connections, the server sees a second chunk begin before the first has ended."""
+    smtp_settings.start({"delay": 0.05})
+    reminders = pending_reminders(8)
+    report = reminders_send(config=config(chunk_size=4, connections=2))
+    assert report.sent == 8
+    order = [message["connection"] for message in smtp_settings.messages()]
+    first_chunk_ends = max(position for position, used in enumerate(order) if used == order[0])
+    assert any(used != order[0] for used in order[:first_chunk_ends])
+    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders}
 
 
 def test_queries_per_chunk_do_not_grow_with_the_chunk(smtp_settings):

@@ -102,3 +102,12 @@ def test_send_reminders_refuses_an_invalid_email_url_with_exit_2() -> None:
     result = run_manage("send_reminders", EMAIL_URL="gopher://mail.example.com")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "EMAIL_URL='gopher://mail.example.com' is invalid" in result.stderr
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("value", ["0", "17", "two"])
+def test_send_reminders_refuses_connections_outside_1_to_16_with_exit_2(value: str) -> None:
+    result = run_manage("send_reminders", REMINDER_SEND_CONNECTIONS=value)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"REMINDER_SEND_CONNECTIONS={value!r} is invalid" in result.stderr
+    assert "from 1 to 16" in result.stderr or "whole number" in result.stderr
