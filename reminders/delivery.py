@@ -200,7 +200,8 @@ def reminders_send(
                     in_flight.append(wire.submit(_deliver, chunk, connections))
                 if not in_flight:
                     break
-                done = in_flight.popleft().result()
+                done = in_flight[0].result()  # left in place until it returns: an interrupt records it
+                in_flight.popleft()
                 claimed -= _finish_chunk(done, report, progress)
                 # A chunk given back whole (its claim took most of the lease) would come back at once.
                 stop = stop or len(done.released) == len(done.ids)

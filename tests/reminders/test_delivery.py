@@ -4,6 +4,8 @@ server in its own (``smtp_server.py``), the database real."""
 from __future__ import annotations
 
 import random
+import signal
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,6 +18,7 @@ from invoicing.models import Invoice, InvoiceStatus
 from reminders import delivery
 from reminders.delivery import SendConfig, message_id_for, reminders_send
 from reminders.models import DeliveryState, Notification
+from tests.processes import wait_until
 from tests.reminders.outbox import make_due, pending_reminders, states
 
 pytestmark = pytest.mark.django_db
@@ -340,3 +343,54 @@ def test_the_entries_of_a_chunk_share_their_attempt_time_and_chunks_differ(smtp_
     assert times[0] == times[1]
     assert times[2] == times[3]
     assert times[1] < times[2]
+
+
+def test_a_failure_of_this_thread_records_the_chunk_on_the_wire_and_propagates(smtp_settings):
+    smtp_settings.start({"delay": 0.2})
+    reminders = pending_reminders(6)
+    calls = 0
+
+    def clock():
+        nonlocal calls
+        calls += 1  # the expired-lease sweep, then one per claim: the second claim fails
+        if calls > 2:
+            raise RuntimeError("the clock stopped")
+        return timezone.now()
+
+    with pytest.raises(RuntimeError, match="the clock stopped"):
+        reminders_send(config=config(chunk_size=2, connections=1), clock=clock)
+    found = states(reminders)
+    assert [found[reminder.pk] for reminder in reminders] == [DeliveryState.SENT] * 2 + [
+        DeliveryState.PENDING
+    ] * 4
+    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders[:2]}
+
+
+def test_ctrl_c_sends_no_waiting_chunk_and_records_the_one_on_the_wire(smtp_settings):
+    """SIGINT while one chunk is on the wire and the next waits for the connection: the waiting one is
+    not sent (it stays ``sending`` until its lease expires), the one on the wire is finished and
+    recorded, and the interrupt propagates."""
+    smtp_settings.start({"delay": 0.3})
+    reminders = pending_reminders(6)
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt_after_the_first_message() -> None:
+        # The first chunk is half sent; the second was claimed long before (the server waits 0.3 s).
+        if wait_until(lambda: len(smtp_settings.messages()) >= 1, timeout=10, interval=0.01):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_after_the_first_message)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            reminders_send(config=config(chunk_size=2, connections=1))
+    finally:
+        interrupter.join()
+    found = states(reminders)
+    assert [found[reminder.pk] for reminder in reminders] == [
+        *[DeliveryState.SENT] * 2,
+        *[DeliveryState.SENDING] * 2,
+        *[DeliveryState.PENDING] * 2,
+    ]
+    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders[:2]}
