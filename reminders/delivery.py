@@ -90,6 +90,9 @@ class SendReport:
     cancelled: int = 0
     # Claimed but given back unsent because the lease was running out.
     released: int = 0
+    # Claimed when the sending was stopped, and not recorded: sent again (or for the first time) once
+    # their lease expires.
+    awaiting_lease: int = 0
     chunks: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -168,16 +171,19 @@ def reminders_send(
     clock: Callable[[], datetime] = timezone.now,
     progress: SendProgress | None = None,
     rng: random.Random | None = None,
+    report: SendReport | None = None,
 ) -> SendReport:
     """Send the due entries of the outbox, chunk by chunk, until none is due or ``limit`` were tried.
 
     Guarantees: an entry is claimed by one sender at a time (until its lease expires); nothing is sent
     for an invoice that is no longer overdue; an entry is never sent after its lease has run out; every
     claimed entry leaves ``sending`` when its chunk ends. Database errors propagate (the caller fails).
+    ``report``, when given, is filled as chunks are recorded: it says what was done even when an
+    exception (a signal, a database error) ends the sending.
     """
     config = config or SendConfig.from_settings()
     rng = rng or random.Random()
-    report = SendReport()
+    report = report if report is not None else SendReport()
     _fail_exhausted(config, clock())
     if progress:
         progress.start(min(due_count(now=clock(), config=config), limit or 2**62))
@@ -187,7 +193,7 @@ def reminders_send(
     # connections nor the database wait for each other. Every query runs on this thread's connection.
     connections = _MailConnections()
     with ThreadPoolExecutor(max_workers=config.connections, thread_name_prefix="reminders-smtp") as wire:
-        in_flight: deque[Future[_Chunk]] = deque()
+        in_flight: deque[tuple[_Chunk, Future[_Chunk]]] = deque()
         claimed, stop = 0, False
         try:
             while True:
@@ -197,12 +203,14 @@ def reminders_send(
                     if chunk is None:
                         break
                     claimed += len(chunk.ids)
-                    in_flight.append(wire.submit(_deliver, chunk, connections))
+                    in_flight.append((chunk, wire.submit(_deliver, chunk, connections)))
                 if not in_flight:
                     break
-                done = in_flight[0].result()  # left in place until it returns: an interrupt records it
-                in_flight.popleft()
+                # Left in the queue until recorded: an interrupt meanwhile still records it (again: the
+                # write changes nothing the second time).
+                done = in_flight[0][1].result()
                 claimed -= _finish_chunk(done, report, progress)
+                in_flight.popleft()
                 # A chunk given back whole (its claim took most of the lease) would come back at once.
                 stop = stop or len(done.released) == len(done.ids)
         except BaseException:
@@ -432,19 +440,22 @@ def _prepare_chunk(
     return chunk
 
 
-def _record_after_failure(in_flight: Iterable[Future[_Chunk]], report: SendReport) -> None:
+def _record_after_failure(in_flight: Sequence[tuple[_Chunk, Future[_Chunk]]], report: SendReport) -> None:
     """This thread failed while chunks were on the wire: those not started yet are not sent (their lease
     expires); wait for the others and try to record what they sent, so that fewer entries wait for their
-    lease to expire and are sent again."""
-    started = [future for future in in_flight if not future.cancel()]
-    for future in started:
-        if future.exception() is not None:
-            continue
-        try:
-            _finish_chunk(future.result(), report, None)
-        except Exception as exc:  # the database that failed above: the lease covers these entries
-            logger.warning("Recording a sent chunk failed: %s", _describe(exc))
-            return
+    lease to expire and are sent again. What is left to the lease is counted in ``awaiting_lease``."""
+    started = [(chunk, future) for chunk, future in in_flight if not future.cancel()]
+    report.awaiting_lease += sum(len(chunk.ids) for chunk, future in in_flight if future.cancelled())
+    recording = True
+    for chunk, future in started:
+        if recording and future.exception() is None:
+            try:
+                _finish_chunk(future.result(), report, None)
+                continue
+            except Exception as exc:  # the database that failed above: the lease covers these entries
+                logger.warning("Recording a sent chunk failed: %s", _describe(exc))
+                recording = False
+        report.awaiting_lease += len(chunk.ids)
 
 
 def _finish_chunk(chunk: _Chunk, report: SendReport, progress: SendProgress | None) -> int:

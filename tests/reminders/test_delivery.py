@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from invoicing.models import Invoice, InvoiceStatus
 from reminders import delivery
-from reminders.delivery import SendConfig, message_id_for, reminders_send
+from reminders.delivery import SendConfig, SendReport, message_id_for, reminders_send
 from reminders.models import DeliveryState, Notification
 from tests.processes import wait_until
 from tests.reminders.outbox import make_due, pending_reminders, states
@@ -382,11 +382,13 @@ def test_ctrl_c_sends_no_waiting_chunk_and_records_the_one_on_the_wire(smtp_sett
 
     interrupter = threading.Thread(target=interrupt_after_the_first_message)
     interrupter.start()
+    report = SendReport()
     try:
         with pytest.raises(KeyboardInterrupt):
-            reminders_send(config=config(chunk_size=2, connections=1))
+            reminders_send(config=config(chunk_size=2, connections=1), report=report)
     finally:
         interrupter.join()
+    assert (report.sent, report.awaiting_lease) == (2, 2)
     found = states(reminders)
     assert [found[reminder.pk] for reminder in reminders] == [
         *[DeliveryState.SENT] * 2,

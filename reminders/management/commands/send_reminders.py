@@ -1,9 +1,11 @@
 from argparse import ArgumentParser, ArgumentTypeError
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import CommandError
 
 from common.commands import CheckedCommand
+from common.interrupts import Interrupted, stopping_signals_raise
 from reminders.delivery import SendReport, reminders_send
 from reminders.mail import mail_destination
 
@@ -20,6 +22,16 @@ def summary(report: SendReport) -> str:
     return f"Reminders: {report.summary()} ({report.chunks} chunks)."
 
 
+def interrupted(exc: Interrupted, report: SendReport) -> str:
+    text = f"Sending was {exc}; what the mail server accepted is recorded above."
+    if report.awaiting_lease:
+        text += (
+            f" {report.awaiting_lease} reminders claimed and not recorded wait for their lease to expire "
+            f"(REMINDER_LEASE_SECONDS={settings.REMINDER_LEASE_SECONDS}); the next sending takes them."
+        )
+    return text
+
+
 class Command(CheckedCommand):
     help = "Send the reminders that are due by email, then exit (see docs/delivery.md)."
 
@@ -28,8 +40,16 @@ class Command(CheckedCommand):
 
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
         progress = self.progress(desc="Sending reminders", unit="reminder", verb="process")
+        report = SendReport()
         try:
-            report = reminders_send(limit=limit, progress=progress)
+            # SIGTERM (docker stop, systemd, the cluster) and Ctrl-C: the chunks on the wire are finished
+            # and recorded, so that they are not sent again after their lease.
+            with stopping_signals_raise():
+                reminders_send(limit=limit, progress=progress, report=report)
+        except Interrupted as exc:
+            progress.close()
+            self.stdout.write(summary(report))
+            raise CommandError(interrupted(exc, report), returncode=exc.exit_code) from None
         finally:
             progress.close()
         self.stdout.write(summary(report))

@@ -5,9 +5,9 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db import DatabaseError
 
+from common.interrupts import Interrupted, stopping_signals_raise
 from config.environment import CONFIG_EXIT_CODE
 from scheduler.config import MAX_BATCH_SIZE, parse_as_of, parse_batch_size
-from scheduler.interrupts import Interrupted, stopping_signals_raise
 from scheduler.management.base import ConfiguredCommand
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.services import InvalidAsOf, overdue_check_run
