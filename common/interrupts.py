@@ -1,7 +1,7 @@
 """SIGTERM and SIGINT during a command (docs/SPEC.md §4 step 5): what `kill`, `docker stop`, systemd and
 Ctrl-C send. The signal becomes an exception in the running code, so its own clean-up path runs: a run
-ends its log `failed` naming the signal and releases the lock; a sender finishes and records the chunks
-on the wire. The process then exits 128 + the signal."""
+ends its log `failed` naming the signal and releases the lock; a sender records what it sent and gives
+back the rest. The process then exits 128 + the signal."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ next; each email is built while the mail server prepares its reply to the previo
 from __future__ import annotations
 
 import logging
+import math
 import random
 import smtplib
 import threading
@@ -441,19 +442,26 @@ def _prepare_chunk(
 
 
 def _record_after_failure(in_flight: Sequence[tuple[_Chunk, Future[_Chunk]]], report: SendReport) -> None:
-    """This thread failed while chunks were on the wire: those not started yet are not sent (their lease
-    expires); wait for the others and try to record what they sent, so that fewer entries wait for their
-    lease to expire and are sent again. What is left to the lease is counted in ``awaiting_lease``."""
-    started = [(chunk, future) for chunk, future in in_flight if not future.cancel()]
-    report.awaiting_lease += sum(len(chunk.ids) for chunk, future in in_flight if future.cancelled())
+    """This thread failed (a signal, the database) with chunks in flight: stop sending soon and leave
+    nothing ``sending`` that need not be. Each chunk on the wire stops after the message in progress; a
+    chunk not started is not sent; both give back what they did not send (pending again at once, the
+    attempt not counted) and record what they did. What could not be recorded waits for its lease,
+    counted in ``awaiting_lease``."""
+    for chunk, _ in in_flight:
+        chunk.lease_deadline = -math.inf  # read by its thread before each message
     recording = True
-    for chunk, future in started:
-        if recording and future.exception() is None:
+    for chunk, future in in_flight:
+        if future.cancel():
+            assert chunk.builder is not None
+            chunk.released = [row["id"] for row in chunk.builder.rows]
+        elif future.exception() is not None:
+            recording = False  # what the failed thread sent is unknown: the lease covers it
+        if recording:
             try:
-                _finish_chunk(future.result(), report, None)
+                _finish_chunk(chunk, report, None)
                 continue
-            except Exception as exc:  # the database that failed above: the lease covers these entries
-                logger.warning("Recording a sent chunk failed: %s", _describe(exc))
+            except Exception as exc:  # the database that failed above
+                logger.warning("Recording a chunk after a failure failed: %s", _describe(exc))
                 recording = False
         report.awaiting_lease += len(chunk.ids)
 

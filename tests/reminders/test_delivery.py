@@ -345,7 +345,7 @@ def test_the_entries_of_a_chunk_share_their_attempt_time_and_chunks_differ(smtp_
     assert times[1] < times[2]
 
 
-def test_a_failure_of_this_thread_records_the_chunk_on_the_wire_and_propagates(smtp_settings):
+def test_a_failure_of_this_thread_records_what_was_sent_gives_back_the_rest_and_propagates(smtp_settings):
     smtp_settings.start({"delay": 0.2})
     reminders = pending_reminders(6)
     calls = 0
@@ -360,23 +360,25 @@ def test_a_failure_of_this_thread_records_the_chunk_on_the_wire_and_propagates(s
     with pytest.raises(RuntimeError, match="the clock stopped"):
         reminders_send(config=config(chunk_size=2, connections=1), clock=clock)
     found = states(reminders)
-    assert [found[reminder.pk] for reminder in reminders] == [DeliveryState.SENT] * 2 + [
-        DeliveryState.PENDING
-    ] * 4
-    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders[:2]}
+    sent = {mid(reminder) for reminder in reminders if found[reminder.pk] == DeliveryState.SENT}
+    assert smtp_settings.message_ids() == dict.fromkeys(sent, 1)
+    assert set(found.values()) <= {DeliveryState.SENT, DeliveryState.PENDING}
+    assert set(Notification.objects.filter(delivery_state="pending").values_list("attempts", flat=True)) == {
+        0
+    }
 
 
-def test_ctrl_c_sends_no_waiting_chunk_and_records_the_one_on_the_wire(smtp_settings):
-    """SIGINT while one chunk is on the wire and the next waits for the connection: the waiting one is
-    not sent (it stays ``sending`` until its lease expires), the one on the wire is finished and
-    recorded, and the interrupt propagates."""
+def test_ctrl_c_stops_after_the_message_in_progress_and_leaves_nothing_sending(smtp_settings):
+    """SIGINT while one chunk is on the wire and the next waits for the connection: the one on the wire
+    stops after the message in progress, the waiting one is not sent, what was accepted is recorded and
+    the rest is pending again at once (the attempt not counted); the interrupt propagates."""
     smtp_settings.start({"delay": 0.3})
-    reminders = pending_reminders(6)
+    reminders = pending_reminders(9)
     main = threading.main_thread().ident
     assert main is not None
 
     def interrupt_after_the_first_message() -> None:
-        # The first chunk is half sent; the second was claimed long before (the server waits 0.3 s).
+        # The first chunk has one message accepted and at most one more in progress.
         if wait_until(lambda: len(smtp_settings.messages()) >= 1, timeout=10, interval=0.01):
             signal.pthread_kill(main, signal.SIGINT)
 
@@ -385,14 +387,16 @@ def test_ctrl_c_sends_no_waiting_chunk_and_records_the_one_on_the_wire(smtp_sett
     report = SendReport()
     try:
         with pytest.raises(KeyboardInterrupt):
-            reminders_send(config=config(chunk_size=2, connections=1), report=report)
+            reminders_send(config=config(chunk_size=3, connections=1), report=report)
     finally:
         interrupter.join()
-    assert (report.sent, report.awaiting_lease) == (2, 2)
     found = states(reminders)
-    assert [found[reminder.pk] for reminder in reminders] == [
-        *[DeliveryState.SENT] * 2,
-        *[DeliveryState.SENDING] * 2,
-        *[DeliveryState.PENDING] * 2,
-    ]
-    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders[:2]}
+    assert found[reminders[0].pk] == DeliveryState.SENT
+    assert [found[reminder.pk] for reminder in reminders[2:]] == [DeliveryState.PENDING] * 7
+    received = smtp_settings.message_ids()
+    assert set(received) == {mid(r) for r in reminders if found[r.pk] == DeliveryState.SENT}
+    assert set(received.values()) == {1}
+    assert (report.sent, report.awaiting_lease) == (len(received), 0)
+    assert report.released == 6 - len(received)
+    claimed_again = Notification.objects.filter(pk__in=[r.pk for r in reminders[2:6]])
+    assert set(claimed_again.values_list("attempts", flat=True)) == {0}

@@ -23,7 +23,10 @@ def summary(report: SendReport) -> str:
 
 
 def interrupted(exc: Interrupted, report: SendReport) -> str:
-    text = f"Sending was {exc}; what the mail server accepted is recorded above."
+    text = (
+        f"Sending was {exc}; what the mail server accepted is recorded above, and the reminders "
+        "claimed but not sent are pending again."
+    )
     if report.awaiting_lease:
         text += (
             f" {report.awaiting_lease} reminders claimed and not recorded wait for their lease to expire "
