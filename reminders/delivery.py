@@ -89,7 +89,7 @@ class SendReport:
     retried: int = 0
     failed: int = 0
     cancelled: int = 0
-    # Claimed but given back unsent because the lease was running out.
+    # Claimed but given back unsent: the lease was running out, or the sending was stopped.
     released: int = 0
     # Claimed when the sending was stopped, and not recorded: sent again (or for the first time) once
     # their lease expires.

@@ -44,18 +44,19 @@ class Command(CheckedCommand):
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
         progress = self.progress(desc="Sending reminders", unit="reminder", verb="process")
         report = SendReport()
+        stopped: Interrupted | None = None
         try:
-            # SIGTERM (docker stop, systemd, the cluster) and Ctrl-C: the chunks on the wire are finished
-            # and recorded, so that they are not sent again after their lease.
+            # SIGTERM (docker stop, systemd) and Ctrl-C: each connection stops after the message in
+            # progress, what was sent is recorded and the rest is given back, so nothing is sent twice.
             with stopping_signals_raise():
                 reminders_send(limit=limit, progress=progress, report=report)
         except Interrupted as exc:
-            progress.close()
-            self.stdout.write(summary(report))
-            raise CommandError(interrupted(exc, report), returncode=exc.exit_code) from None
+            stopped = exc
         finally:
             progress.close()
         self.stdout.write(summary(report))
+        if stopped is not None:
+            raise CommandError(interrupted(stopped, report), returncode=stopped.exit_code)
         if report.sent:
             self.stdout.write(f"Mail {mail_destination()}.")
         for error in report.errors:
