@@ -15,7 +15,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 
 from invoicing.currency import in_minor_units
-from invoicing.models import Customer, Invoice, InvoiceQuerySet
+from invoicing.models import Customer, Invoice, InvoiceQuerySet, not_owed_reason
 from invoicing.selectors import BUCKET_KEYS, receivables_aging
 
 
@@ -176,10 +176,15 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.display(description="days overdue", ordering="-due_date")
     def days_overdue(self, invoice: Invoice) -> int | None:
-        """Days past due today for an invoice that still owes money; none otherwise."""
+        """Days past due today for an invoice that is overdue (the rule of the "Overdue as of today"
+        filter); none otherwise."""
         days = (timezone.localdate() - invoice.due_date).days
-        owes = invoice.status == Invoice.Status.SENT and invoice.balance_due > 0
-        return days if owes and days > 0 else None
+        reason = not_owed_reason(
+            status=invoice.status,
+            balance_due=invoice.balance_due,
+            reminders_paused=invoice.customer.reminders_paused,
+        )
+        return days if not reason and days > 0 else None
 
     def get_ordering(self, request: HttpRequest) -> Any:
         # The overdue list is worked from the oldest debt down.

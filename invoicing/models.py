@@ -40,6 +40,20 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
         )
 
 
+def not_owed_reason(*, status: str, balance_due: Decimal, reminders_paused: bool) -> str:
+    """Why an invoice is owed no reminder whatever its dates ("paid", "void", "not sent", "zero balance",
+    "paused"), or "" when it is owed one once due: the per-row form of the conditions of
+    ``InvoiceQuerySet.overdue`` other than the date, for rows already read (the sender's re-check, the
+    admin's column). ``tests/invoicing/test_models.py`` pins the two forms to each other."""
+    if status != InvoiceStatus.SENT:
+        return {InvoiceStatus.PAID: "paid", InvoiceStatus.VOID: "void"}.get(status, "not sent")
+    if balance_due <= 0:
+        return "zero balance"
+    if reminders_paused:
+        return "paused"
+    return ""
+
+
 class InvoiceStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     SENT = "sent", "Sent"

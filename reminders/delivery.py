@@ -36,7 +36,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from invoicing.models import InvoiceStatus
+from invoicing.models import not_owed_reason
 from reminders.mail import PreparedEmail
 from reminders.models import DeliveryState, Notification, ReminderTemplate
 from reminders.rendering import FALLBACK_TEMPLATE, RenderedEmail, TemplateSet, TemplateSource, render
@@ -152,12 +152,10 @@ def message_id_for(notification_id: int, domain: str) -> str:
 def cancel_reason(row: Mapping[str, Any], as_of: date) -> str:
     """Why an entry must not be sent any more (empty: send it): the overdue rule of SPEC §3, applied to
     the invoice as it is now, and the customer's email."""
-    if row["status"] != InvoiceStatus.SENT:
-        return {InvoiceStatus.PAID: "paid", InvoiceStatus.VOID: "void"}.get(row["status"], "not sent")
-    if row["balance_due"] <= 0:
-        return "zero balance"
-    if row["paused"]:
-        return "paused"
+    if reason := not_owed_reason(
+        status=row["status"], balance_due=row["balance_due"], reminders_paused=row["paused"]
+    ):
+        return reason
     if (as_of - row["due_date"]).days < row["threshold_days"]:
         return "not due"
     if not row["recipient"].strip() or not row["customer_email"].strip():

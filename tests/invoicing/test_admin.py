@@ -197,3 +197,14 @@ def test_a_new_customer_page_has_no_reminders_section(staff_client):
     response = staff_client.get(reverse("admin:invoicing_customer_add"))
     assert response.status_code == 200
     assert "No reminder yet." not in response.content.decode()
+
+
+def test_days_overdue_column_agrees_with_the_overdue_filter_for_a_paused_customer(staff_client):
+    paused = InvoiceFactory(
+        due_date=timezone.localdate() - timedelta(days=12), customer__reminders_paused=True
+    )
+    changelist = reverse("admin:invoicing_invoice_changelist")
+    listed = staff_client.get(changelist, {"q": paused.number}).context["cl"]
+    overdue = staff_client.get(changelist, {"overdue": "yes"}).context["cl"]
+    assert paused not in overdue.queryset
+    assert listed.model_admin.days_overdue(listed.result_list[0]) is None

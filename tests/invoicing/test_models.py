@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 
-from invoicing.models import Invoice
+from invoicing.models import Invoice, not_owed_reason
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +115,20 @@ def test_the_first_and_last_dates_of_the_range_are_accepted():
     invoice = InvoiceFactory(issue_date=date(1900, 1, 1), due_date=date(9999, 12, 31))
     invoice.refresh_from_db()
     assert (invoice.issue_date, invoice.due_date) == (date(1900, 1, 1), date(9999, 12, 31))
+
+
+@pytest.mark.parametrize("status", list(Invoice.Status))
+@pytest.mark.parametrize("amount_paid", [Decimal("0.00"), Decimal("99.99"), Decimal("100.00")])
+@pytest.mark.parametrize("paused", [False, True])
+def test_not_owed_reason_is_empty_exactly_for_what_the_overdue_queryset_selects(status, amount_paid, paused):
+    as_of = date(2026, 3, 1)
+    invoice = InvoiceFactory(
+        status=status,
+        total=Decimal("100.00"),
+        amount_paid=amount_paid,
+        due_date=as_of - timedelta(days=5),
+        customer=CustomerFactory(reminders_paused=paused),
+    )
+    invoice.refresh_from_db()
+    reason = not_owed_reason(status=invoice.status, balance_due=invoice.balance_due, reminders_paused=paused)
+    assert (reason == "") == Invoice.objects.overdue(as_of=as_of).filter(pk=invoice.pk).exists()
