@@ -19,14 +19,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
-    reason="real concurrent processes need PostgreSQL (SQLite assumes one process at a time)",
+    reason="needs PostgreSQL: races real processes on its row and advisory locks "
+    "(processes sharing SQLite: tests/reliability/test_sqlite_processes.py)",
 )
 
 
 def test_database_url() -> str:
-    """A DATABASE_URL naming the database the tests run against (pytest-django's test database)."""
+    """A DATABASE_URL naming the database the tests run against (pytest-django's test database). A test
+    that hands it to another process is skipped, saying why, when that process could not open it."""
     settings = connection.settings_dict
     if connection.vendor != "postgresql":
+        if connection.is_in_memory_db():  # type: ignore[attr-defined]  # SQLite's wrapper only
+            pytest.skip(
+                f"needs a database another process can open; the test database {settings['NAME']!r} "
+                "is in this process's memory (tests/conftest.py makes it a file unless TEST NAME is set)"
+            )
         return f"sqlite:///{settings['NAME']}"
     user = settings["USER"] or "postgres"
     host = settings["HOST"] or "127.0.0.1"
