@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -112,6 +113,12 @@ def test_staff_finds_the_failed_invoices_of_a_run_in_the_browser(
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    """Where a test saves a picture: the docs' own copy only when asked (REFRESH_SCREENSHOTS=1), so that
+    a test run leaves the tracked tree as it found it."""
+    return DOCS / name if os.environ.get("REFRESH_SCREENSHOTS") == "1" else tmp_path / name
+
+
 @pytest.fixture
 def desk_data(transactional_db) -> date:
     """The demo's spread of invoices; a run three days ago and one today, then a dry run that looks a
@@ -169,7 +176,7 @@ def laptop_browser() -> Iterator[object]:
 
 
 def test_a_clerk_reads_the_aging_and_finds_a_reminder_by_customer_name(
-    laptop_browser, live_server, desk_data, django_user_model
+    laptop_browser, live_server, desk_data, django_user_model, tmp_path
 ):
     from selenium.webdriver.common.by import By
 
@@ -203,8 +210,7 @@ def test_a_clerk_reads_the_aging_and_finds_a_reminder_by_customer_name(
         " window.outerHeight - window.innerHeight]"
     )
     browser.set_window_size(1366, int(bottom + chrome) + 16)
-    DOCS.mkdir(exist_ok=True)
-    browser.save_screenshot(str(DOCS / "dashboard.png"))
+    assert browser.save_screenshot(str(screenshot_path("dashboard.png", tmp_path)))
     browser.set_window_size(1366, 768)
 
     wanted = Notification.objects.select_related("invoice__customer").order_by("id").first()
