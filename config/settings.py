@@ -107,8 +107,19 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # keep client-side binding. Turn off behind a pooler that cannot keep prepared statements.
 DATABASE_PREPARED_STATEMENTS = env.boolean("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The run log is committed while another connection may hold a write lock: wait rather than fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The embedded database is shared by the web process, the cluster and commands on one machine
+    # (https://docs.djangoproject.com/en/5.2/ref/databases/#database-is-locked-errors). A writer waits
+    # up to `timeout` seconds for another's write lock instead of failing. A transaction takes the write
+    # lock as it begins (IMMEDIATE): one that read first and then wrote could otherwise find another
+    # writer ahead of it and fail at once, the wait unused. In WAL readers and the writer do not block
+    # each other; NORMAL syncs at checkpoints (a power cut may lose the last commits, never the file).
+    # Options written in DATABASE_URL's query win.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
