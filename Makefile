@@ -17,8 +17,11 @@ export DJANGO_SECRET_KEY
 # The demo and the local look-around targets (demo, run, superuser, qcluster) use their own database,
 # the embedded SQLite file, whatever DATABASE_URL the environment or .env names: a demo reset never
 # lands on another database by accident. `make demo DEMO_DATABASE_URL=postgres://…` to choose one.
+# Likewise their mail goes into sent-mail/ whatever EMAIL_URL names: the demo's reminders never reach
+# a real mail server (DEMO_EMAIL_URL to choose).
 DEMO_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
-DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' $(BIN)/python manage.py
+DEMO_EMAIL_URL ?= filemail:///sent-mail
+DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' EMAIL_URL='$(DEMO_EMAIL_URL)' $(BIN)/python manage.py
 
 # `make superuser` without a terminal (CI, a script, docker): these three, for createsuperuser --noinput.
 SUPERUSER_VARS := DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_EMAIL DJANGO_SUPERUSER_PASSWORD

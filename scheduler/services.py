@@ -358,11 +358,13 @@ def _finish(log: JobExecutionLog, status: str, tb: str = "") -> JobExecutionLog:
     log.status, log.finished_at, log.traceback = status, timezone.now(), tb
     JobExecutionLog.objects.filter(pk=log.pk).update(status=status, finished_at=log.finished_at, traceback=tb)
     logger.info(
-        "Run #%s %s: %s invoices examined, %s notifications created, %s already notified, %s errors.",
+        "%s #%s %s: %s invoices examined, %s notifications %s, %s already notified, %s errors.",
+        "Dry run" if log.dry_run else "Run",
         log.pk,
         status,
         log.invoices_processed,
         log.notifications_created,
+        "would be created" if log.dry_run else "created",
         log.already_notified,
         log.error_count,
     )

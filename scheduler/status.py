@@ -94,7 +94,14 @@ def scheduler_status(*, now: datetime | None = None) -> SchedulerStatus:
 
 
 def cluster_alive(*, now: datetime) -> bool:
-    return any(_is_fresh(stat, now=now) for stat in Stat.get_all())
+    return bool(fresh_heartbeats(now=now))
+
+
+def fresh_heartbeats(*, now: datetime, host: str | None = None) -> list[Stat]:
+    """The heartbeats of running clusters, at most ``HEARTBEAT_MAX_AGE`` old; of ``host``'s only, if given."""
+    return [
+        stat for stat in Stat.get_all() if _is_fresh(stat, now=now) and (host is None or stat.host == host)
+    ]
 
 
 def _is_fresh(stat: Stat, *, now: datetime) -> bool:

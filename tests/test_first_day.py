@@ -72,6 +72,12 @@ def test_demo_uses_the_embedded_sqlite_file_whatever_dot_env_names(fresh_clone):
     assert (fresh_clone / "db.sqlite3").stat().st_size > 0
 
 
+def test_demo_mail_goes_into_sent_mail_whatever_dot_env_names(fresh_clone):
+    (fresh_clone / ".env").write_text("EMAIL_URL=smtp+tls://user:password@smtp.example.com:587\n")
+    commands = demo_commands(fresh_clone)
+    assert all(" EMAIL_URL='filemail:///sent-mail' " in line for line in commands)
+
+
 def make_env(clone: Path) -> dict[str, str]:
     """The environment make gives its commands (the exported local secret key)."""
     key = make("-s", "--eval", "key: ; @echo $$DJANGO_SECRET_KEY", "key", cwd=clone).stdout.strip()

@@ -14,10 +14,14 @@ from scheduler.schedules import SCHEDULE_NAME, TASK_FUNC
 from scheduler.tokens import api_token_create
 
 
-def save_heartbeat(*, at: datetime | None = None, state: str = Conf.IDLE, cluster_id: str = "test") -> None:
-    """Write a cluster heartbeat to the shared cache, as django-q2's sentinel does every guard cycle."""
+def save_heartbeat(
+    *, at: datetime | None = None, state: str = Conf.IDLE, cluster_id: str = "test", host: str | None = None
+) -> None:
+    """Write a cluster heartbeat to the shared cache, as django-q2's sentinel does every guard cycle;
+    from this machine unless ``host`` names another."""
     stat = Status(pid=1, cluster_id=cluster_id)
     stat.status = state
+    stat.host = host or stat.host
     stat.timestamp = at or timezone.now()
     # The sentinel keeps each heartbeat 3 seconds and renews it; a test may take longer than that.
     get_broker().set_stat(Stat.get_key(cluster_id), SignedPackage.dumps(stat, True), 300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -192,6 +193,20 @@ def test_a_dry_run_needs_no_lock():
         log = run(as_of=AS_OF, dry_run=True)
     assert (log.status, log.notifications_created) == (RunStatus.COMPLETED, 3)
     assert Notification.objects.count() == 0
+
+
+def test_the_log_line_of_a_run_says_what_it_created_and_of_a_dry_run_what_it_would_create(caplog):
+    overdue_invoices(2)
+    caplog.set_level(logging.INFO, logger="scheduler.services")
+    dry = run(as_of=AS_OF, dry_run=True)
+    real = run(as_of=AS_OF)
+    finished = [r.getMessage() for r in caplog.records if "invoices examined" in r.getMessage()]
+    assert finished == [
+        f"Dry run #{dry.pk} completed: 2 invoices examined, 2 notifications would be created, "
+        "0 already notified, 0 errors.",
+        f"Run #{real.pk} completed: 2 invoices examined, 2 notifications created, "
+        "0 already notified, 0 errors.",
+    ]
 
 
 def dead_pid() -> int:

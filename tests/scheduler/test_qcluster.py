@@ -52,13 +52,17 @@ def test_cluster_runs_the_due_schedule_and_stops_cleanly(tmp_path: Path) -> None
     output_path = tmp_path / "qcluster.log"
     with output_path.open("w") as output, running_manage("qcluster", output=output) as cluster:
         alive = wait_until(heartbeat_visible, timeout=RUN_SEEN_WITHIN)
+        healthy = run_manage("cluster_health")
         seen = wait_until(scheduled_run_completed, timeout=RUN_SEEN_WITHIN)
         returncode = stop(cluster)
+    after_stop = run_manage("cluster_health")
     log = output_path.read_text()
 
     assert alive, f"no cluster heartbeat in the shared cache; cluster output:\n{log}"
     assert seen, f"no completed scheduled run within {RUN_SEEN_WITHIN} s; cluster output:\n{log}"
     assert returncode == 0, f"cluster exit code {returncode} after SIGTERM; output:\n{log}"
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert (after_stop.returncode, after_stop.stdout) == (1, ""), after_stop.stderr
     run = JobExecutionLog.objects.get(triggered_by="schedule")
     assert run.scheduled_for == slot
     assert set(Notification.objects.filter(run_id=run.pk).values_list("invoice", flat=True)) == {

@@ -1,0 +1,213 @@
+"""README.md and docs/*.md show what the program does.
+
+Every ```json block there is an API response, tagged by the line before it with the request it answers
+(``Response to `GET /api/v1/scheduler/status` (200):``). Its keys, nested ones included, must be the
+keys of the real response to that request; an error (``{"detail": …}``) must be the real one word for
+word. The README's demo output must be lines the demo's commands print. docs/SPEC.md is the
+specification, not a description of the program, and is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from reminders.mail import EmlFolderBackend
+from scheduler.models import JobExecutionLog, RunStatus
+from scheduler.tokens import api_token_create
+from tests.invoicing.factories import InvoiceFactory
+from tests.scheduler.conftest import bearer, create_check_schedule, save_heartbeat
+from tests.scheduler.factories import JobExecutionLogFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "SPEC.md")]
+TAG = re.compile(r"Response to `(?P<method>GET|POST) (?P<path>/api/\S+)`[^()`]*\((?P<status>\d{3})\):")
+ENDPOINTS = {
+    "/api/v1/scheduler/status",
+    "/api/v1/scheduler/executions",
+    "/api/v1/scheduler/executions/{id}",
+    "/api/v1/scheduler/health",
+    "/api/v1/scheduler/run",
+    "/api/v1/receivables/aging",
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    where: str
+    tag: re.Match[str] | None
+    text: str
+
+    def __str__(self) -> str:
+        return self.where
+
+
+def documented_examples() -> list[Example]:
+    examples = []
+    for document in DOCUMENTS:
+        lines = document.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if line.strip() != "```json":
+                continue
+            before = next((text for text in reversed(lines[:number]) if text.strip()), "")
+            end = lines.index("```", number + 1)
+            examples.append(
+                Example(
+                    where=f"{document.relative_to(ROOT)}:{number + 1}",
+                    tag=TAG.fullmatch(before.strip()),
+                    text="\n".join(lines[number + 1 : end]),
+                )
+            )
+    return examples
+
+
+def key_differences(documented: Any, real: Any, where: str = "") -> list[str]:
+    """Where the documented JSON's keys differ from the real response's, recursively; a documented
+    list's items are each compared with the response's first item."""
+    if isinstance(documented, dict):
+        if not isinstance(real, dict):
+            return [f"{where or 'the body'}: the doc shows an object, the response has {real!r}"]
+        differences = [
+            f"{where}.{key}: in the response, missing from the doc" for key in real.keys() - documented.keys()
+        ]
+        differences += [
+            f"{where}.{key}: in the doc, not in the response" for key in documented.keys() - real.keys()
+        ]
+        for key in documented.keys() & real.keys():
+            differences += key_differences(documented[key], real[key], f"{where}.{key}")
+        return differences
+    if isinstance(documented, list) and documented:
+        if not isinstance(real, list) or not real:
+            return [f"{where}: the doc shows items, the test's response has {real!r}"]
+        differences = []
+        for index, item in enumerate(documented):
+            differences += key_differences(item, real[0], f"{where}[{index}]")
+        return differences
+    return []
+
+
+@pytest.fixture
+def api(client, django_user_model):
+    """A staff token, and runs, a schedule, a cluster heartbeat and invoices for every part of a response."""
+    django_user_model.objects.create_user(username="ops", is_staff=True)
+    headers = bearer(api_token_create(username="ops", name="docs").key)
+    JobExecutionLogFactory(
+        status=RunStatus.COMPLETED_WITH_ERRORS,
+        triggered_by=JobExecutionLog.Trigger.SCHEDULE,
+        started_at=datetime(2026, 2, 2, 0, 0, 2, tzinfo=UTC),
+        scheduled_for=datetime(2026, 2, 2, tzinfo=UTC),
+        error_count=1,
+        errors=[{"invoice_id": 48213, "number": "INV-048213", "error": "DataError: value too long"}],
+    )
+    JobExecutionLogFactory(
+        status=RunStatus.FAILED,
+        triggered_by=JobExecutionLog.Trigger.SCHEDULE,
+        started_at=datetime(2026, 2, 3, 0, 0, 2, tzinfo=UTC),
+        traceback="Traceback (most recent call last): …",
+    )
+    save_heartbeat()
+    create_check_schedule(next_run=timezone.now() + timedelta(hours=1))
+    InvoiceFactory(due_date=date(2026, 3, 1))
+    return client, headers
+
+
+def response_to(client, headers, example: Example) -> tuple[int, Any]:
+    assert example.tag is not None
+    path = example.tag["path"]
+    if "{id}" in path:
+        path = path.replace("{id}", str(JobExecutionLog.objects.filter(error_count__gt=0).get().pk))
+    send = client.post if example.tag["method"] == "POST" else client.get
+    response = send(path, headers=headers)
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("example", documented_examples(), ids=str)
+@pytest.mark.django_db
+def test_a_documented_response_has_the_keys_of_the_real_one(api, example: Example):
+    assert example.tag, (
+        f"{example}: a ```json block without the line that says what it answers, e.g. "
+        "Response to `GET /api/v1/scheduler/status` (200):"
+    )
+    documented = json.loads(example.text)
+    status, real = response_to(*api, example)
+    assert status == int(example.tag["status"]), f"{example}: {real}"
+    if set(documented) == {"detail"}:
+        assert documented == real, example
+    else:
+        assert key_differences(documented, real) == [], example
+
+
+def test_every_endpoint_has_a_documented_response():
+    documented = {example.tag["path"].split("?")[0] for example in documented_examples() if example.tag}
+    assert documented >= ENDPOINTS
+
+
+def test_a_missing_or_an_extra_key_in_a_nested_object_is_a_difference():
+    real = {"a": 1, "b": {"c": 2, "d": [{"e": 3, "f": 4}]}}
+    assert key_differences({"a": 0, "b": {"c": 0, "d": [{"e": 0, "f": 0}]}}, real) == []
+    assert key_differences({"a": 0, "b": {"c": 0, "d": [{"e": 0}]}}, real) == [
+        ".b.d[0].f: in the response, missing from the doc"
+    ]
+    assert key_differences({"a": 0, "b": {"c": 0, "x": 0, "d": []}}, real) == [
+        ".b.x: in the doc, not in the response"
+    ]
+    assert key_differences({"a": {"z": 0}, "b": {"c": 0, "d": []}}, real) == [
+        ".a: the doc shows an object, the response has 1"
+    ]
+
+
+# --- the README's demo output --------------------------------------------------------------------------
+
+VARIABLE = [
+    (re.compile(r"Run #\d+"), "Run #N"),
+    (re.compile(r"as of \d{4}-\d{2}-\d{2}"), "as of DATE"),
+    (re.compile(r"errors in \d+\.\d+ s\."), "errors in N s."),
+    (re.compile(r"into \S+/sent-mail/"), "into CLONE/sent-mail/"),
+    # The latest email sent is whichever of the last chunks a connection finished last.
+    (re.compile(r"<reminder-\d+@(\S+)> to \S+:$"), r"<reminder-N@\1> to ADDRESS:"),
+    (
+        re.compile(r"^Subject: (.*) invoice INV-\d+ is \d+ days overdue$"),
+        r"Subject: \1 invoice INV-N is N days overdue",
+    ),
+]
+
+
+def without_variable_parts(line: str) -> str:
+    for pattern, replacement in VARIABLE:
+        line = pattern.sub(replacement, line)
+    return line
+
+
+def readme_demo_lines() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("`make demo` ends like this", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip() and line != "..."]
+
+
+@pytest.mark.django_db
+def test_the_readme_shows_lines_the_demo_prints_in_the_order_it_prints_them(settings, tmp_path):
+    settings.EMAIL_BACKEND = f"{EmlFolderBackend.__module__}.{EmlFolderBackend.__qualname__}"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "sent-mail")
+    out = StringIO()
+    for command in [
+        ["seed_demo_data", "--reset"],
+        ["run_overdue_check"],
+        ["send_reminders"],
+        ["show_notifications", "--limit", "5", "--sample"],
+    ]:
+        call_command(*command, stdout=out)
+    printed = [without_variable_parts(line) for line in out.getvalue().splitlines()]
+    position = 0
+    for line in readme_demo_lines():
+        wanted = without_variable_parts(line)
+        assert wanted in printed[position:], f"README's demo line not printed (in this order): {line!r}"
+        position = printed.index(wanted, position) + 1
