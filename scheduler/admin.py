@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 from rangefilter.filters import DateRangeFilter
 
+from api.tokens import api_tokens_revoke
 from common.admin import ReadOnlyModelAdmin
 from common.display import moment
 from reminders.models import DeliveryState
@@ -22,7 +23,6 @@ from reminders.monitoring import delivery_counts
 from scheduler.dispatch import overdue_check_enqueue, queued_overdue_checks
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.status import scheduler_status
-from scheduler.tokens import api_tokens_revoke
 
 STATUS_COLOURS = {
     RunStatus.RUNNING: "#1f6feb",

@@ -22,10 +22,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from api.tokens import api_token_create, api_token_revoke
 from reminders.models import Notification
 from scheduler.models import ApiToken, RunStatus
 from scheduler.services import overdue_check_run
-from scheduler.tokens import api_token_create, api_token_revoke
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.processes import ROOT, manage_command, needs_postgresql, process_env, wait_until
 from tests.reliability.conftest import report

@@ -7,9 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from api.tokens import api_token_create
 from reminders.models import Notification
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
-from scheduler.tokens import api_token_create
 from tests.reminders.factories import NotificationFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory

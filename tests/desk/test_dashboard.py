@@ -11,8 +11,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from desk.dashboard import activity_chart, aging_chart, short_amount
 from invoicing.selectors import receivables_aging
-from scheduler.dashboard import activity_chart, aging_chart, short_amount
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.reminders.factories import NotificationFactory
 from tests.scheduler.factories import JobExecutionLogFactory

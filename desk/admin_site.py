@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from scheduler.dashboard import finance_dashboard
+from desk.dashboard import finance_dashboard
 
 
 class FinanceDeskSite(admin.AdminSite):

@@ -18,12 +18,12 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from scheduler.api.authentication import BearerTokenScheme, CredentialsOptional
-from scheduler.api.filters import ExecutionFilterBackend, ExecutionFilterSet, refuse_repeated_or_unknown
-from scheduler.api.pagination import PARAMETERS as PAGE_PARAMETERS
-from scheduler.api.pagination import ExecutionPagination
-from scheduler.api.permissions import IsActiveStaff
-from scheduler.api.serializers import (
+from api.authentication import BearerTokenScheme, CredentialsOptional
+from api.filters import ExecutionFilterBackend, ExecutionFilterSet, refuse_repeated_or_unknown
+from api.pagination import PARAMETERS as PAGE_PARAMETERS
+from api.pagination import ExecutionPagination
+from api.permissions import IsActiveStaff
+from api.serializers import (
     EnqueuedSerializer,
     ErrorSerializer,
     ExecutionDetailSerializer,

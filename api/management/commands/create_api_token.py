@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.tokens import TokenError, api_token_create
 from config.environment import CONFIG_EXIT_CODE
-from scheduler.tokens import TokenError, api_token_create
 
 
 class Command(BaseCommand):

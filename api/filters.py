@@ -18,7 +18,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.request import Request
 
-from scheduler.api.errors import InvalidQueryParameter, invalid_value
+from api.errors import InvalidQueryParameter, invalid_value
 from scheduler.dispatch import REQUEST_ID, REQUEST_ID_RULE, is_request_id
 from scheduler.models import JobExecutionLog, RunStatus
 

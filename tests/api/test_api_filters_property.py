@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
+from api.tokens import api_token_create
 from scheduler.models import JobExecutionLog, RunStatus
-from scheduler.tokens import api_token_create
 
 ZONE_NAME = "America/New_York"
 ZONE = ZoneInfo(ZONE_NAME)

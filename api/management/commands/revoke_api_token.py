@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.tokens import PREFIX_LENGTH, TokenError, api_token_revoke
 from config.environment import CONFIG_EXIT_CODE
-from scheduler.tokens import PREFIX_LENGTH, TokenError, api_token_revoke
 
 
 class Command(BaseCommand):

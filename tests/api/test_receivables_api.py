@@ -8,8 +8,8 @@ from django.db import connection
 from django.utils import timezone
 
 from invoicing.models import InvoiceStatus
+from tests.api.conftest import bearer
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
-from tests.scheduler.conftest import bearer
 from tests.scheduler.factories import ApiTokenFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -18,14 +18,14 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from api.authentication import BearerTokenAuthentication
+from api.errors import InvalidQueryParameter, invalid_value
+from api.filters import refuse_repeated_or_unknown
+from api.permissions import IsActiveStaff
+from api.serializers import ErrorSerializer
+from api.views import AUTH_ERRORS
 from invoicing.models import FIRST_DATE, LAST_DATE
 from invoicing.selectors import BUCKET_KEYS, CurrencyAging, receivables_aging
-from scheduler.api.authentication import BearerTokenAuthentication
-from scheduler.api.errors import InvalidQueryParameter, invalid_value
-from scheduler.api.filters import refuse_repeated_or_unknown
-from scheduler.api.permissions import IsActiveStaff
-from scheduler.api.serializers import ErrorSerializer
-from scheduler.api.views import AUTH_ERRORS
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 AMOUNT_HELP = "A decimal string in the currency's minor units (EUR 1234.50, JPY 123457)."

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from scheduler.api import views
+from api import views
 
 app_name = "scheduler-api"
 

@@ -9,8 +9,8 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from api.tokens import api_token_for_key
 from scheduler.models import ApiToken
-from scheduler.tokens import api_token_for_key
 
 KEYWORD = "Bearer"
 # Keys in URLs end up in access logs, browser history and proxies: refuse them outright.
@@ -73,7 +73,7 @@ def _bearer_key(request: Request) -> str | None:
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "scheduler.api.authentication.BearerTokenAuthentication"
+    target_class = "api.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
