@@ -9,8 +9,8 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from api.models import ApiToken
 from api.tokens import api_token_for_key
-from scheduler.models import ApiToken
 
 KEYWORD = "Bearer"
 # Keys in URLs end up in access logs, browser history and proxies: refuse them outright.

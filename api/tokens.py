@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from scheduler.models import ApiToken
+from api.models import ApiToken
 
 PREFIX_LENGTH = 8
 # Recording every request would turn each read into a write; a minute is precise enough for audits.

@@ -1,4 +1,4 @@
-"""The run history of the overdue check and the API tokens, read-only in the admin (docs/SPEC.md §7)."""
+"""The run history of the overdue check, read-only in the admin (docs/SPEC.md §7)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 from rangefilter.filters import DateRangeFilter
 
-from api.tokens import api_tokens_revoke
 from common.admin import ReadOnlyModelAdmin
 from common.display import moment
 from reminders.models import DeliveryState
 from reminders.monitoring import delivery_counts
 from scheduler.dispatch import overdue_check_enqueue, queued_overdue_checks
-from scheduler.models import ApiToken, JobExecutionLog, RunStatus
+from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.status import scheduler_status
 
 STATUS_COLOURS = {
@@ -258,33 +257,3 @@ def search_runs(queryset: QuerySet[JobExecutionLog], term: str) -> QuerySet[JobE
     if number.isascii() and number.isdigit():
         matches |= Q(pk=int(number))
     return queryset.filter(matches)
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(ReadOnlyModelAdmin):
-    """Tokens are issued by ``manage.py create_api_token`` (the key is shown once, there); here they are
-    listed and revoked. Only the first characters of a key are kept in clear."""
-
-    list_display = ["key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at", "active"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["prefix", "name", "user__username"]
-    list_select_related = ["user"]
-    fields = ("key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = fields
-    actions = ["revoke"]
-
-    def has_revoke_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("scheduler.change_apitoken")
-
-    @admin.display(description="key starts with")
-    def key_prefix(self, token: ApiToken) -> str:
-        return f"{token.prefix}…"
-
-    @admin.display(description="active", boolean=True)
-    def active(self, token: ApiToken) -> bool:
-        return token.is_active
-
-    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        revoked = api_tokens_revoke(tokens=queryset)
-        self.message_user(request, f"Revoked {revoked} token(s); requests with them now get 401.")

@@ -7,10 +7,11 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from api.models import ApiToken
 from api.tokens import api_token_create, api_token_revoke
 from reminders.models import Notification
 from scheduler.dispatch import overdue_check_enqueue
-from scheduler.models import ApiToken, JobExecutionLog, RunStatus
+from scheduler.models import JobExecutionLog, RunStatus
 from tests.api.conftest import bearer
 from tests.reminders.factories import NotificationFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat

@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from invoicing.models import InvoiceStatus
 from tests.api.conftest import bearer
+from tests.api.factories import ApiTokenFactory
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
-from tests.scheduler.factories import ApiTokenFactory, UserFactory
+from tests.scheduler.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

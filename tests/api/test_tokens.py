@@ -6,9 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from api.models import ApiToken
 from api.tokens import TokenError, api_token_create, api_token_for_key, api_token_revoke
-from scheduler.models import ApiToken
-from tests.scheduler.factories import ApiTokenFactory
+from tests.api.factories import ApiTokenFactory
 
 pytestmark = pytest.mark.django_db
 
