@@ -10,7 +10,3 @@ class InvalidQueryParameter(APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "Invalid query parameter."
     default_code = "invalid_parameter"
-
-
-def invalid_value(name: str, value: str, allowed: str) -> str:
-    return f"{name}={value!r} is invalid: {allowed}."

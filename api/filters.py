@@ -18,7 +18,8 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.request import Request
 
-from api.errors import InvalidQueryParameter, invalid_value
+from api.errors import InvalidQueryParameter
+from common.configuration import invalid_value
 from scheduler.dispatch import REQUEST_ID, REQUEST_ID_RULE, is_request_id
 from scheduler.models import JobExecutionLog, RunStatus
 

@@ -13,7 +13,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.errors import InvalidQueryParameter, invalid_value
+from api.errors import InvalidQueryParameter
+from common.configuration import invalid_value
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100

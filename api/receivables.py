@@ -4,7 +4,6 @@ Same bearer tokens, staff rule and error shape as the monitoring API (SPEC §7).
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
@@ -19,15 +18,15 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from api.authentication import BearerTokenAuthentication
-from api.errors import InvalidQueryParameter, invalid_value
+from api.errors import InvalidQueryParameter
 from api.filters import refuse_repeated_or_unknown
 from api.permissions import IsActiveStaff
 from api.serializers import ErrorSerializer
 from api.views import AUTH_ERRORS
-from invoicing.models import FIRST_DATE, LAST_DATE
+from common.configuration import invalid_value
+from common.dates import parse_iso_date
 from invoicing.selectors import BUCKET_KEYS, CurrencyAging, receivables_aging
 
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 AMOUNT_HELP = "A decimal string in the currency's minor units (EUR 1234.50, JPY 123457)."
 
 
@@ -76,17 +75,12 @@ def aging_body(*, as_of: date, rows: list[CurrencyAging]) -> dict[str, Any]:
 
 
 def parse_as_of(raw: str | None) -> date:
-    rule = f"expected a date YYYY-MM-DD from {FIRST_DATE} to {LAST_DATE}"
     if raw is None or raw == "":
         return timezone.localdate()
     try:
-        # fromisoformat also reads 20260301 and 2026-W09-1: only the one written form is accepted.
-        as_of = date.fromisoformat(raw) if ISO_DATE.fullmatch(raw) else None
-    except ValueError:
-        as_of = None
-    if as_of is None or not FIRST_DATE <= as_of <= LAST_DATE:
-        raise InvalidQueryParameter(invalid_value("as_of", raw, rule))
-    return as_of
+        return parse_iso_date(raw)
+    except ValueError as exc:
+        raise InvalidQueryParameter(invalid_value("as_of", raw, str(exc))) from None
 
 
 class ReceivablesAgingView(APIView):

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from common.display import count_of
 from invoicing.selectors import BUCKET_KEYS, CurrencyAging, receivables_aging
 from reminders.selectors import DayActivity, reminders_per_day
 from scheduler.dispatch import queued_overdue_checks
@@ -118,7 +119,7 @@ def aging_chart(aging: CurrencyAging, *, width: float = AGING_BAR_WIDTH) -> Agin
     for index, (key, share) in enumerate(aging.buckets.items()):
         length = float(share.amount / total) * width
         amount = f"{aging.currency} {share.amount:,}"
-        label = f"{key}: {amount}, {share.count} invoice{'' if share.count == 1 else 's'}"
+        label = f"{key}: {amount}, {count_of(share.count, 'invoice')}"
         bars.append(Bar(x, 0, length, 18, BUCKET_COLOURS[index], label, short_amount(share.amount)))
         x += length
     return AgingChart(aging=aging, bars=bars)

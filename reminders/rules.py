@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
+from common.display import count_of
 from invoicing.currency import money
 
 # Characters that must never reach a message or a mail header: control characters (CR, LF, NUL…),
@@ -41,8 +42,7 @@ def plain_text(value: str) -> str:
 
 
 def reminder_message(*, customer: str, number: str, days: int, currency: str, balance: Decimal) -> str:
-    unit = "day" if days == 1 else "days"
     return (
-        f"Dear {plain_text(customer)}, invoice {plain_text(number)} is {days} {unit} overdue. "
+        f"Dear {plain_text(customer)}, invoice {plain_text(number)} is {count_of(days, 'day')} overdue. "
         f"Balance due: {money(balance, currency)}."
     )

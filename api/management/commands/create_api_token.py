@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from api.tokens import TokenError, api_token_create
-from config.environment import CONFIG_EXIT_CODE
+from common.exit_codes import REFUSED_EXIT_CODE
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         try:
             issued = api_token_create(username=username, name=name)
         except TokenError as exc:
-            raise CommandError(str(exc), returncode=CONFIG_EXIT_CODE) from exc
+            raise CommandError(str(exc), returncode=REFUSED_EXIT_CODE) from exc
         self.stdout.write(issued.key)
         self.stderr.write(
             f"Token {issued.token.prefix}… issued to {username!r}. Store the key now: it is not shown again. "

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from api.tokens import PREFIX_LENGTH, TokenError, api_token_revoke
-from config.environment import CONFIG_EXIT_CODE
+from common.exit_codes import REFUSED_EXIT_CODE
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         try:
             token = api_token_revoke(prefix=prefix)
         except TokenError as exc:
-            raise CommandError(str(exc), returncode=CONFIG_EXIT_CODE) from exc
+            raise CommandError(str(exc), returncode=REFUSED_EXIT_CODE) from exc
         self.stdout.write(
             f"Token {token.prefix}… of {token.user} revoked at {token.revoked_at:%Y-%m-%d %H:%M:%S %Z}."
         )
