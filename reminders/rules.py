@@ -21,6 +21,13 @@ def days_overdue(*, due_date: date, as_of: date) -> int:
     return (as_of - due_date).days
 
 
+def days_overdue_sql(*, due_date: str, as_of: str) -> str:
+    """``days_overdue`` in PostgreSQL over the SQL expressions ``due_date`` and ``as_of`` (there a date
+    minus a date is whole days), for a statement that judges rows where they are stored.
+    ``tests/reminders/test_rules.py`` pins it to ``days_overdue``."""
+    return f"({as_of}::date - {due_date})"
+
+
 def reached_threshold(days: int, thresholds: Sequence[int]) -> tuple[int, int] | None:
     """The highest threshold ``days`` overdue has reached and its level (1-based position), or None."""
     level = bisect_right(thresholds, days)
