@@ -102,7 +102,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
             "Counters",
             {"fields": ["invoices_processed", "notifications_created", "already_notified", "error_count"]},
         ),
-        ("Notifications", {"fields": ["notifications_link", "deliveries"]}),
+        ("Reminders", {"fields": ["notifications_link", "deliveries"]}),
         ("Errors", {"fields": ["errors_table", "traceback"]}),
         ("Settings of the run", {"fields": ["batch_size", "reminder_days"], "classes": ["collapse"]}),
     ]
@@ -160,19 +160,19 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     def duration(self, run: JobExecutionLog) -> str:
         return run.duration_display
 
-    @admin.display(description="notifications")
+    @admin.display(description="reminders")
     def notifications_link(self, run: JobExecutionLog) -> str:
         url = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}"
         if run.dry_run:
-            return "None: a dry run writes no notifications."
+            return "None: a dry run writes no reminders."
         return format_html(
-            '<a href="{}">{} notifications created by this run</a>', url, run.notifications_created
+            '<a href="{}">{} reminders created by this run</a>', url, run.notifications_created
         )
 
     @admin.display(description="delivery")
     def deliveries(self, run: JobExecutionLog) -> str:
         if run.dry_run:
-            return "None: a dry run writes no notifications."
+            return "None: a dry run writes no reminders."
         counts = delivery_counts(run_id=run.pk)
         base = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}&delivery_state="
         return format_html_join(

@@ -62,8 +62,9 @@ class JobExecutionLog(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        verbose_name = "run of the overdue check"
-        verbose_name_plural = "runs of the overdue check"
+        # The admin's word for it, as everywhere else in the product.
+        verbose_name = "run"
+        verbose_name_plural = "runs"
         constraints = [
             # A slot delivered twice, or a local hour repeated by a DST fall-back, runs once.
             models.UniqueConstraint(

@@ -230,7 +230,7 @@ def test_run_page_links_to_exactly_the_notifications_it_created(superuser_client
     NotificationFactory()
     html = superuser_client.get(run_url(run)).content.decode()
     link = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}"
-    assert f'<a href="{link}">2 notifications created by this run</a>' in html
+    assert f'<a href="{link}">2 reminders created by this run</a>' in html
     response = superuser_client.get(link)
     assert response.status_code == 200
     assert {n.pk for n in response.context["cl"].result_list} == {n.pk for n in mine}
