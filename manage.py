@@ -16,14 +16,13 @@ NEEDS_MIGRATED_DATABASE = {
     "revoke_api_token",
     "qcluster",
 }
-UNREACHABLE_EXIT_CODE = 1
 
 
 def refuse_unready_database(command: str) -> None:
     from django.db import DatabaseError, connection
     from django.db.migrations.executor import MigrationExecutor
 
-    from config.environment import CONFIG_EXIT_CODE
+    from common.exit_codes import FAILED_EXIT_CODE, REFUSED_EXIT_CODE
 
     try:
         executor = MigrationExecutor(connection)
@@ -31,13 +30,13 @@ def refuse_unready_database(command: str) -> None:
     except DatabaseError as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         sys.stderr.write(f"{command}: the database cannot be reached: {reason}\n")
-        sys.exit(UNREACHABLE_EXIT_CODE)
+        sys.exit(FAILED_EXIT_CODE)
     if pending:
         sys.stderr.write(
             f"{command}: the database is not migrated ({len(pending)} migrations to apply): "
             "run `python manage.py migrate`.\n"
         )
-        sys.exit(CONFIG_EXIT_CODE)
+        sys.exit(REFUSED_EXIT_CODE)
 
 
 def main() -> None:
@@ -45,7 +44,8 @@ def main() -> None:
     import django
     from django.core.management import execute_from_command_line
 
-    from config.environment import CONFIG_EXIT_CODE, configuration_problems, describe_problems
+    from common.configuration import configuration_problems, describe_problems
+    from common.exit_codes import REFUSED_EXIT_CODE
 
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     # Every command but `check` (which lists the problems as errors) refuses an invalid configuration.
@@ -53,7 +53,7 @@ def main() -> None:
         django.setup()
         if problems := configuration_problems():
             sys.stderr.write(describe_problems(problems) + "\n")
-            sys.exit(CONFIG_EXIT_CODE)
+            sys.exit(REFUSED_EXIT_CODE)
     if command in NEEDS_MIGRATED_DATABASE and "--help" not in sys.argv[2:]:
         refuse_unready_database(command)
     execute_from_command_line(sys.argv)

@@ -170,7 +170,7 @@ def logged_in_clients() -> tuple[Any, Any]:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from scheduler.tokens import api_token_create
+    from api.tokens import api_token_create
 
     user, _ = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True}

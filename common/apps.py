@@ -2,7 +2,11 @@ from django.apps import AppConfig
 
 
 class CommonConfig(AppConfig):
-    """Helpers shared by `reminders` and `scheduler` (progress display, the read-only admin base)."""
+    """What every app shares: configuration problems and exit codes, small parsers, display helpers,
+    progress, the read-only admin base."""
 
     name = "common"
     verbose_name = "Common"
+
+    def ready(self) -> None:
+        from common import checks  # noqa: F401  (registers the settings' own configuration check)

@@ -28,3 +28,8 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {rest:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def count_of(number: int, unit: str) -> str:
+    """``1 day``, ``7 days``, ``0 invoices``: a number with its unit, plural unless it is one."""
+    return f"{number} {unit}{'' if number == 1 else 's'}"

@@ -23,6 +23,8 @@ import environ
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from common.configuration import invalid_value
+
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -93,7 +95,7 @@ class StrictEnv:
         self.problems: list[str] = []
 
     def _problem(self, name: str, value: str, allowed: str) -> None:
-        self.problems.append(f"{name}={value!r} is invalid: {allowed}.")
+        self.problems.append(invalid_value(name, value, allowed))
 
     def text(self, name: str, default: str) -> str:
         return self.environ.get(name, default)
@@ -181,21 +183,3 @@ class StrictEnv:
             return config
         self._problem(name, value, "expected a URL such as postgres://user@host:5432/name or sqlite:///path")
         return environ.Env.db_url_config(default)
-
-
-# Configuration is decided in one place, Django's system checks: every check tagged CONFIGURATION_TAG
-# reports invalid variables (the settings' own and each app's). manage.py, wsgi.py and the commands ask
-# the checks and refuse to run with this exit code.
-CONFIGURATION_TAG = "configuration"
-CONFIG_EXIT_CODE = 2
-
-
-def configuration_problems() -> list[str]:
-    """Every invalid variable as the configuration checks report it; needs Django set up."""
-    from django.core import checks
-
-    return [message.msg for message in checks.run_checks(tags=[CONFIGURATION_TAG]) if message.is_serious()]
-
-
-def describe_problems(problems: list[str]) -> str:
-    return "Invalid configuration:\n" + "\n".join(f"  - {problem}" for problem in problems)

@@ -54,7 +54,7 @@ ALLOWED_HOSTS = env.comma_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "12
 CSRF_TRUSTED_ORIGINS = env.comma_list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "scheduler.admin_apps.FinanceDeskAdminConfig",  # django.contrib.admin, with the dashboard as its index
+    "desk.admin_apps.FinanceDeskAdminConfig",  # django.contrib.admin, with the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "invoicing",
     "reminders",
     "scheduler",
+    "api",
+    "desk",
 ]
 
 MIDDLEWARE = [
@@ -185,8 +187,8 @@ else:
 
 # https://www.django-rest-framework.org/api-guide/settings/
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["scheduler.api.authentication.BearerTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["scheduler.api.permissions.IsActiveStaff"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsActiveStaff"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
@@ -204,7 +206,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "scheduler.models.RunStatus",
-        "HealthStatusEnum": "scheduler.api.serializers.HEALTH_STATES",
+        "HealthStatusEnum": "api.serializers.HEALTH_STATES",
     },
 }
 

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/scheduler/", include("scheduler.api.urls")),
-    path("api/v1/receivables/", include("scheduler.api.receivables")),
+    path("api/v1/scheduler/", include("api.urls")),
+    path("api/v1/receivables/", include("api.receivables")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -3,7 +3,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
-from config.environment import configuration_problems, describe_problems
+from common.configuration import configuration_problems, describe_problems
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

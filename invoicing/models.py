@@ -6,8 +6,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 
-FIRST_DATE = date(1900, 1, 1)
-LAST_DATE = date(9999, 12, 31)
+from common.dates import FIRST_DATE, LAST_DATE
 
 
 class Customer(models.Model):

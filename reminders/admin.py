@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from common.admin import ReadOnlyModelAdmin
-from common.display import moment
+from common.display import count_of, moment
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
 from reminders.models import Notification
@@ -160,7 +160,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
 
 def reminder_label(notification: Notification) -> str:
     days = notification.threshold_days
-    return f"level {notification.level} ({days} day{'' if days == 1 else 's'})"
+    return f"level {notification.level} ({count_of(days, 'day')})"
 
 
 REMINDER_COLUMNS = ("created", "invoice", "reminder", "days overdue", "recipient", "delivery", "sent")

@@ -31,6 +31,7 @@ from django.db import connections
 from django.db.models import F, QuerySet
 
 from invoicing.models import Invoice
+from reminders.rules import days_overdue_sql
 
 NOTIFICATION_COLUMNS = ("invoice_id", "threshold_days", "level", "days_overdue", "recipient", "message")
 # What the insert is sent of each reminder; the recipient comes from the re-check's own join with the
@@ -44,7 +45,7 @@ SELECT r.invoice_id, r.threshold_days, r.level, r.days_overdue, still.recipient,
 FROM unnest(%s::bigint[], %s::integer[], %s::smallint[], %s::integer[], %b::text[])
     AS r(invoice_id, threshold_days, level, days_overdue, message)
 JOIN ({still_overdue}) AS still ON still.id = r.invoice_id
-WHERE still.due_date = %s::date - r.days_overdue AND still.id BETWEEN %s AND %s
+WHERE {days_overdue} = r.days_overdue AND still.id BETWEEN %s AND %s
 """
 
 # The insert as the first part of a data-modifying CTE: the caller's statement runs in the same round
@@ -82,7 +83,9 @@ class PreparedStatements:
             .values("id", "due_date", recipient=F("customer__email"))
             .query.sql_with_params()
         )
-        self.insert_sql = _INSERT.format(still_overdue=still)
+        # The reminder's days overdue must still be the invoice's: its due date has not moved since the read.
+        days = days_overdue_sql(due_date="still.due_date", as_of="%s")
+        self.insert_sql = _INSERT.format(still_overdue=still, days_overdue=days)
 
     def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
         wrapper = connections[self.using]

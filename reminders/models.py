@@ -63,6 +63,9 @@ class Notification(models.Model):
     )
 
     class Meta:
+        # The admin's word for it, as everywhere else in the product.
+        verbose_name = "reminder"
+        verbose_name_plural = "reminders"
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
+from common.display import count_of
 from invoicing.currency import money
 
 # Characters that must never reach a message or a mail header: control characters (CR, LF, NUL…),
@@ -18,6 +19,13 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 def days_overdue(*, due_date: date, as_of: date) -> int:
     """Whole days past the due date; an invoice due on ``as_of`` is 0 days overdue (not overdue)."""
     return (as_of - due_date).days
+
+
+def days_overdue_sql(*, due_date: str, as_of: str) -> str:
+    """``days_overdue`` in PostgreSQL over the SQL expressions ``due_date`` and ``as_of`` (there a date
+    minus a date is whole days), for a statement that judges rows where they are stored.
+    ``tests/reminders/test_rules.py`` pins it to ``days_overdue``."""
+    return f"({as_of}::date - {due_date})"
 
 
 def reached_threshold(days: int, thresholds: Sequence[int]) -> tuple[int, int] | None:
@@ -41,8 +49,7 @@ def plain_text(value: str) -> str:
 
 
 def reminder_message(*, customer: str, number: str, days: int, currency: str, balance: Decimal) -> str:
-    unit = "day" if days == 1 else "days"
     return (
-        f"Dear {plain_text(customer)}, invoice {plain_text(number)} is {days} {unit} overdue. "
+        f"Dear {plain_text(customer)}, invoice {plain_text(number)} is {count_of(days, 'day')} overdue. "
         f"Balance due: {money(balance, currency)}."
     )

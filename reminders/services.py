@@ -11,6 +11,7 @@ from django.db.models import OuterRef, Subquery
 from invoicing.models import Customer, Invoice
 from reminders.fastpath import INSERTED_COUNT, NOTIFICATION_COLUMNS, SENT_COLUMNS
 from reminders.models import DeliveryState, Notification
+from reminders.rules import days_overdue
 from reminders.selectors import OwedReminder, ReminderPlan
 
 
@@ -56,7 +57,7 @@ def _insert_with_orm(plan: ReminderPlan, owed: list[OwedReminder], run_id: int) 
         Notification(run_id=run_id, **dict(zip(NOTIFICATION_COLUMNS, reminder, strict=True)))
         for reminder in owed
         if reminder.invoice_id in still
-        and (plan.as_of - still[reminder.invoice_id]).days == reminder.days_overdue
+        and days_overdue(due_date=still[reminder.invoice_id], as_of=plan.as_of) == reminder.days_overdue
     ]
     Notification.objects.using(plan.using).bulk_create(rows)
     return len(rows)

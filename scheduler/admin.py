@@ -1,4 +1,4 @@
-"""The run history of the overdue check and the API tokens, read-only in the admin (docs/SPEC.md §7)."""
+"""The run history of the overdue check, read-only in the admin (docs/SPEC.md §7)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ from common.display import moment
 from reminders.models import DeliveryState
 from reminders.monitoring import delivery_counts
 from scheduler.dispatch import overdue_check_enqueue, queued_overdue_checks
-from scheduler.models import ApiToken, JobExecutionLog, RunStatus
+from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.status import scheduler_status
-from scheduler.tokens import api_tokens_revoke
 
 STATUS_COLOURS = {
     RunStatus.RUNNING: "#1f6feb",
@@ -103,7 +102,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
             "Counters",
             {"fields": ["invoices_processed", "notifications_created", "already_notified", "error_count"]},
         ),
-        ("Notifications", {"fields": ["notifications_link", "deliveries"]}),
+        ("Reminders", {"fields": ["notifications_link", "deliveries"]}),
         ("Errors", {"fields": ["errors_table", "traceback"]}),
         ("Settings of the run", {"fields": ["batch_size", "reminder_days"], "classes": ["collapse"]}),
     ]
@@ -161,19 +160,19 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     def duration(self, run: JobExecutionLog) -> str:
         return run.duration_display
 
-    @admin.display(description="notifications")
+    @admin.display(description="reminders")
     def notifications_link(self, run: JobExecutionLog) -> str:
         url = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}"
         if run.dry_run:
-            return "None: a dry run writes no notifications."
+            return "None: a dry run writes no reminders."
         return format_html(
-            '<a href="{}">{} notifications created by this run</a>', url, run.notifications_created
+            '<a href="{}">{} reminders created by this run</a>', url, run.notifications_created
         )
 
     @admin.display(description="delivery")
     def deliveries(self, run: JobExecutionLog) -> str:
         if run.dry_run:
-            return "None: a dry run writes no notifications."
+            return "None: a dry run writes no reminders."
         counts = delivery_counts(run_id=run.pk)
         base = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}&delivery_state="
         return format_html_join(
@@ -258,33 +257,3 @@ def search_runs(queryset: QuerySet[JobExecutionLog], term: str) -> QuerySet[JobE
     if number.isascii() and number.isdigit():
         matches |= Q(pk=int(number))
     return queryset.filter(matches)
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(ReadOnlyModelAdmin):
-    """Tokens are issued by ``manage.py create_api_token`` (the key is shown once, there); here they are
-    listed and revoked. Only the first characters of a key are kept in clear."""
-
-    list_display = ["key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at", "active"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["prefix", "name", "user__username"]
-    list_select_related = ["user"]
-    fields = ("key_prefix", "name", "user", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = fields
-    actions = ["revoke"]
-
-    def has_revoke_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("scheduler.change_apitoken")
-
-    @admin.display(description="key starts with")
-    def key_prefix(self, token: ApiToken) -> str:
-        return f"{token.prefix}…"
-
-    @admin.display(description="active", boolean=True)
-    def active(self, token: ApiToken) -> bool:
-        return token.is_active
-
-    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        revoked = api_tokens_revoke(tokens=queryset)
-        self.message_user(request, f"Revoked {revoked} token(s); requests with them now get 401.")

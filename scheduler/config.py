@@ -20,6 +20,9 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 from django.conf import settings
 from django.utils import timezone as django_timezone
 
+from common.configuration import invalid_value
+from common.dates import FIRST_DATE
+
 MAX_BATCH_SIZE = 10_000
 # django-q2 keeps an interval in Schedule.minutes, a PositiveSmallIntegerField (at most 32767).
 MAX_INTERVAL_HOURS = 32767 // 60
@@ -40,11 +43,8 @@ VARIABLES = (
 )
 
 
-# A run judges real calendar dates only (docs/SPEC.md §3): before 1900 date arithmetic with large
-# thresholds overflows; a dry run may look ahead this far.
-FIRST_AS_OF = date(1900, 1, 1)
+# A dry run may look ahead this far.
 DRY_RUN_LOOKAHEAD_YEARS = 10
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class ConfigError(Exception):
@@ -66,10 +66,6 @@ class OverdueConfig:
     @property
     def interval_hours(self) -> int:
         return int(self.schedule_value)
-
-
-def _problem(name: str, value: str, allowed: str) -> str:
-    return f"{name}={value!r} is invalid: {allowed}."
 
 
 def parse_schedule_type(value: str) -> str:
@@ -152,7 +148,7 @@ def _parse(name: str, raw: Mapping[str, str], parser: Callable[[str], Any], prob
     try:
         return parser(value)
     except ValueError as exc:
-        problems.append(_problem(name, value, str(exc)))
+        problems.append(invalid_value(name, value, str(exc)))
         return None
 
 
@@ -195,21 +191,11 @@ def today(config: OverdueConfig | None = None) -> date:
     return django_timezone.now().astimezone(zone).date()
 
 
-def parse_as_of(value: str) -> date:
-    """A date written ``YYYY-MM-DD`` (ASCII digits): no week dates, no ``20261201``."""
-    if not ISO_DATE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-01-31")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-01-31") from None
-
-
 def as_of_problem(as_of: date, *, today: date, dry_run: bool) -> str | None:
     """Why a run may not judge ``as_of``, or None. A real run judging a future date would remind invoices
     not yet due and, once they sit at their top threshold, silence their real reminders."""
-    if as_of < FIRST_AS_OF:
-        return f"as_of={as_of} is invalid: expected a date from {FIRST_AS_OF} on."
+    if as_of < FIRST_DATE:
+        return f"as_of={as_of} is invalid: expected a date from {FIRST_DATE} on."
     if not dry_run and as_of > today:
         return (
             f"as_of={as_of} is invalid: a real run judges today ({today}) or an earlier date; "

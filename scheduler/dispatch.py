@@ -11,6 +11,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
+from common.configuration import invalid_value
 from scheduler.models import JobExecutionLog
 from scheduler.schedules import TASK_FUNC
 
@@ -33,11 +34,11 @@ def overdue_check_enqueue(*, triggered_by: str, request_id: str | None = None) -
     that must find the run later passes its own ``request_id``: the run's log stores it."""
     if triggered_by not in JobExecutionLog.Trigger.values:
         allowed = ", ".join(JobExecutionLog.Trigger.values)
-        raise ValueError(f"triggered_by={triggered_by!r} is invalid: allowed values are {allowed}.")
+        raise ValueError(invalid_value("triggered_by", triggered_by, f"allowed values are {allowed}"))
     if request_id is None:
         return async_task(TASK_FUNC, triggered_by=triggered_by)
     if not is_request_id(request_id):
-        raise ValueError(f"request_id={request_id!r} is invalid: {REQUEST_ID_RULE}.")
+        raise ValueError(invalid_value("request_id", request_id, REQUEST_ID_RULE))
     return async_task(TASK_FUNC, triggered_by=triggered_by, request_id=request_id)
 
 

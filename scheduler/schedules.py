@@ -7,6 +7,7 @@ configuration no longer matches it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -88,12 +89,40 @@ def schedule_sync(*, config: OverdueConfig, now: datetime | None = None) -> Sync
     configuration. Raises ``django.core.exceptions.ValidationError`` if django-q2 refuses the schedule.
     """
     now = now or timezone.now()
+    return _sync(
+        name=SCHEDULE_NAME,
+        wanted=schedule_fields(config=config),
+        keeps_next_run=lambda schedule: next_run_fits(schedule=schedule, config=config, now=now),
+        first_run=lambda: next_run_after(config=config, now=now),
+    )
+
+
+def _sync(
+    *,
+    name: str,
+    wanted: dict[str, Any],
+    keeps_next_run: Callable[[Schedule], bool],
+    first_run: Callable[[], datetime],
+) -> SyncResult:
+    """The one schedule named ``name`` made equal to ``wanted``, its duplicates deleted (the oldest is
+    kept); ``next_run`` set to ``first_run()`` when it is new or ``keeps_next_run`` says it no longer fits."""
     with transaction.atomic():
-        existing = list(Schedule.objects.select_for_update().filter(name=SCHEDULE_NAME).order_by("pk"))
+        existing = list(Schedule.objects.select_for_update().filter(name=name).order_by("pk"))
         duplicates = _delete_duplicates(existing[1:])
         if not existing:
-            return SyncResult(SyncAction.CREATED, _create(config, now), True, duplicates)
-        return _update(existing[0], config, now, duplicates)
+            return SyncResult(SyncAction.CREATED, _create(name, wanted, first_run()), True, duplicates)
+        schedule = existing[0]
+        changed = [field for field, value in wanted.items() if getattr(schedule, field) != value]
+        move = not keeps_next_run(schedule)
+        if not changed and not move:
+            return SyncResult(SyncAction.UNCHANGED, schedule, False, duplicates)
+        for field, value in wanted.items():
+            setattr(schedule, field, value)
+        if move:
+            schedule.next_run = first_run()
+        schedule.full_clean()
+        schedule.save(update_fields=[*changed, *(["next_run"] if move else [])])
+        return SyncResult(SyncAction.UPDATED, schedule, move, duplicates)
 
 
 def _delete_duplicates(duplicates: list[Schedule]) -> int:
@@ -101,9 +130,8 @@ def _delete_duplicates(duplicates: list[Schedule]) -> int:
     return deleted
 
 
-def _create(config: OverdueConfig, now: datetime) -> Schedule:
-    next_run = next_run_after(config=config, now=now)
-    schedule = Schedule(name=SCHEDULE_NAME, next_run=next_run, **schedule_fields(config=config))
+def _create(name: str, wanted: dict[str, Any], next_run: datetime) -> Schedule:
+    schedule = Schedule(name=name, next_run=next_run, **wanted)
     schedule.full_clean()
     schedule.save()
     # Schedule.save() replaces a new cron schedule's next_run with one computed from the wall clock; ours
@@ -111,21 +139,6 @@ def _create(config: OverdueConfig, now: datetime) -> Schedule:
     Schedule.objects.filter(pk=schedule.pk).update(next_run=next_run)
     schedule.next_run = next_run
     return schedule
-
-
-def _update(schedule: Schedule, config: OverdueConfig, now: datetime, duplicates: int) -> SyncResult:
-    wanted = schedule_fields(config=config)
-    changed = [name for name, value in wanted.items() if getattr(schedule, name) != value]
-    move = not next_run_fits(schedule=schedule, config=config, now=now)
-    if not changed and not move:
-        return SyncResult(SyncAction.UNCHANGED, schedule, False, duplicates)
-    for name, value in wanted.items():
-        setattr(schedule, name, value)
-    if move:
-        schedule.next_run = next_run_after(config=config, now=now)
-    schedule.full_clean()
-    schedule.save(update_fields=[*changed, *(["next_run"] if move else [])])
-    return SyncResult(SyncAction.UPDATED, schedule, move, duplicates)
 
 
 # --- The short schedule of the reminder senders (SPEC §10) ---------------------------------------------
@@ -153,28 +166,13 @@ def delivery_schedule_sync(*, minutes: int, now: datetime | None = None) -> Sync
     """Create or update the one schedule named ``DELIVERY_SCHEDULE_NAME``: send what is due every
     ``minutes``. Idempotent like ``schedule_sync``; ``next_run`` moves only when ``minutes`` changed."""
     now = now or timezone.now()
-    wanted = delivery_schedule_fields(minutes=minutes)
-    with transaction.atomic():
-        existing = list(
-            Schedule.objects.select_for_update().filter(name=DELIVERY_SCHEDULE_NAME).order_by("pk")
-        )
-        duplicates = _delete_duplicates(existing[1:])
-        if not existing:
-            schedule = Schedule(
-                name=DELIVERY_SCHEDULE_NAME, next_run=now + timedelta(minutes=minutes), **wanted
-            )
-            schedule.full_clean()
-            schedule.save()
-            return SyncResult(SyncAction.CREATED, schedule, True, duplicates)
-        schedule = existing[0]
-        changed = [name for name, value in wanted.items() if getattr(schedule, name) != value]
-        if not changed:
-            return SyncResult(SyncAction.UNCHANGED, schedule, False, duplicates)
-        move = "minutes" in changed or schedule.next_run is None
-        for name, value in wanted.items():
-            setattr(schedule, name, value)
-        if move:
-            schedule.next_run = now + timedelta(minutes=minutes)
-        schedule.full_clean()
-        schedule.save(update_fields=[*changed, *(["next_run"] if move else [])])
-        return SyncResult(SyncAction.UPDATED, schedule, move, duplicates)
+    return _sync(
+        name=DELIVERY_SCHEDULE_NAME,
+        wanted=delivery_schedule_fields(minutes=minutes),
+        keeps_next_run=lambda schedule: (
+            schedule.next_run is not None
+            and schedule.schedule_type == Schedule.MINUTES
+            and schedule.minutes == minutes
+        ),
+        first_run=lambda: now + timedelta(minutes=minutes),
+    )

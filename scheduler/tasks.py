@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from common.configuration import invalid_value
 from reminders.delivery import reminders_send
 from scheduler.models import RunStatus
 from scheduler.schedules import DELIVERY_TASK_FUNC
@@ -56,9 +57,9 @@ def parse_slot(value: str | None) -> datetime | None:
     try:
         slot = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"scheduled_for={value!r} is invalid: {allowed}.") from exc
+        raise ValueError(invalid_value("scheduled_for", value, allowed)) from exc
     if timezone.is_naive(slot):
-        raise ValueError(f"scheduled_for={value!r} is invalid: {allowed}.")
+        raise ValueError(invalid_value("scheduled_for", value, allowed))
     return slot
 
 

@@ -21,10 +21,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.tokens import api_token_create
 from config.wsgi import application
 from scheduler.dispatch import new_request_id
 from scheduler.models import JobExecutionLog, RunStatus
-from scheduler.tokens import api_token_create
 from tests.reliability.conftest import reliability_size, report
 from tests.scheduler.factories import JobExecutionLogFactory
 

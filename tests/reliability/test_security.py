@@ -22,10 +22,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from api.models import ApiToken
+from api.tokens import api_token_create, api_token_revoke
 from reminders.models import Notification
-from scheduler.models import ApiToken, RunStatus
+from scheduler.models import RunStatus
 from scheduler.services import overdue_check_run
-from scheduler.tokens import api_token_create, api_token_revoke
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.processes import ROOT, manage_command, needs_postgresql, process_env, wait_until
 from tests.reliability.conftest import report
@@ -287,7 +288,7 @@ def test_health_tells_only_staff_why(client, callers):
 ADMIN_PAGES = [
     "admin:index",
     "admin:scheduler_jobexecutionlog_changelist",
-    "admin:scheduler_apitoken_changelist",
+    "admin:api_apitoken_changelist",
     "admin:invoicing_invoice_changelist",
     "admin:invoicing_customer_changelist",
     "admin:reminders_notification_changelist",

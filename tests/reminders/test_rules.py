@@ -1,11 +1,21 @@
 import unicodedata
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reminders.rules import money, plain_text, reached_threshold, reminder_message
+from common.dates import FIRST_DATE, LAST_DATE
+from reminders.rules import (
+    days_overdue,
+    days_overdue_sql,
+    money,
+    plain_text,
+    reached_threshold,
+    reminder_message,
+)
 
 UNSAFE = {"Cc", "Cf", "Zl", "Zp"}
 
@@ -69,3 +79,29 @@ def test_a_name_with_line_breaks_cannot_start_a_new_line_in_the_message():
 )
 def test_reached_threshold_is_the_highest_at_or_below_the_days_with_its_level(days, reached):
     assert reached_threshold(days, (1, 7, 30)) == reached
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL form is PostgreSQL's (the fast path)")
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@given(
+    st.lists(
+        st.tuples(
+            st.dates(min_value=FIRST_DATE, max_value=LAST_DATE),
+            st.dates(min_value=FIRST_DATE, max_value=LAST_DATE),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_days_overdue_in_sql_is_days_overdue(pairs: list[tuple[date, date]]) -> None:
+    """One rule, two forms: the re-check of the fast path's insert and the rest of the check agree."""
+    expression = days_overdue_sql(due_date="pair.due_date", as_of="pair.as_of")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {expression} FROM unnest(%s::date[], %s::date[]) WITH ORDINALITY "
+            "AS pair(due_date, as_of, position) ORDER BY position",
+            [[due for due, _ in pairs], [as_of for _, as_of in pairs]],
+        )
+        in_sql = [row[0] for row in cursor.fetchall()]
+    assert in_sql == [days_overdue(due_date=due, as_of=as_of) for due, as_of in pairs]

@@ -11,7 +11,6 @@ from django_q.signing import SignedPackage
 from django_q.status import Stat, Status
 
 from scheduler.schedules import SCHEDULE_NAME, TASK_FUNC
-from scheduler.tokens import api_token_create
 
 
 def save_heartbeat(
@@ -44,32 +43,6 @@ def create_check_schedule(
     return schedule
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def staff_user(django_user_model):
-    return django_user_model.objects.create_user(username="ops", is_staff=True)
-
-
-@pytest.fixture
-def staff_key(staff_user) -> str:
-    return api_token_create(username=staff_user.username, name="tests").key
-
-
-@pytest.fixture
-def staff_headers(staff_key) -> dict[str, str]:
-    return bearer(staff_key)
-
-
 @pytest.fixture
 def fixed_now() -> datetime:
     return datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def superuser_client(client, django_user_model):
-    user = django_user_model.objects.create_user(username="finance", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client

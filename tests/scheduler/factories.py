@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from scheduler.models import ApiToken, JobExecutionLog, RunStatus
+from scheduler.models import JobExecutionLog, RunStatus
 
 
 class JobExecutionLogFactory(factory.django.DjangoModelFactory):
@@ -28,16 +28,3 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     is_staff = True
-
-
-class ApiTokenFactory(factory.django.DjangoModelFactory):
-    """A token whose key (``key``, never stored) is known to the test."""
-
-    class Meta:
-        model = ApiToken
-        exclude = ["key"]
-
-    key = factory.Sequence(lambda n: f"test-api-key-{n:030d}")
-    user = factory.SubFactory(UserFactory)
-    prefix = factory.LazyAttribute(lambda token: token.key[:8])
-    key_hash = factory.LazyAttribute(lambda token: ApiToken.hash_key(token.key))

@@ -8,8 +8,7 @@ from django.urls import reverse
 from django_q.models import OrmQ
 
 from reminders.models import Notification
-from scheduler.models import ApiToken, JobExecutionLog, RunStatus
-from scheduler.tokens import api_token_create
+from scheduler.models import JobExecutionLog, RunStatus
 from tests.reminders.factories import NotificationFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
@@ -19,7 +18,6 @@ pytestmark = pytest.mark.django_db
 RUNS_URL = reverse("admin:scheduler_jobexecutionlog_changelist")
 FROM, TO = "started_at__range__gte", "started_at__range__lte"  # django-admin-rangefilter's parameters
 RUN_NOW_URL = reverse("admin:scheduler_jobexecutionlog_run_now")
-TOKENS_URL = reverse("admin:scheduler_apitoken_changelist")
 ERRORS = [
     {"invoice_id": 11, "number": "INV-000011", "error": "DataError: value too long for recipient"},
     {"invoice_id": 12, "number": "INV-000012", "error": "IntegrityError: <script>alert(1)</script>"},
@@ -232,7 +230,7 @@ def test_run_page_links_to_exactly_the_notifications_it_created(superuser_client
     NotificationFactory()
     html = superuser_client.get(run_url(run)).content.decode()
     link = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}"
-    assert f'<a href="{link}">2 notifications created by this run</a>' in html
+    assert f'<a href="{link}">2 reminders created by this run</a>' in html
     response = superuser_client.get(link)
     assert response.status_code == 200
     assert {n.pk for n in response.context["cl"].result_list} == {n.pk for n in mine}
@@ -314,34 +312,6 @@ def test_run_list_shows_a_dead_cluster_and_a_late_schedule(superuser_client):
 def test_run_list_shows_a_missing_schedule(superuser_client):
     html = superuser_client.get(RUNS_URL).content.decode()
     assert "no schedule: run <code>manage.py sync_schedules</code>" in html
-
-
-# --- API tokens ------------------------------------------------------------------------------------
-
-
-def test_token_list_shows_prefixes_never_hashes_or_keys(superuser_client, staff_user):
-    issued = api_token_create(username=staff_user.username, name="grafana")
-    html = superuser_client.get(TOKENS_URL).content.decode()
-    assert f"{issued.token.prefix}…" in html
-    assert issued.token.key_hash not in html
-    assert issued.key not in html
-    detail = superuser_client.get(reverse("admin:scheduler_apitoken_change", args=[issued.token.pk]))
-    assert issued.token.key_hash not in detail.content.decode()
-
-
-def test_tokens_cannot_be_added_in_the_admin(superuser_client):
-    assert superuser_client.get(reverse("admin:scheduler_apitoken_add")).status_code == 403
-
-
-def test_revoke_action_revokes_the_selected_tokens(superuser_client, staff_user):
-    chosen = api_token_create(username=staff_user.username).token
-    other = api_token_create(username=staff_user.username).token
-    response = superuser_client.post(
-        TOKENS_URL, {"action": "revoke", "_selected_action": [chosen.pk]}, follow=True
-    )
-    assert "Revoked 1 token(s)" in response.content.decode()
-    assert ApiToken.objects.get(pk=chosen.pk).revoked_at is not None
-    assert ApiToken.objects.get(pk=other.pk).revoked_at is None
 
 
 # --- dry runs, durations and zones -------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_staff_finds_the_failed_invoices_of_a_run_in_the_browser(
     )
     log_in(browser, live_server.url)
 
-    browser.find_element(By.LINK_TEXT, "Runs of the overdue check").click()
+    browser.find_element(By.LINK_TEXT, "Runs").click()
     assert "Scheduler:" in browser.find_element(By.ID, "scheduler-status").text
     assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == 5
 
@@ -215,7 +215,7 @@ def test_a_clerk_reads_the_aging_and_finds_a_reminder_by_customer_name(
 
     wanted = Notification.objects.select_related("invoice__customer").order_by("id").first()
     name = wanted.invoice.customer.name
-    browser.find_element(By.LINK_TEXT, "Notifications").click()
+    browser.find_element(By.LINK_TEXT, "Reminders").click()
     search = browser.find_element(By.ID, "searchbar")
     search.send_keys(name)
     search.submit()

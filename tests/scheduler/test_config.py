@@ -5,6 +5,7 @@ An invalid value is never replaced by a default: ``manage.py check`` fails and e
 the configuration exits 2 with the same message.
 """
 
+from datetime import date
 from io import StringIO
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -23,6 +24,7 @@ from scheduler.config import (
     NOT_IANA_ZONES,
     ConfigError,
     OverdueConfig,
+    as_of_problem,
     format_reminder_days,
     load_overdue_config,
     parse_overdue_config,
@@ -237,3 +239,9 @@ def test_every_configured_command_refuses_an_invalid_configuration_with_exit_2(c
     assert caught.value.returncode == 2
     assert "OVERDUE_INVOICE_SCHEDULE_VALUE='0 0 31 2 *' is invalid" in str(caught.value)
     assert not Schedule.objects.exists()
+
+
+@pytest.mark.parametrize("as_of", [date(1899, 12, 31), date(1, 1, 1)])
+def test_a_run_judges_no_date_before_the_first_one_whatever_asks(as_of: date) -> None:
+    problem = as_of_problem(as_of, today=date(2026, 3, 1), dry_run=True)
+    assert problem == f"as_of={as_of} is invalid: expected a date from 1900-01-01 on."

@@ -60,6 +60,14 @@ def test_changed_minutes_move_the_next_run():
     assert (schedule.minutes, schedule.next_run) == (15, NOW + timedelta(minutes=15))
 
 
+def test_a_delivery_schedule_without_a_next_run_gets_one_again():
+    delivery_schedule_sync(minutes=5, now=NOW)
+    Schedule.objects.filter(name=DELIVERY_SCHEDULE_NAME).update(next_run=None)
+    result = delivery_schedule_sync(minutes=5, now=NOW)
+    assert (result.action, result.next_run_moved) == (SyncAction.UPDATED, True)
+    assert Schedule.objects.get(name=DELIVERY_SCHEDULE_NAME).next_run == NOW + timedelta(minutes=5)
+
+
 def test_duplicates_of_the_delivery_schedule_are_removed():
     delivery_schedule_sync(minutes=5, now=NOW)
     Schedule.objects.create(

@@ -61,10 +61,12 @@ def test_batch_size_argument_overrides_the_configured_one():
     [
         (["--batch-size", "0"], "--batch-size: '0' is not allowed; expected a whole number from 1 to 10000"),
         (["--batch-size", "10001"], "from 1 to 10000"),
-        (["--as-of", "2026-02-30"], "--as-of: '2026-02-30' is not a date; expected YYYY-MM-DD"),
-        (["--as-of", "2026-W01-1"], "--as-of: '2026-W01-1' is not a date; expected YYYY-MM-DD"),
-        (["--as-of", "20261201"], "--as-of: '20261201' is not a date; expected YYYY-MM-DD"),
-        (["--as-of", "\uff12\uff10\uff12\uff16-01-01"], "is not a date; expected YYYY-MM-DD"),
+        (["--as-of", "2026-02-30"], "--as-of: '2026-02-30' is not allowed; expected a date YYYY-MM-DD"),
+        (["--as-of", "2026-W01-1"], "--as-of: '2026-W01-1' is not allowed; expected a date YYYY-MM-DD"),
+        (["--as-of", "20261201"], "--as-of: '20261201' is not allowed; expected a date YYYY-MM-DD"),
+        (["--as-of", "\uff12\uff10\uff12\uff16-01-01"], "is not allowed; expected a date YYYY-MM-DD"),
+        (["--as-of", "0001-01-01"], "expected a date YYYY-MM-DD from 1900-01-01 to 9999-12-31"),
+        (["--as-of", "1899-12-31"], "expected a date YYYY-MM-DD from 1900-01-01 to 9999-12-31"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_log_is_written(args, message):
@@ -83,9 +85,6 @@ def _days_from_today(days: int) -> str:
     [
         (["--as-of", _days_from_today(1)], "a real run judges today"),
         (["--as-of", _days_from_today(3650)], "a real run judges today"),
-        (["--as-of", "0001-01-01"], "expected a date from 1900-01-01 on"),
-        (["--as-of", "0050-01-01", "--dry-run"], "expected a date from 1900-01-01 on"),
-        (["--as-of", "1899-12-31"], "expected a date from 1900-01-01 on"),
         (["--as-of", _days_from_today(3700), "--dry-run"], "a dry run looks ahead at most to"),
     ],
 )

@@ -1,21 +1,14 @@
-from argparse import ArgumentParser, ArgumentTypeError
+from argparse import ArgumentParser
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from common.commands import CheckedCommand
+from common.commands import CheckedCommand, positive_int
+from common.exit_codes import FAILED_EXIT_CODE
 from common.interrupts import Interrupted, stopping_signals_raise
 from reminders.delivery import SendReport, reminders_send
 from reminders.mail import mail_destination
-
-FAILED_EXIT_CODE = 1
-
-
-def positive(value: str) -> int:
-    if value.isascii() and value.isdigit() and int(value) >= 1:
-        return int(value)
-    raise ArgumentTypeError(f"{value!r} is not allowed; expected a whole number of at least 1")
 
 
 def summary(report: SendReport) -> str:
@@ -39,7 +32,7 @@ class Command(CheckedCommand):
     help = "Send the reminders that are due by email, then exit (see docs/delivery.md)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--limit", type=positive, help="try at most N reminders, then exit")
+        parser.add_argument("--limit", type=positive_int, help="try at most N reminders, then exit")
 
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
         progress = self.progress(desc="Sending reminders", unit="reminder", verb="process")

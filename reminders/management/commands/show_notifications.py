@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from common.display import count_of
 from reminders.models import DeliveryState, Notification
 
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{total} reminders in all; the latest {min(limit, total)}:")
         for notification in latest:
             self.stdout.write(
-                f"  {notification.threshold_days} day{'' if notification.threshold_days == 1 else 's'} "
+                f"  {count_of(notification.threshold_days, 'day')} "
                 f"(level {notification.level}) "
                 f"to {notification.recipient} [{notification.delivery_state}]: {notification.message}"
             )

@@ -5,21 +5,20 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db import DatabaseError
 
+from common.dates import parse_iso_date
+from common.exit_codes import FAILED_EXIT_CODE, REFUSED_EXIT_CODE
 from common.interrupts import Interrupted, stopping_signals_raise
-from config.environment import CONFIG_EXIT_CODE
-from scheduler.config import MAX_BATCH_SIZE, parse_as_of, parse_batch_size
+from scheduler.config import MAX_BATCH_SIZE, parse_batch_size
 from scheduler.management.base import ConfiguredCommand
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.services import InvalidAsOf, overdue_check_run
 
-FAILED_EXIT_CODE = 1
-
 
 def iso_date(value: str) -> date:
     try:
-        return parse_as_of(value)
+        return parse_iso_date(value)
     except ValueError as exc:
-        raise ArgumentTypeError(str(exc)) from None
+        raise ArgumentTypeError(f"{value!r} is not allowed; {exc}") from None
 
 
 def batch_size(value: str) -> int:
@@ -79,7 +78,7 @@ class Command(ConfiguredCommand):
                     progress=progress,
                 )
         except InvalidAsOf as exc:
-            raise CommandError(str(exc), returncode=CONFIG_EXIT_CODE) from None
+            raise CommandError(str(exc), returncode=REFUSED_EXIT_CODE) from None
         except Interrupted as exc:
             raise CommandError(f"The run was {exc}; its log ends failed.", returncode=exc.exit_code) from None
         except DatabaseError as exc:

@@ -4,17 +4,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from common.commands import positive_int
+from common.exit_codes import REFUSED_EXIT_CODE
 from common.progress import progress_for
 from invoicing.services import DemoDataExists, NonDemoDataFound, demo_data_create, demo_data_reset
 from reminders.services import reminders_delete_all
 from scheduler.config import today
 from scheduler.locks import run_lock_for_database
-
-
-def positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(value)
-    return int(value)
 
 
 class Command(BaseCommand):
@@ -47,7 +43,9 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         if delete_non_demo_data and not reset:
-            raise CommandError("--delete-non-demo-data only applies with --reset.", returncode=2)
+            raise CommandError(
+                "--delete-non-demo-data only applies with --reset.", returncode=REFUSED_EXIT_CODE
+            )
         if reset:
             self.reset(delete_non_demo_data=delete_non_demo_data)
         progress = progress_for(
@@ -66,7 +64,7 @@ class Command(BaseCommand):
                 on_progress=progress.advance,
             )
         except DemoDataExists as exc:
-            raise CommandError(str(exc), returncode=2) from exc
+            raise CommandError(str(exc), returncode=REFUSED_EXIT_CODE) from exc
         finally:
             progress.close()
         self.stdout.write(
@@ -80,7 +78,7 @@ class Command(BaseCommand):
         if not lock.acquire():
             raise CommandError(
                 "--reset refused: a run of the overdue check is going on; try again when it has finished.",
-                returncode=2,
+                returncode=REFUSED_EXIT_CODE,
             )
         try:
             # One transaction: a refused reset leaves the reminders too.
@@ -91,7 +89,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--reset refused: {exc} Point DATABASE_URL at a demo database (`make demo` uses "
                 "DEMO_DATABASE_URL), or add --delete-non-demo-data to delete it all.",
-                returncode=2,
+                returncode=REFUSED_EXIT_CODE,
             ) from exc
         finally:
             lock.release()

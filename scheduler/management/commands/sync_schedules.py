@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from config.environment import CONFIG_EXIT_CODE
+from common.exit_codes import REFUSED_EXIT_CODE
 from scheduler.config import OverdueConfig
 from scheduler.management.base import ConfiguredCommand
 from scheduler.schedules import (
@@ -46,7 +46,9 @@ class Command(ConfiguredCommand):
             result = schedule_sync(config=self.config)
             delivery = delivery_schedule_sync(minutes=settings.REMINDER_SEND_SCHEDULE_MINUTES)
         except ValidationError as exc:
-            raise CommandError(f"django-q2 refused the schedule: {exc}", returncode=CONFIG_EXIT_CODE) from exc
+            raise CommandError(
+                f"django-q2 refused the schedule: {exc}", returncode=REFUSED_EXIT_CODE
+            ) from exc
         self.stdout.write(describe(result, self.config))
         self.stdout.write(describe_delivery(delivery))
         if result.duplicates_removed:
