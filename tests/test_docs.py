@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from reminders.mail import EmlFolderBackend
 from scheduler.models import JobExecutionLog, RunStatus
-from scheduler.tokens import api_token_create
+from api.tokens import api_token_create
 from tests.invoicing.factories import InvoiceFactory
-from tests.scheduler.conftest import bearer, create_check_schedule, save_heartbeat
+from tests.api.conftest import bearer
+from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 
 ROOT = Path(__file__).resolve().parent.parent

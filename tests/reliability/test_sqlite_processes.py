@@ -20,11 +20,11 @@ from django_q.models import OrmQ
 from invoicing.models import Invoice, InvoiceStatus
 from reminders.models import DeliveryState, Notification
 from scheduler.models import JobExecutionLog, RunStatus
-from scheduler.tokens import api_token_create
+from api.tokens import api_token_create
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.processes import running_manage
 from tests.reliability.runs import RUN_ENV
-from tests.scheduler.conftest import bearer
+from tests.api.conftest import bearer
 
 pytestmark = [
     pytest.mark.processes,
