@@ -21,11 +21,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from api.tokens import api_token_create
 from reminders.mail import EmlFolderBackend
 from scheduler.models import JobExecutionLog, RunStatus
-from api.tokens import api_token_create
-from tests.invoicing.factories import InvoiceFactory
 from tests.api.conftest import bearer
+from tests.invoicing.factories import InvoiceFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 

@@ -17,14 +17,14 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from api.tokens import api_token_create
 from invoicing.models import Invoice, InvoiceStatus
 from reminders.models import DeliveryState, Notification
 from scheduler.models import JobExecutionLog, RunStatus
-from api.tokens import api_token_create
+from tests.api.conftest import bearer
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.processes import running_manage
 from tests.reliability.runs import RUN_ENV
-from tests.api.conftest import bearer
 
 pytestmark = [
     pytest.mark.processes,
