@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -23,10 +23,11 @@ from common.display import moment
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
 from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
-from reminders.models import Notification, ReminderTemplate
+from reminders.models import DeliveryState, Notification, OutboxSwitch, ReminderTemplate
 from reminders.rendering import SAMPLE_ROW, TemplateSource, render_unsaved
-from reminders.selectors import preview_rows
+from reminders.selectors import preview_rows, sending_paused
 from reminders.services import deliveries_cancel, deliveries_resend
+from reminders.switch import sending_pause, sending_resume
 
 CUSTOMER_PAGE_REMINDERS = 20
 TEMPLATE_HELP = (
@@ -298,6 +299,54 @@ class ReminderTemplateAdmin(admin.ModelAdmin):
     @admin.display(description="changed", ordering="updated_at")
     def updated(self, template: ReminderTemplate) -> str:
         return moment(template.updated_at, seconds=False)
+
+
+@admin.register(OutboxSwitch)
+class OutboxSwitchAdmin(admin.ModelAdmin):
+    """One page: whether sending is paused, by whom and since when, and the button to pause or resume it
+    (``change_outboxswitch``). Each change is in the admin's history of the switch."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def change_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:reminders_outboxswitch_changelist"))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self._switch(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Outbox switch",
+            "pause": sending_paused(),
+            "may_change": self.has_change_permission(request),
+            "pending": Notification.objects.filter(delivery_state=DeliveryState.PENDING).count(),
+            "has_history": OutboxSwitch.objects.exists(),
+        }
+        return TemplateResponse(request, "admin/reminders/outboxswitch/switch.html", context)
+
+    def _switch(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        action = request.POST.get("action")
+        if action == "pause":
+            switch = sending_pause(by=request.user, reason=request.POST.get("reason", "").strip()[:200])
+            self.message_user(request, "Sending is paused: no sender claims a reminder until it is resumed.")
+        elif action == "resume":
+            switch = sending_resume()
+            self.message_user(request, "Sending is on again: the next sending sends what is due.")
+        else:
+            return HttpResponseBadRequest(f"action={action!r} is not allowed; expected pause or resume.")
+        self.log_change(request, switch, f"Sending {'paused' if switch.paused else 'resumed'}.")
+        return HttpResponseRedirect(request.path)
 
 
 for model, model_admin in ((Invoice, InvoiceWithRemindersAdmin), (Customer, CustomerWithRemindersAdmin)):

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from invoicing.models import Invoice
 from reminders.fastpath import PreparedStatements
-from reminders.models import Notification
+from reminders.models import Notification, OutboxSwitch
 from reminders.rules import days_overdue, is_owed, reached_threshold, reminder_message
 
 
@@ -220,3 +220,8 @@ def _preview_row(invoice: Any, *, level: int, as_of: date) -> dict[str, Any]:
         "level": level,
         "threshold_days": invoice.reminded_threshold or max(days, 1),
     }
+
+
+def sending_paused() -> OutboxSwitch | None:
+    """The outbox switch when staff paused sending (who, when, why), None while senders may send."""
+    return OutboxSwitch.objects.filter(paused=True).select_related("paused_by").first()

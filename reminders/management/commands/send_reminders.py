@@ -5,9 +5,12 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from common.commands import CheckedCommand
+from common.display import moment
 from common.interrupts import Interrupted, stopping_signals_raise
 from reminders.delivery import SendReport, reminders_send
 from reminders.mail import mail_destination
+from reminders.models import OutboxSwitch
+from reminders.selectors import sending_paused
 
 FAILED_EXIT_CODE = 1
 
@@ -35,6 +38,15 @@ def interrupted(exc: Interrupted, report: SendReport) -> str:
     return text
 
 
+def paused(switch: OutboxSwitch) -> str:
+    who = switch.paused_by.get_username() if switch.paused_by else "someone"
+    why = f": {switch.reason}" if switch.reason else ""
+    return (
+        f"Sending is paused (by {who} since {moment(switch.paused_at, seconds=False)}{why}); nothing was "
+        "sent. Resume it in the admin: Reminders → Outbox switch."
+    )
+
+
 class Command(CheckedCommand):
     help = "Send the reminders that are due by email, then exit (see docs/delivery.md)."
 
@@ -42,6 +54,9 @@ class Command(CheckedCommand):
         parser.add_argument("--limit", type=positive, help="try at most N reminders, then exit")
 
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
+        if switch := sending_paused():
+            self.stdout.write(paused(switch))
+            return
         progress = self.progress(desc="Sending reminders", unit="reminder", verb="process")
         report = SendReport()
         stopped: Interrupted | None = None

@@ -1,5 +1,6 @@
-"""Finance staff reword a reminder in a real browser: a syntax error is shown with its line, the preview
-shows the unsaved wording for a customer's open invoices, and saving keeps it."""
+"""The reminders admin in a real browser: staff reword a reminder (a syntax error is shown with its line,
+the preview shows the unsaved wording for a customer's open invoices, saving keeps it), and pause
+sending before going live."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from reminders.models import ReminderTemplate
+from reminders.selectors import sending_paused
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.scheduler.test_browser import MISSING, PASSWORD, log_in, screen_browser
 
@@ -113,3 +115,29 @@ def test_staff_fix_a_syntax_error_preview_for_a_customer_and_save(
     assert "was changed successfully" in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
     assert ReminderTemplate.objects.get(level=2).text_body == FIXED
     screenshot(browser, tmp_path, "3-saved")
+
+
+def test_staff_pause_sending_and_see_who_paused_it_and_when(
+    laptop_browser, live_server, transactional_db, django_user_model, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    browser = laptop_browser
+    django_user_model.objects.create_user(
+        username="finance", password=PASSWORD, is_staff=True, is_superuser=True
+    )
+    log_in(browser, live_server.url)
+    browser.find_element(By.LINK_TEXT, "Outbox switch").click()
+    assert browser.find_element(By.ID, "sending-state").text.startswith("Sending is on")
+
+    browser.find_element(By.NAME, "reason").send_keys("going live: checking the first run")
+    browser.find_element(By.CSS_SELECTOR, "button[value=pause]").click()
+    state = browser.find_element(By.ID, "sending-state").text
+    assert state.startswith("Sending is paused\nPaused by finance since ")
+    assert "Reason: going live: checking the first run" in state
+    assert sending_paused() is not None
+    screenshot(browser, tmp_path, "4-sending-paused")
+
+    browser.find_element(By.CSS_SELECTOR, "button[value=resume]").click()
+    assert browser.find_element(By.ID, "sending-state").text.startswith("Sending is on")
+    assert sending_paused() is None
