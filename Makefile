@@ -18,7 +18,10 @@ export DJANGO_SECRET_KEY
 # the embedded SQLite file, whatever DATABASE_URL the environment or .env names: a demo reset never
 # lands on another database by accident. `make demo DEMO_DATABASE_URL=postgres://…` to choose one.
 DEMO_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
-DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' $(BIN)/python manage.py
+# The demo's reminders are .eml files in sent-mail/. Named here because with debug off a sender refuses to
+# fall back on files when EMAIL_URL is unset (docs/delivery.md, "Going live").
+DEMO_EMAIL_URL ?= filemail:///sent-mail
+DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' EMAIL_URL='$(DEMO_EMAIL_URL)' $(BIN)/python manage.py
 
 # `make superuser` without a terminal (CI, a script, docker): these three, for createsuperuser --noinput.
 SUPERUSER_VARS := DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_EMAIL DJANGO_SUPERUSER_PASSWORD

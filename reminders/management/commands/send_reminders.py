@@ -7,6 +7,8 @@ from django.core.management.base import CommandError
 from common.commands import CheckedCommand
 from common.display import moment
 from common.interrupts import Interrupted, stopping_signals_raise
+from config.environment import CONFIG_EXIT_CODE
+from reminders.checks import sending_problems
 from reminders.delivery import SendReport, reminders_send
 from reminders.mail import mail_destination
 from reminders.models import OutboxSwitch
@@ -52,6 +54,12 @@ class Command(CheckedCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--limit", type=positive, help="try at most N reminders, then exit")
+
+    def configured(self) -> None:
+        if problems := sending_problems():
+            raise CommandError(
+                "Sending refused:\n" + "\n".join(f"  - {p}" for p in problems), returncode=CONFIG_EXIT_CODE
+            )
 
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
         if switch := sending_paused():
