@@ -46,7 +46,8 @@ def not_owed_reason(*, status: str, balance_due: Decimal, reminders_paused: bool
     ``InvoiceQuerySet.overdue`` other than the date, for rows already read (the sender's re-check, the
     admin's column). ``tests/invoicing/test_models.py`` pins the two forms to each other."""
     if status != InvoiceStatus.SENT:
-        return {InvoiceStatus.PAID: "paid", InvoiceStatus.VOID: "void"}.get(status, "not sent")
+        reasons: dict[str, str] = {InvoiceStatus.PAID: "paid", InvoiceStatus.VOID: "void"}
+        return reasons.get(status, "not sent")
     if balance_due <= 0:
         return "zero balance"
     if reminders_paused:
