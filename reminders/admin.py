@@ -261,13 +261,23 @@ class ReminderTemplateAdmin(admin.ModelAdmin):
         ("Preview", {"fields": ["preview_customer"]}),
     ]
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The preview only for staff who may save what they preview."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._may_preview(request):
+            return fieldsets
+        return [(name, options) for name, options in fieldsets if name != "Preview"]
+
+    def _may_preview(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request) or self.has_add_permission(request)
+
     def get_urls(self) -> list[URLPattern]:
         preview = self.admin_site.admin_view(xframe_options_sameorigin(require_POST(self.preview_view)))
         return [path("preview/", preview, name="reminders_remindertemplate_preview"), *super().get_urls()]
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         """The emails the posted (unsaved) template gives, as the change form's preview frame shows them."""
-        if not (self.has_change_permission(request) or self.has_add_permission(request)):
+        if not self._may_preview(request):
             raise PermissionDenied
         form = ReminderTemplatePreviewForm(request.POST)
         context: dict[str, Any] = {**self.admin_site.each_context(request), "form": form, "opts": self.opts}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -14,8 +14,10 @@ from django.urls import reverse
 
 from reminders.delivery import SendConfig, reminders_send
 from reminders.models import DeliveryState, Notification, OutboxSwitch
+from reminders.monitoring import delivery_status
 from reminders.selectors import sending_paused
 from reminders.switch import sending_pause, sending_resume
+from tests.reminders.factories import NotificationFactory
 from tests.reminders.outbox import pending_reminders
 
 pytestmark = pytest.mark.django_db
@@ -149,3 +151,14 @@ def test_staff_without_permission_do_not_see_the_switch(client, django_user_mode
     clerk = django_user_model.objects.create_user(username="clerk", password="pw-clerk-1234", is_staff=True)
     client.force_login(clerk)
     assert client.get(SWITCH_URL).status_code == 403
+
+
+def test_reminders_waiting_while_sending_is_paused_do_not_make_delivery_unavailable(finance):
+    reminder = NotificationFactory()
+    Notification.objects.filter(pk=reminder.pk).update(next_attempt_at=PAUSED_AT)
+    later = PAUSED_AT + timedelta(hours=5)
+    assert delivery_status(now=later).health == "unavailable"
+    sending_pause(by=finance, now=PAUSED_AT)
+    status = delivery_status(now=later)
+    assert status.paused
+    assert status.health == "ok"
