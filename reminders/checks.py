@@ -9,9 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from config.environment import EML_FOLDER_BACKEND
+from reminders.mail import EmlFolderBackend
 
 SENDING_TAG = "sending"
+FILES_BACKEND = f"{EmlFolderBackend.__module__}.{EmlFolderBackend.__name__}"
 
 EMAIL_URL_UNSET = (
     "EMAIL_URL is not set while DJANGO_DEBUG is off: reminders would be written as .eml files on this "
@@ -23,7 +24,7 @@ EMAIL_URL_UNSET = (
 
 @checks.register(SENDING_TAG, deploy=True)
 def email_url_check(app_configs: Any, **kwargs: Any) -> list[checks.Error]:
-    files_by_default = settings.EMAIL_BACKEND == EML_FOLDER_BACKEND and not settings.EMAIL_URL_IS_SET
+    files_by_default = settings.EMAIL_BACKEND == FILES_BACKEND and not settings.EMAIL_URL_IS_SET
     if settings.DEBUG or not files_by_default:
         return []
     return [checks.Error(EMAIL_URL_UNSET, id="reminders.E001")]

@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.environment import EML_FOLDER_BACKEND, SMTP_BACKEND
-from reminders.checks import EMAIL_URL_UNSET, email_url_check, sending_problems
+from reminders.checks import EMAIL_URL_UNSET, FILES_BACKEND, email_url_check, sending_problems
 from reminders.models import DeliveryState, Notification
 from scheduler.tasks import send_reminders_task
 from tests.processes import needs_postgresql, run_manage
@@ -23,6 +23,10 @@ def files_by_default(settings):
     settings.EMAIL_URL_IS_SET = False
     settings.EMAIL_BACKEND = EML_FOLDER_BACKEND
     return settings
+
+
+def test_the_check_looks_for_the_backend_the_files_default_selects():
+    assert FILES_BACKEND == EML_FOLDER_BACKEND
 
 
 def test_unset_email_url_with_debug_off_is_an_error_naming_it_and_what_is_allowed(files_by_default):
