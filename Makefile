@@ -17,9 +17,9 @@ export DJANGO_SECRET_KEY
 # The demo and the local look-around targets (demo, run, superuser, qcluster) use their own database,
 # the embedded SQLite file, whatever DATABASE_URL the environment or .env names: a demo reset never
 # lands on another database by accident. `make demo DEMO_DATABASE_URL=postgres://…` to choose one.
+# Likewise their mail goes into sent-mail/ whatever EMAIL_URL names: the demo's reminders never reach
+# a real mail server (DEMO_EMAIL_URL to choose).
 DEMO_DATABASE_URL ?= sqlite:///$(CURDIR)/db.sqlite3
-# The demo's reminders are .eml files in sent-mail/. Named here because with debug off a sender refuses to
-# fall back on files when EMAIL_URL is unset (docs/delivery.md, "Going live").
 DEMO_EMAIL_URL ?= filemail:///sent-mail
 DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' EMAIL_URL='$(DEMO_EMAIL_URL)' $(BIN)/python manage.py
 
