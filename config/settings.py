@@ -255,7 +255,10 @@ LOGGING = {
 # --- Delivery of reminders (SPEC §10); docs/delivery.md ---------------------------------------------
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
 # The embedded default writes each email as an .eml file into sent-mail/, where a new user can open it.
+# Files are for the demo and development only: with debug off, a sender refuses to start unless EMAIL_URL
+# is set, to a mail server or explicitly to filemail:// (reminders.checks; check --deploy reports it).
 _email = env.email_url("EMAIL_URL", default="filemail:///sent-mail", base_dir=BASE_DIR)
+EMAIL_URL_IS_SET = "EMAIL_URL" in env.environ
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email["EMAIL_HOST"]
 EMAIL_PORT = _email["EMAIL_PORT"]

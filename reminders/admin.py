@@ -8,19 +8,34 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_POST
 
 from common.admin import ReadOnlyModelAdmin
 from common.display import count_of, moment
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
-from reminders.models import Notification
+from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
+from reminders.models import DeliveryState, Notification, OutboxSwitch, ReminderTemplate
+from reminders.rendering import SAMPLE_ROW, TemplateSource, render_unsaved
+from reminders.selectors import preview_rows, sending_paused
 from reminders.services import deliveries_cancel, deliveries_resend
+from reminders.switch import sending_pause, sending_resume
 
 CUSTOMER_PAGE_REMINDERS = 20
+TEMPLATE_HELP = (
+    "Django template language. Subject and text: {{ customer.name }}, {{ customer.email }}, "
+    "{{ invoice.number }}, {{ invoice.due_date }}, {{ invoice.total }}, {{ invoice.balance }}, "
+    "{{ balance }}, {{ days_overdue }}, {{ level }}, {{ threshold_days }}. In HTML every value is escaped. "
+    "The template of the highest level serves every level above it."
+)
 # The threshold filter lists the thresholds of the newest reminders only: listing every value ever used
 # would read all reminders (SELECT DISTINCT over a million rows) on every page of the list.
 RECENT_FOR_THRESHOLDS = 10_000
@@ -223,6 +238,125 @@ class CustomerWithRemindersAdmin(CustomerAdmin):
         )
         more = format_html('<p><a href="{}">All reminders of this customer</a></p>', url)
         return format_html("{}{}", reminders_table(shown[:CUSTOMER_PAGE_REMINDERS]), more)
+
+
+@admin.register(ReminderTemplate)
+class ReminderTemplateAdmin(admin.ModelAdmin):
+    """Staff word the reminders of each level here (SPEC §10): a template that would not render is refused
+    on save, and "Preview" shows it, unsaved, against a customer's open invoices."""
+
+    form = ReminderTemplateForm
+    list_display = ["level", "name", "subject", "has_html", "updated"]
+    list_display_links = ["level", "name"]
+    ordering = ["level"]
+    fieldsets = [
+        (None, {"fields": ["level", "name"]}),
+        (
+            "Email",
+            {
+                "fields": ["subject", "text_body", "html_body"],
+                "description": TEMPLATE_HELP,
+            },
+        ),
+        ("Preview", {"fields": ["preview_customer"]}),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The preview only for staff who may save what they preview."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._may_preview(request):
+            return fieldsets
+        return [(name, options) for name, options in fieldsets if name != "Preview"]
+
+    def _may_preview(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request) or self.has_add_permission(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        preview = self.admin_site.admin_view(xframe_options_sameorigin(require_POST(self.preview_view)))
+        return [path("preview/", preview, name="reminders_remindertemplate_preview"), *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The emails the posted (unsaved) template gives, as the change form's preview frame shows them."""
+        if not self._may_preview(request):
+            raise PermissionDenied
+        form = ReminderTemplatePreviewForm(request.POST)
+        context: dict[str, Any] = {**self.admin_site.each_context(request), "form": form, "opts": self.opts}
+        if form.is_valid():
+            context.update(self._preview(request, form.cleaned_data))
+        return TemplateResponse(request, "admin/reminders/remindertemplate/preview.html", context)
+
+    def _preview(self, request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
+        source = TemplateSource(data["level"], data["subject"], data["text_body"], data["html_body"])
+        customer, as_of = data["preview_customer"], timezone.localdate()
+        may_see_invoices = request.user.has_perm("invoicing.view_invoice")
+        rows: list[dict[str, Any]] = []
+        total = 0
+        if customer is not None and may_see_invoices:
+            rows, total = preview_rows(customer_id=customer.pk, level=data["level"], as_of=as_of)
+        return {
+            "customer": customer,
+            "may_see_invoices": may_see_invoices,
+            "open_invoices": total,
+            "level": data["level"],
+            "as_of": as_of,
+            "emails": render_unsaved(source, rows or [{**SAMPLE_ROW, "level": data["level"]}]),
+        }
+
+    @admin.display(description="HTML", boolean=True)
+    def has_html(self, template: ReminderTemplate) -> bool:
+        return bool(template.html_body.strip())
+
+    @admin.display(description="changed", ordering="updated_at")
+    def updated(self, template: ReminderTemplate) -> str:
+        return moment(template.updated_at, seconds=False)
+
+
+@admin.register(OutboxSwitch)
+class OutboxSwitchAdmin(admin.ModelAdmin):
+    """One page: whether sending is paused, by whom and since when, and the button to pause or resume it
+    (``change_outboxswitch``). Each change is in the admin's history of the switch."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def change_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:reminders_outboxswitch_changelist"))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self._switch(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Outbox switch",
+            "pause": sending_paused(),
+            "may_change": self.has_change_permission(request),
+            "pending": Notification.objects.filter(delivery_state=DeliveryState.PENDING).count(),
+            "has_history": OutboxSwitch.objects.exists(),
+        }
+        return TemplateResponse(request, "admin/reminders/outboxswitch/switch.html", context)
+
+    def _switch(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        action = request.POST.get("action")
+        if action == "pause":
+            switch = sending_pause(by=request.user, reason=request.POST.get("reason", "").strip()[:200])
+            self.message_user(request, "Sending is paused: no sender claims a reminder until it is resumed.")
+        elif action == "resume":
+            switch = sending_resume()
+            self.message_user(request, "Sending is on again: the next sending sends what is due.")
+        else:
+            return HttpResponseBadRequest(f"action={action!r} is not allowed; expected pause or resume.")
+        self.log_change(request, switch, f"Sending {'paused' if switch.paused else 'resumed'}.")
+        return HttpResponseRedirect(request.path)
 
 
 for model, model_admin in ((Invoice, InvoiceWithRemindersAdmin), (Customer, CustomerWithRemindersAdmin)):

@@ -40,6 +40,7 @@ from invoicing.models import not_owed_reason
 from reminders.mail import PreparedEmail
 from reminders.models import DeliveryState, Notification, ReminderTemplate
 from reminders.rendering import FALLBACK_TEMPLATE, RenderedEmail, TemplateSet, TemplateSource, render
+from reminders.selectors import sending_paused
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +199,12 @@ def reminders_send(
             while True:
                 while not stop and len(in_flight) <= config.connections:
                     size = config.chunk_size if limit is None else min(config.chunk_size, limit - claimed)
-                    chunk = _prepare_chunk(config, size, clock, rng) if size > 0 else None
+                    # Staff may pause the outbox at any time: checked before every claim.
+                    chunk = (
+                        _prepare_chunk(config, size, clock, rng)
+                        if size > 0 and not sending_paused()
+                        else None
+                    )
                     if chunk is None:
                         break
                     claimed += len(chunk.ids)

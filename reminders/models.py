@@ -6,6 +6,7 @@ column has a database default, so the overdue check's set-based insert creates b
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -126,3 +127,24 @@ class ReminderTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"Level {self.level}: {self.name}"
+
+
+class OutboxSwitch(models.Model):
+    """Whether reminders may be sent (SPEC §10): one row at most, id 1; no row is "sending on". Staff
+    pause the outbox in the admin, e.g. before going live, to look at what the first run would send;
+    every sender stops claiming while it is paused."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    paused = models.BooleanField(default=False)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    paused_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why sending is paused, for colleagues.")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "outbox switch"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="outbox_switch_single_row")]
+
+    def __str__(self) -> str:
+        return "Sending paused" if self.paused else "Sending on"

@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Coalesce
 
 from reminders.models import DeliveryState, Notification
+from reminders.selectors import sending_paused
 
 # A reminder due for an hour and still not sent means nobody is sending, or the mail server refuses.
 PENDING_TOO_LONG = timedelta(hours=1)
@@ -21,10 +22,12 @@ class DeliveryStatus:
     last_chunk_at: datetime | None = None
     last_chunk_failed: bool = False
     checked_at: datetime | None = None
+    paused: bool = False
 
     @property
     def waiting_too_long(self) -> bool:
-        if self.oldest_waiting_since is None or self.checked_at is None:
+        # Staff paused sending on purpose (the outbox switch): waiting is then no fault of the mail.
+        if self.paused or self.oldest_waiting_since is None or self.checked_at is None:
             return False
         return self.checked_at - self.oldest_waiting_since > PENDING_TOO_LONG
 
@@ -54,6 +57,7 @@ def delivery_status(*, now: datetime) -> DeliveryStatus:
         last_chunk_at=last_chunk_at,
         last_chunk_failed=last_chunk_at is not None and _chunk_failed_entirely(last_chunk_at),
         checked_at=now,
+        paused=sending_paused() is not None,
     )
 
 

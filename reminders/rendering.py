@@ -171,3 +171,10 @@ def template_errors(source: str, *, html: bool = False) -> list[str]:
 def _error_line(exc: Exception) -> int:
     debug = getattr(exc, "template_debug", None) or {}
     return int(debug.get("line", 1))
+
+
+def render_unsaved(source: TemplateSource, rows: Iterable[Mapping[str, Any]]) -> list[RenderedEmail]:
+    """The emails a template as staff entered it (not saved) gives for ``rows``, one per row: the admin's
+    preview. Raises ``TemplateSyntaxError`` for a template ``template_errors`` would refuse."""
+    template = CompiledTemplate.compile(source)
+    return [render(template, row) for row in rows]

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from invoicing.models import Invoice
 from reminders.fastpath import PreparedStatements
-from reminders.models import Notification
+from reminders.models import Notification, OutboxSwitch
 from reminders.rules import days_overdue, is_owed, reached_threshold, reminder_message
 
 
@@ -181,3 +181,47 @@ def _per_day(column: str, start: datetime, end: datetime, zone: tzinfo) -> dict[
         .annotate(count=Count("id"))
     )
     return {row["day"]: row["count"] for row in rows}
+
+
+PREVIEW_INVOICES = 5
+
+
+def preview_rows(*, customer_id: int, level: int, as_of: date) -> tuple[list[dict[str, Any]], int]:
+    """The reminder rows a template preview renders for a customer: one per open invoice, oldest due
+    first, at most ``PREVIEW_INVOICES`` of them, and how many open invoices there are in all. Each row is a
+    reminder of ``level`` as if made on ``as_of``; its threshold is the invoice's newest reminder's, or its
+    days overdue when it has none yet."""
+    newest_threshold = (
+        Notification.objects.filter(invoice=OuterRef("pk"))
+        .order_by("-threshold_days")
+        .values("threshold_days")
+    )
+    invoices = Invoice.objects.open().filter(customer_id=customer_id)
+    shown = invoices.order_by("due_date", "id").annotate(
+        customer_name=F("customer__name"),
+        customer_email=F("customer__email"),
+        reminded_threshold=Subquery(newest_threshold[:1]),
+    )[:PREVIEW_INVOICES]
+    rows = [_preview_row(invoice, level=level, as_of=as_of) for invoice in shown]
+    return rows, invoices.count() if len(rows) == PREVIEW_INVOICES else len(rows)
+
+
+def _preview_row(invoice: Any, *, level: int, as_of: date) -> dict[str, Any]:
+    days = days_overdue(due_date=invoice.due_date, as_of=as_of)
+    return {
+        "customer_name": invoice.customer_name,
+        "customer_email": invoice.customer_email,
+        "number": invoice.number,
+        "due_date": invoice.due_date,
+        "currency": invoice.currency,
+        "total": invoice.total,
+        "balance_due": invoice.balance_due,
+        "days_overdue": days,
+        "level": level,
+        "threshold_days": invoice.reminded_threshold or max(days, 1),
+    }
+
+
+def sending_paused() -> OutboxSwitch | None:
+    """The outbox switch when staff paused sending (who, when, why), None while senders may send."""
+    return OutboxSwitch.objects.filter(paused=True).select_related("paused_by").first()

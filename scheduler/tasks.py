@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from common.configuration import invalid_value
+from reminders.checks import sending_problems
 from reminders.delivery import reminders_send
 from scheduler.models import RunStatus
 from scheduler.schedules import DELIVERY_TASK_FUNC
@@ -64,7 +66,10 @@ def parse_slot(value: str | None) -> datetime | None:
 
 
 def send_reminders_task(*, limit: int | None = None) -> dict[str, int]:
-    """Send the due reminders (``reminders_send``); return the counts of the outcomes."""
+    """Send the due reminders (``reminders_send``); return the counts of the outcomes. Raises
+    ``ImproperlyConfigured`` (the cluster lists the task as failed) while sending is refused."""
+    if problems := sending_problems():
+        raise ImproperlyConfigured(" ".join(problems))
     report = reminders_send(limit=limit)
     logger.info("Reminder delivery: %s.", report.summary())
     return {

@@ -44,7 +44,8 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-def process_env(**overrides: str) -> dict[str, str]:
+def process_env(**overrides: str | None) -> dict[str, str]:
+    """The test run's environment for a process; an override None leaves that variable unset."""
     # No mail leaves a test's process unless the test points it at its own server.
     env = {
         **os.environ,
@@ -53,15 +54,15 @@ def process_env(**overrides: str) -> dict[str, str]:
         "EMAIL_URL": "dummymail://",
     }
     env.setdefault("DJANGO_SECRET_KEY", "test-only-key")
-    env.update(overrides)
-    return env
+    env.update({name: value for name, value in overrides.items() if value is not None})
+    return {name: value for name, value in env.items() if overrides.get(name, "") is not None}
 
 
 def manage_command(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "manage.py"), *args]
 
 
-def run_manage(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+def run_manage(*args: str, timeout: float = 120, **env: str | None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         manage_command(*args),
         cwd=ROOT,

@@ -48,6 +48,7 @@ PRODUCTION = {
     "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
     "DJANGO_SECURE_HSTS_PRELOAD": "1",
     "DJANGO_BEHIND_TLS_PROXY": "1",
+    "EMAIL_URL": "smtp+tls://billing:app-password@smtp.example.com:587",
 }
 
 

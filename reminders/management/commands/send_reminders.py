@@ -5,10 +5,14 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from common.commands import CheckedCommand, positive_int
-from common.exit_codes import FAILED_EXIT_CODE
+from common.display import moment
+from common.exit_codes import FAILED_EXIT_CODE, REFUSED_EXIT_CODE
 from common.interrupts import Interrupted, stopping_signals_raise
+from reminders.checks import sending_problems
 from reminders.delivery import SendReport, reminders_send
 from reminders.mail import mail_destination
+from reminders.models import OutboxSwitch
+from reminders.selectors import sending_paused
 
 
 def summary(report: SendReport) -> str:
@@ -28,13 +32,31 @@ def interrupted(exc: Interrupted, report: SendReport) -> str:
     return text
 
 
+def paused(switch: OutboxSwitch) -> str:
+    who = switch.paused_by.get_username() if switch.paused_by else "someone"
+    why = f": {switch.reason}" if switch.reason else ""
+    return (
+        f"Sending is paused (by {who} since {moment(switch.paused_at, seconds=False)}{why}); nothing was "
+        "sent. Resume it in the admin: Reminders → Outbox switch."
+    )
+
+
 class Command(CheckedCommand):
     help = "Send the reminders that are due by email, then exit (see docs/delivery.md)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--limit", type=positive_int, help="try at most N reminders, then exit")
 
+    def configured(self) -> None:
+        if problems := sending_problems():
+            raise CommandError(
+                "Sending refused:\n" + "\n".join(f"  - {p}" for p in problems), returncode=REFUSED_EXIT_CODE
+            )
+
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
+        if switch := sending_paused():
+            self.stdout.write(paused(switch))
+            return
         progress = self.progress(desc="Sending reminders", unit="reminder", verb="process")
         report = SendReport()
         stopped: Interrupted | None = None
