@@ -198,6 +198,7 @@ def readme_demo_lines() -> list[str]:
 def test_the_readme_shows_lines_the_demo_prints_in_the_order_it_prints_them(settings, tmp_path):
     settings.EMAIL_BACKEND = f"{EmlFolderBackend.__module__}.{EmlFolderBackend.__qualname__}"
     settings.EMAIL_FILE_PATH = str(tmp_path / "sent-mail")
+    settings.EMAIL_URL_IS_SET = True  # the demo names filemail:///sent-mail on purpose
     out = StringIO()
     for command in [
         ["seed_demo_data", "--reset"],
