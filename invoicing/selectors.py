@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -97,10 +98,50 @@ def _aggregates(as_of: date) -> dict[str, Any]:
 _ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
-def _share(row: dict[str, Any], name: str) -> Share:
+def _share(row: Mapping[str, Any], name: str) -> Share:
     return Share(in_minor_units(row[f"{name}_amount"], row["currency"]), row[f"{name}_count"])
 
 
 def _currency_aging(row: dict[str, Any]) -> CurrencyAging:
     buckets = {bucket.key: _share(row, f"b{index}") for index, bucket in enumerate(AGING_BUCKETS)}
     return CurrencyAging(currency=row["currency"], buckets=buckets, paused=_share(row, "paused"))
+
+
+@dataclass(frozen=True)
+class CurrencyOverdue:
+    """What is overdue in one currency on ``as_of``: ``overdue`` counts every customer, ``paused`` is the
+    part of it owed by customers whose reminders are paused (the overdue list and the reminders leave
+    those out); ``reminded`` is the rest."""
+
+    currency: str
+    overdue: Share
+    paused: Share
+
+    @property
+    def reminded(self) -> Share:
+        return Share(self.overdue.amount - self.paused.amount, self.overdue.count - self.paused.count)
+
+
+def overdue_totals(*, as_of: date) -> list[CurrencyOverdue]:
+    """The desk's one "overdue" figure per currency (the dashboard's and the invoice list's), with the
+    paused customers' part, sorted by currency code, in one aggregate query; amounts in each currency's
+    minor units."""
+    paused = Q(customer__reminders_paused=True)
+    rows = (
+        Invoice.objects.past_due(as_of=as_of)
+        .order_by()
+        .values("currency")
+        .annotate(
+            overdue_amount=Sum("balance_due", default=_ZERO),
+            overdue_count=Count("id"),
+            paused_amount=Sum("balance_due", filter=paused, default=_ZERO),
+            paused_count=Count("id", filter=paused),
+        )
+        .order_by("currency")
+    )
+    return [
+        CurrencyOverdue(
+            currency=row["currency"], overdue=_share(row, "overdue"), paused=_share(row, "paused")
+        )
+        for row in rows
+    ]

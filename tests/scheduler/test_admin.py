@@ -192,7 +192,12 @@ def test_list_does_not_count_the_unfiltered_runs_beside_a_filter(superuser_clien
     JobExecutionLogFactory()
     with CaptureQueriesContext(connection) as captured:
         superuser_client.get(RUNS_URL, {"status__exact": "failed"})
-    counts = [query["sql"] for query in captured.captured_queries if "COUNT(" in query["sql"].upper()]
+    # A count of runs; the page's own query counts each run's failed deliveries in a subquery.
+    counts = [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"].upper().startswith("SELECT COUNT(")
+    ]
     assert len([sql for sql in counts if "scheduler_jobexecutionlog" in sql]) == 1
 
 
@@ -369,10 +374,9 @@ def test_a_short_run_shows_milliseconds_not_zero_seconds(superuser_client):
 def test_times_on_the_list_and_the_page_carry_their_zone(superuser_client, settings):
     settings.TIME_ZONE = "Europe/Paris"
     run = JobExecutionLogFactory(started_at=datetime(2026, 2, 3, 23, 0, 4, tzinfo=UTC))
-    assert "2026-02-04 00:00:04 CET" in superuser_client.get(RUNS_URL).content.decode()
+    assert "2026-02-04 00:00 CET" in superuser_client.get(RUNS_URL).content.decode()
     page = superuser_client.get(run_url(run)).content.decode()
-    assert "2026-02-04 00:00:04 CET" in page
-    assert "2026-02-04 00:00:06 CET" in page
+    assert page.count("2026-02-04 00:00 CET") == 2  # started and finished
 
 
 def test_the_status_box_shows_the_outbox_and_links_its_failed_reminders(superuser_client):
