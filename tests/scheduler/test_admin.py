@@ -387,3 +387,28 @@ def test_the_status_box_shows_the_outbox_and_links_its_failed_reminders(superuse
     assert "1 pending" in page
     assert "?delivery_state=failed" in page
     assert "1 failed" in page
+
+
+def test_a_run_whose_deliveries_failed_says_so_beside_its_status_on_the_list_and_its_page(superuser_client):
+    failed = JobExecutionLogFactory(notifications_created=2)
+    NotificationFactory.create_batch(2, run_id=failed.pk, delivery_state="failed")
+    delivered = JobExecutionLogFactory(notifications_created=1)
+    NotificationFactory(run_id=delivered.pk, delivery_state="sent")
+    link = (
+        reverse("admin:reminders_notification_changelist") + f"?run_id={failed.pk}&amp;delivery_state=failed"
+    )
+    note = f'<a href="{link}"><span class="deliveries-failed">all 2 deliveries failed</span></a>'
+
+    listed = superuser_client.get(RUNS_URL).content.decode()
+    assert listed.count("deliveries failed") == 1
+    assert note in listed
+    assert note in superuser_client.get(run_url(failed)).content.decode()
+    assert "deliveries failed" not in superuser_client.get(run_url(delivered)).content.decode()
+
+
+def test_run_counts_are_grouped_by_thousands(superuser_client):
+    JobExecutionLogFactory(invoices_processed=1_234_567, notifications_created=45_678, error_count=1_151)
+    html = superuser_client.get(RUNS_URL).content.decode()
+    assert '<td class="field-processed">1,234,567</td>' in html
+    assert '<td class="field-created_count">45,678</td>' in html
+    assert '<td class="field-error_total">1,151</td>' in html
