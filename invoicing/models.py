@@ -23,6 +23,11 @@ class Customer(models.Model):
         return f"{self.name} <{self.email}>"
 
 
+def due_before(as_of: date, *, min_days: int = 1) -> Q:
+    """Due at least ``min_days`` before ``as_of``: the date condition of ``InvoiceQuerySet.overdue``."""
+    return Q(due_date__lte=as_of - timedelta(days=min_days))
+
+
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
     def open(self) -> InvoiceQuerySet:
         """Invoices that still owe money: sent, with a balance left (paused customers included)."""
@@ -32,7 +37,7 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
         """Open invoices due before ``as_of`` (at least ``min_days`` before), whether or not their
         customer's reminders are paused: the desk's "overdue" figure, of which the paused part is shown
         apart. An invoice due on ``as_of`` itself is not past due."""
-        return self.open().filter(due_date__lte=as_of - timedelta(days=min_days))
+        return self.open().filter(due_before(as_of, min_days=min_days))
 
     def overdue(self, *, as_of: date, min_days: int = 1) -> InvoiceQuerySet:
         """Invoices overdue on ``as_of`` (docs/SPEC.md §3): sent, a balance left, due before ``as_of``,
@@ -120,6 +125,9 @@ class Invoice(models.Model):
                 condition=Q(status="sent", balance_due__gt=0),
                 name="invoice_open_by_id",
             ),
+            # The invoice lists are read in due date order (the overdue list oldest first, the others
+            # newest first): a page of 100 walks this index instead of sorting every invoice.
+            models.Index(fields=["due_date", "id"], name="invoice_due_date_idx"),
         ]
 
     def __str__(self) -> str:

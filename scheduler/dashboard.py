@@ -12,14 +12,7 @@ from typing import Any
 
 from common.display import day as display_day
 from common.display import grouped
-from invoicing.selectors import (
-    BUCKET_KEYS,
-    CurrencyAging,
-    CurrencyOverdue,
-    Share,
-    overdue_totals,
-    receivables_aging,
-)
+from invoicing.selectors import BUCKET_KEYS, CurrencyAging, receivables_aging
 from reminders.monitoring import failed_deliveries_of_run
 from reminders.selectors import DayActivity, reminders_per_day
 from scheduler.dispatch import queued_overdue_checks
@@ -63,7 +56,6 @@ class AgingChart:
     """One currency's open balance as a bar split by age, each part as long as its share."""
 
     aging: CurrencyAging
-    overdue: CurrencyOverdue
     bars: list[Bar]
     width: int = AGING_BAR_WIDTH
     height: int = 18
@@ -125,16 +117,7 @@ def _last_runs() -> list[JobExecutionLog]:
 
 
 def _aging(today: date) -> list[AgingChart]:
-    overdue = {row.currency: row for row in overdue_totals(as_of=today)}
-    return [
-        aging_chart(row, overdue.get(row.currency) or _nothing_overdue(row.currency))
-        for row in receivables_aging(as_of=today)
-    ]
-
-
-def _nothing_overdue(currency: str) -> CurrencyOverdue:
-    none = Share(Decimal(0), 0)
-    return CurrencyOverdue(currency=currency, overdue=none, paused=none)
+    return [aging_chart(row) for row in receivables_aging(as_of=today)]
 
 
 def _activity(today: date) -> ActivityChart:
@@ -151,18 +134,16 @@ def short_amount(amount: Decimal) -> str:
     return f"{amount:.0f}"
 
 
-def aging_chart(
-    aging: CurrencyAging, overdue: CurrencyOverdue, *, width: float = AGING_BAR_WIDTH
-) -> AgingChart:
+def aging_chart(aging: CurrencyAging, *, width: float = AGING_BAR_WIDTH) -> AgingChart:
     total = aging.total or Decimal(1)
     bars, x = [], 0.0
     for index, (key, share) in enumerate(aging.buckets.items()):
         length = float(share.amount / total) * width
-        amount = f"{aging.currency} {share.amount:,}"
-        label = f"{key}: {amount}, {share.count} invoice{'' if share.count == 1 else 's'}"
+        amount = f"{aging.currency} {grouped(share.amount)}"
+        label = f"{key}: {amount}, {grouped(share.count)} invoice{'' if share.count == 1 else 's'}"
         bars.append(Bar(x, 0, length, 18, BUCKET_COLOURS[index], label, short_amount(share.amount)))
         x += length
-    return AgingChart(aging=aging, overdue=overdue, bars=bars)
+    return AgingChart(aging=aging, bars=bars)
 
 
 def axis_margin(top: int) -> int:

@@ -142,6 +142,13 @@ def test_invoice_list_shows_the_overdue_figure_and_its_paused_part_under_the_das
     assert response.context["currency_totals"][0]["balance"] == "2,010.50"
 
 
+def test_the_overdue_list_narrowed_further_totals_what_it_lists(staff_client, overdue):
+    response = staff_client.get(INVOICES_URL, {"overdue": "yes", "currency__exact": "USD"})
+    assert response.context["currency_totals"] == [{"currency": "USD", "balance": "7.25", "count": "1"}]
+    response = staff_client.get(INVOICES_URL, {"overdue": "yes", "q": "INV-OLD"})
+    assert response.context["currency_totals"] == [{"currency": "EUR", "balance": "2,000.50", "count": "1"}]
+
+
 def test_invoice_list_groups_thousands_and_shows_dates_in_the_desks_format(staff_client):
     InvoiceFactory(number="INV-BIG", total=Decimal("42932722.24"), due_date=date(2026, 1, 31))
     html = staff_client.get(INVOICES_URL).content.decode()

@@ -129,8 +129,10 @@ class AgingPropertyTests(TestCase):
             want_count = sum(share.count for share in late)
             if not want_count:
                 assert row.currency not in overdue
+                assert row.overdue.overdue.count == row.overdue.paused.count == 0
                 continue
             figure = overdue[row.currency]
+            assert row.overdue == figure  # the dashboard's figure (in the aging query) is the list's
             assert figure.overdue.count == want_count
             assert figure.overdue.amount == in_minor_units(
                 sum(expected[row.currency].get(key, (Decimal(0), 0))[0] for key in BUCKET_KEYS[1:]),
