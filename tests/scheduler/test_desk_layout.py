@@ -132,6 +132,20 @@ def test_desk_pages_show_every_label_and_column_at_1366_by_768(
     clipped = {name: look(laptop, live_server.url + url, screenshots, name) for name, url in pages.items()}
     assert {name: found for name, found in clipped.items() if found} == {}
 
+    from selenium.webdriver.common.by import By
+
+    failed = Notification.objects.filter(run_id=run.pk, delivery_state="failed").count()
+    laptop.get(live_server.url + pages["runs"])
+    assert laptop.find_element(By.CSS_SELECTOR, ".deliveries-failed").text == (
+        f"{failed:,} of {run.notifications_created:,} deliveries failed"
+    )
+    invoice.refresh_from_db()
+    laptop.get(live_server.url + pages["invoice"])
+    balance = laptop.find_element(By.ID, "summary-balance").text
+    assert balance == f"{invoice.currency} {invoice.balance_due:,}"
+    days = (big_desk["today"] - invoice.due_date).days
+    assert laptop.find_element(By.ID, "summary-days-overdue").text == f"{days:,}"
+
 
 def cells(browser, table_id: str, field: str) -> dict[str, str]:
     from selenium.webdriver.common.by import By
