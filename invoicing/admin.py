@@ -266,7 +266,7 @@ class InvoiceAdmin(SummaryAdmin):
     search_fields = ["number", "customer__name", "customer__email"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
-    readonly_fields = ["balance_due"]
+    readonly_fields = ["balance"]
     # No date hierarchy: it reads every invoice of the list twice on each page view (the first and last
     # due dates, the distinct months); the due date filter offers its ranges without a query.
     show_full_result_count = False

@@ -101,7 +101,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
         ("Timing", {"fields": ["started", "finished", "duration", "host", "pid"]}),
         (
             "Counters",
-            {"fields": ["invoices_processed", "notifications_created", "already_notified", "error_count"]},
+            {"fields": ["processed", "created_count", "already_notified_count", "error_total"]},
         ),
         ("Notifications", {"fields": ["notifications_link", "deliveries"]}),
         ("Errors", {"fields": ["errors_table", "traceback"]}),
@@ -163,6 +163,10 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
     @admin.display(description="created", ordering="notifications_created")
     def created_count(self, run: JobExecutionLog) -> str:
         return grouped(run.notifications_created)
+
+    @admin.display(description="already notified", ordering="already_notified")
+    def already_notified_count(self, run: JobExecutionLog) -> str:
+        return grouped(run.already_notified)
 
     @admin.display(description="errors", ordering="error_count")
     def error_total(self, run: JobExecutionLog) -> str:

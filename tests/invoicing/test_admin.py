@@ -165,6 +165,7 @@ def test_invoice_page_leads_with_its_balance_days_overdue_and_reminders(staff_cl
     assert '<strong id="summary-balance">EUR 42,932,722.00</strong> of EUR 42,932,722.24' in summary
     assert '<strong id="summary-days-overdue">44</strong>' in summary
     assert "level 2 (7 days)" in summary
+    assert '<div class="readonly">42,932,722.00</div>' in html  # the form's own balance field
 
 
 def test_invoice_page_of_a_paused_customer_says_why_it_is_not_overdue(staff_client):
@@ -283,3 +284,24 @@ def test_days_overdue_column_agrees_with_the_overdue_filter_for_a_paused_custome
     overdue = staff_client.get(changelist, {"overdue": "yes"}).context["cl"]
     assert paused not in overdue.queryset
     assert listed.model_admin.days_overdue(listed.result_list[0]) is None
+
+
+def test_a_customer_page_lists_its_first_20_open_invoices_and_links_all_of_them(staff_client):
+    first = InvoiceFactory(due_date=days_ago(30))
+    customer = first.customer
+    InvoiceFactory.create_batch(20, customer=customer, due_date=days_ago(5))
+    InvoiceFactory(status="paid", customer=customer)
+    html = staff_client.get(reverse("admin:invoicing_customer_change", args=[customer.pk])).content.decode()
+    table = html[
+        html.index('<table class="open-invoices">') : html.index("</table>", html.index("open-invoices"))
+    ]
+    assert table.count("<tr>") == 1 + 20
+    assert first.number in table
+    link = (
+        reverse("admin:invoicing_invoice_changelist")
+        + f"?customer__id__exact={customer.pk}&amp;status__exact=sent"
+    )
+    assert link in html
+    response = staff_client.get(link.replace("&amp;", "&"))
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 21

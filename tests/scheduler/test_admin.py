@@ -412,3 +412,10 @@ def test_run_counts_are_grouped_by_thousands(superuser_client):
     assert '<td class="field-processed">1,234,567</td>' in html
     assert '<td class="field-created_count">45,678</td>' in html
     assert '<td class="field-error_total">1,151</td>' in html
+
+
+def test_a_run_page_groups_its_counters_by_thousands(superuser_client):
+    run = JobExecutionLogFactory(invoices_processed=1_234_567, already_notified=1_151, error_count=12_345)
+    html = superuser_client.get(run_url(run)).content.decode()
+    for figure in ("1,234,567", "1,151", "12,345"):
+        assert f'<div class="readonly">{figure}</div>' in html
