@@ -337,12 +337,13 @@ class InvoiceAdmin(SummaryAdmin):
         today = timezone.localdate()
         overdue = overdue_totals(as_of=today)
         only_overdue = set(request.GET) <= {"p", "o", OverdueTodayFilter.parameter_name}
-        return {
-            "overdue_as_of": today,
-            "overdue_totals": overdue_rows(overdue),
-            "overdue_listed": True,
-            "currency_totals": reminded_rows(overdue) if only_overdue else currency_totals(listed),
-        }
+        listed_totals = reminded_rows(overdue) if only_overdue else currency_totals(listed)
+        by_currency = {row["currency"]: row for row in listed_totals}
+        no_listed = {"count": "0", "balance": "—"}
+        rows = overdue_rows(overdue)
+        for row in rows:
+            row["listed"] = by_currency.get(row["currency"], no_listed)
+        return {"overdue_as_of": today, "overdue_totals": rows, "currency_totals": listed_totals}
 
     def get_urls(self) -> list[URLPattern]:
         views = [
@@ -378,7 +379,7 @@ def currency_totals(invoices: QuerySet[Invoice]) -> list[dict[str, Any]]:
     ]
 
 
-def overdue_rows(overdue: list[CurrencyOverdue]) -> list[dict[str, str]]:
+def overdue_rows(overdue: list[CurrencyOverdue]) -> list[dict[str, Any]]:
     """The desk's "overdue" figure per currency (``overdue_totals``, as the dashboard shows it)."""
     return [
         {

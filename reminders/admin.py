@@ -172,7 +172,9 @@ def run_link(run_id: int) -> str:
 
 def delivery_label(notification: Notification) -> str:
     state = notification.get_delivery_state_display()
-    return f"{state} {moment(notification.sent_at)}" if notification.sent_at else state
+    if not notification.sent_at:
+        return state
+    return format_html('{} <span class="nowrap">{}</span>', state, moment(notification.sent_at))
 
 
 def reminder_label(notification: Notification) -> str:

@@ -116,7 +116,9 @@ def test_invoice_list_shows_the_balance_per_currency_of_what_it_lists(staff_clie
         {"currency": "USD", "balance": "7.25", "count": "1"},
     ]
     html = response.content.decode()
-    assert '<tr data-currency="EUR"><th scope="row">EUR</th><td>2</td><td>2,010.50</td></tr>' in html
+    assert '<td data-field="listed-count">2</td><td data-field="listed-balance">2,010.50</td>' in html
+    html = staff_client.get(INVOICES_URL, {"currency__exact": "EUR"}).content.decode()
+    assert '<tr data-currency="EUR"><th scope="row">EUR</th><td>3</td>' in html
 
 
 def test_invoice_list_shows_the_overdue_figure_and_its_paused_part_under_the_dashboards_labels(
@@ -131,13 +133,21 @@ def test_invoice_list_shows_the_overdue_figure_and_its_paused_part_under_the_das
             "overdue_count": "3",
             "paused": "1,234,567.00",
             "paused_count": "1",
+            "listed": {"currency": "EUR", "balance": "2,010.50", "count": "2"},
         },
-        {"currency": "USD", "overdue": "7.25", "overdue_count": "1", "paused": "0.00", "paused_count": "0"},
+        {
+            "currency": "USD",
+            "overdue": "7.25",
+            "overdue_count": "1",
+            "paused": "0.00",
+            "paused_count": "0",
+            "listed": {"currency": "USD", "balance": "7.25", "count": "1"},
+        },
     ]
     html = response.content.decode()
     assert ">overdue</th>" in html
     assert ">of which paused customers</th>" in html
-    assert "Balance due of the invoices listed (overdue, paused customers left out)" in html
+    assert "listed below: those of customers not paused" in html
     # The list itself holds the overdue invoices of customers not paused: the overdue figure less the part.
     assert response.context["currency_totals"][0]["balance"] == "2,010.50"
 

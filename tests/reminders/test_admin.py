@@ -55,7 +55,7 @@ def test_list_shows_customer_reminder_delivery_state_and_sent_time_with_its_zone
     html = staff_client.get(LIST_URL).content.decode()
     assert '<td class="field-customer">Globex Trading 7</td>' in html
     assert '<td class="field-reminder">level 1 (1 day)</td>' in html
-    assert '<td class="field-delivery">Sent 2026-02-03 09:30 UTC</td>' in html
+    assert '<td class="field-delivery">Sent <span class="nowrap">2026-02-03 09:30 UTC</span></td>' in html
     assert "By delivery state" in html
 
 

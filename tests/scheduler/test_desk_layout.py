@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from invoicing.models import Invoice
+from invoicing.models import Customer, Invoice
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
@@ -30,6 +30,8 @@ pytestmark = [
 
 WIDTH, HEIGHT = 1366, 768
 BIG_AMOUNT = Decimal("42932722.24")
+LONG_NAME = "Internationale Handelsgesellschaft für Maschinenbau und Anlagentechnik GmbH & Co. KG"
+LONG_EMAIL = "accounts.receivable.department@internationale-handelsgesellschaft-maschinenbau.example"
 RUN_COUNTS = {"invoices_processed": 1_234_567, "notifications_created": 1_500, "error_count": 12_345}
 
 CLIPPED_JS = (Path(__file__).parent / "clipped.js").read_text()
@@ -49,7 +51,8 @@ def laptop() -> Iterator[object]:
 
 @pytest.fixture
 def big_desk(transactional_db) -> dict[str, object]:
-    """The demo's spread of invoices, some of them of tens of millions (paused customers' among them);
+    """The demo's spread of invoices, some of them of tens of millions (paused customers' among them),
+    the newest of a customer with a long name and a long email address;
     two runs; a run that claims a million invoices whose 1,500 reminders, all made yesterday, mostly
     failed to be delivered (1,000 of them); a cluster alive and the schedule in place."""
     from django.utils import timezone
@@ -66,6 +69,8 @@ def big_desk(transactional_db) -> dict[str, object]:
     Invoice.objects.filter(pk__in=[invoice.pk for invoice in big]).update(
         total=BIG_AMOUNT, amount_paid=Decimal(0)
     )
+    newest = Invoice.objects.select_related("customer").order_by("-id").first()
+    Customer.objects.filter(pk=newest.customer_id).update(name=LONG_NAME, email=LONG_EMAIL)
     overdue_check_run(triggered_by=JobExecutionLog.Trigger.SCHEDULE, as_of=today - timedelta(days=3))
     overdue_check_run(triggered_by=JobExecutionLog.Trigger.COMMAND, as_of=today)
     failed_run = JobExecutionLogFactory(
@@ -128,6 +133,7 @@ def test_desk_pages_show_every_label_and_column_at_1366_by_768(
         "run": f"/admin/scheduler/jobexecutionlog/{run.pk}/change/",
         "invoice": f"/admin/invoicing/invoice/{invoice.pk}/change/",
         "customer": f"/admin/invoicing/customer/{invoice.customer_id}/change/",
+        "long-named-customer": f"/admin/invoicing/customer/{Customer.objects.get(name=LONG_NAME).pk}/change/",
     }
     clipped = {name: look(laptop, live_server.url + url, screenshots, name) for name, url in pages.items()}
     assert {name: found for name, found in clipped.items() if found} == {}
