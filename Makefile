@@ -27,7 +27,7 @@ DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' EMAIL_URL='$(DEMO_EMAIL_URL)' 
 SUPERUSER_VARS := DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_EMAIL DJANGO_SUPERUSER_PASSWORD
 SUPERUSER_MISSING := $(strip $(foreach name,$(SUPERUSER_VARS),$(if $(value $(name)),,$(name))))
 
-.PHONY: install demo test lint check-migrations reliability bench bench-admin bench-delivery run superuser qcluster clean
+.PHONY: install demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery run superuser qcluster clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench: install
 
 bench-admin: install
 	$(BIN)/python benchmarks/reminders_admin.py
+
+bench-desk: install
+	$(BIN)/python benchmarks/desk.py
 
 bench-delivery: install
 	$(BIN)/python benchmarks/delivery.py

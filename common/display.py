@@ -1,18 +1,31 @@
-"""How times and durations read in the admin: a time always with its zone, a duration in a unit it
-does not round to zero in."""
+"""How times, figures and durations read on the desk: a time always with its zone, one date and one
+datetime format, thousands grouped, a duration in a unit it does not round to zero in."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from django.utils import timezone
+from django.utils import formats, timezone
 
 
-def moment(value: datetime | None, *, seconds: bool = True) -> str:
-    """``2026-02-10 00:00:04 CET``: in the admin's zone (TIME_ZONE), with the zone's abbreviation."""
+def moment(value: datetime | None) -> str:
+    """``2026-02-10 00:00 CET``: in the admin's zone (TIME_ZONE) with the zone's abbreviation, in the
+    desk's one DATETIME_FORMAT (config/formats)."""
     if value is None:
         return "—"
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+
+
+def day(value: date | None) -> str:
+    """``2026-02-10``: the desk's one DATE_FORMAT (config/formats)."""
+    return "—" if value is None else formats.date_format(value)
+
+
+def grouped(number: Decimal | int) -> str:
+    """``42932722.24`` as ``42,932,722.24``, ``1151`` as ``1,151``: thousands grouped, the digits after
+    the point kept as they are (an amount comes in its currency's minor units)."""
+    return f"{number:,}"
 
 
 def duration(seconds: float | None) -> str:
@@ -32,4 +45,4 @@ def duration(seconds: float | None) -> str:
 
 def count_of(number: int, unit: str) -> str:
     """``1 day``, ``7 days``, ``0 invoices``: a number with its unit, plural unless it is one."""
-    return f"{number} {unit}{'' if number == 1 else 's'}"
+    return f"{grouped(number)} {unit}{'' if number == 1 else 's'}"

@@ -155,6 +155,8 @@ USE_I18N = True
 # Admin and API dates are shown in the zone finance works in. An invalid zone is reported by the
 # system check (the commands refuse to run), so UTC here only lets the check itself start.
 TIME_ZONE = OVERDUE_INVOICE_TIMEZONE if OVERDUE_INVOICE_TIMEZONE in available_timezones() else "UTC"
+# https://docs.djangoproject.com/en/5.2/topics/i18n/formatting/#creating-custom-format-files
+FORMAT_MODULE_PATH = ["config.formats"]
 
 
 # https://django-q2.readthedocs.io/en/master/configure.html

@@ -10,8 +10,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from common.display import count_of
+from common.display import count_of, grouped
+from common.display import day as display_day
 from invoicing.selectors import BUCKET_KEYS, CurrencyAging, receivables_aging
+from reminders.monitoring import failed_deliveries_of_run
 from reminders.selectors import DayActivity, reminders_per_day
 from scheduler.dispatch import queued_overdue_checks
 from scheduler.models import JobExecutionLog
@@ -19,11 +21,18 @@ from scheduler.status import SchedulerStatus, scheduler_status
 
 ACTIVITY_DAYS = 30
 ACTIVITY_WIDTH = 1000
-AGING_BAR_WIDTH = 240
+AGING_BAR_WIDTH = 150
 LAST_RUNS = 8
 # From "not yet due" to "more than 90 days overdue": the older, the redder.
 BUCKET_COLOURS = ("#2da44e", "#bf8700", "#d1700f", "#cf4a22", "#a40e26")
 CREATED_COLOUR = "#0969da"
+# The activity chart's labels are 14 units high in its 1000-unit-wide view box (common/desk.css): a digit
+# or a separator takes at most 9 units of it.
+AXIS_CHAR_WIDTH = 9
+AXIS_GAP = 6
+MIN_AXIS_MARGIN = 36
+# A tick's date is centred under its day: the last day's needs half a date's width on its right.
+TICK_HALF_WIDTH = 48
 DELIVERED_COLOUR = "#1a7f37"
 
 
@@ -60,9 +69,18 @@ class ActivityChart:
     top: int
     created_total: int
     delivered_total: int
+    left: int
     width: int = ACTIVITY_WIDTH
     height: int = 170
     baseline: int = 140
+
+    @property
+    def top_label(self) -> str:
+        return grouped(self.top)
+
+    @property
+    def label_x(self) -> int:
+        return self.left - AXIS_GAP
 
 
 @dataclass(frozen=True)
@@ -87,12 +105,15 @@ def finance_dashboard(*, today: date, user: Any) -> Dashboard:
         as_of=today,
         aging=_aging(today) if user.has_perm("invoicing.view_invoice") else None,
         activity=_activity(today) if user.has_perm("reminders.view_notification") else None,
-        last_runs=list(JobExecutionLog.objects.order_by("-started_at", "-id")[:LAST_RUNS])
-        if sees_runs
-        else None,
+        last_runs=_last_runs() if sees_runs else None,
         status=scheduler_status() if sees_runs else None,
         queued_runs=queued_overdue_checks() if sees_runs else [],
     )
+
+
+def _last_runs() -> list[JobExecutionLog]:
+    runs = JobExecutionLog.objects.annotate(failed_deliveries=failed_deliveries_of_run())
+    return list(runs.order_by("-started_at", "-id")[:LAST_RUNS])
 
 
 def _aging(today: date) -> list[AgingChart]:
@@ -118,16 +139,23 @@ def aging_chart(aging: CurrencyAging, *, width: float = AGING_BAR_WIDTH) -> Agin
     bars, x = [], 0.0
     for index, (key, share) in enumerate(aging.buckets.items()):
         length = float(share.amount / total) * width
-        amount = f"{aging.currency} {share.amount:,}"
+        amount = f"{aging.currency} {grouped(share.amount)}"
         label = f"{key}: {amount}, {count_of(share.count, 'invoice')}"
         bars.append(Bar(x, 0, length, 18, BUCKET_COLOURS[index], label, short_amount(share.amount)))
         x += length
     return AgingChart(aging=aging, bars=bars)
 
 
-def activity_chart(days: list[DayActivity], *, plot_height: int = 115, left: int = 36) -> ActivityChart:
+def axis_margin(top: int) -> int:
+    """The room left of the plot for the y-axis label of ``top`` (``1,234,567``): the label's width at
+    the chart's font size, never less than room for three digits."""
+    return max(MIN_AXIS_MARGIN, round(len(grouped(top)) * AXIS_CHAR_WIDTH) + AXIS_GAP + 2)
+
+
+def activity_chart(days: list[DayActivity], *, plot_height: int = 115) -> ActivityChart:
     top = max([day.created for day in days] + [day.delivered for day in days] + [1])
-    slot = (ACTIVITY_WIDTH - left - 8) / max(len(days), 1)
+    left = axis_margin(top)
+    slot = (ACTIVITY_WIDTH - left - TICK_HALF_WIDTH) / max(len(days), 1)
     bars: list[Bar] = []
     ticks: list[tuple[float, str]] = []
     for index, day in enumerate(days):
@@ -138,15 +166,18 @@ def activity_chart(days: list[DayActivity], *, plot_height: int = 115, left: int
         )
         for offset, count, colour, what in series:
             height = count / top * plot_height
-            label = f"{day.day}: {count} {what}"
-            bars.append(Bar(x + offset * slot, 140 - height, slot * 0.4, height, colour, label, str(count)))
+            label = f"{day.day}: {grouped(count)} {what}"
+            bars.append(
+                Bar(x + offset * slot, 140 - height, slot * 0.4, height, colour, label, grouped(count))
+            )
         if (len(days) - 1 - index) % 7 == 0:  # a tick a week, ending on today
-            ticks.append((x + slot / 2, day.day.strftime("%d %b")))
+            ticks.append((x + slot / 2, display_day(day.day)))
     return ActivityChart(
         days=days,
         bars=bars,
         ticks=ticks,
         top=top,
+        left=left,
         created_total=sum(day.created for day in days),
         delivered_total=sum(day.delivered for day in days),
     )

@@ -11,19 +11,119 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
-from django.utils import timezone
+from django.urls import URLPattern, path, reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 
-from invoicing.currency import in_minor_units
-from invoicing.models import Customer, Invoice, InvoiceQuerySet, not_owed_reason
-from invoicing.selectors import BUCKET_KEYS, receivables_aging
+from invoicing.currency import amount_text, in_minor_units
+from invoicing.models import Customer, Invoice, InvoiceQuerySet, days_overdue, not_owed_reason
+from invoicing.selectors import BUCKET_KEYS, CurrencyOverdue, overdue_totals, receivables_aging
+
+# The first of a customer's open invoices listed on its page (oldest due first); the rest are a link away.
+CUSTOMER_PAGE_INVOICES = 20
+Summary = list[tuple[str, str]]
+
+
+class SummaryAdmin(admin.ModelAdmin):
+    """A change page that leads with a summary (``summary``: label and HTML rows) above the form."""
+
+    def summary(self, obj: Any) -> Summary:
+        return []
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        if obj is not None:
+            context["summary"] = self.summary(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(SummaryAdmin):
     list_display = ["name", "email", "reminders_paused"]
     list_filter = ["reminders_paused"]
     search_fields = ["name", "email"]
+
+    def summary(self, customer: Customer) -> Summary:
+        open_invoices = Invoice.objects.open().filter(customer=customer)
+        return [
+            ("Open balance", open_balance_html(open_invoices)),
+            ("Open invoices", open_invoices_html(customer, open_invoices)),
+        ]
+
+
+def open_balance_html(open_invoices: InvoiceQuerySet) -> str:
+    rows = open_invoices.order_by().values("currency").annotate(balance=Sum("balance_due"), n=Count("id"))
+    if not rows:
+        return "Nothing owed."
+    return format_html_join(
+        ", ",
+        '<strong class="open-balance" data-currency="{}">{} {}</strong> ({} invoice{})',
+        (
+            (
+                row["currency"],
+                row["currency"],
+                amount_text(row["balance"], row["currency"]),
+                row["n"],
+                "" if row["n"] == 1 else "s",
+            )
+            for row in rows.order_by("currency")
+        ),
+    )
+
+
+def open_invoices_html(customer: Customer, open_invoices: InvoiceQuerySet) -> str:
+    today = timezone.localdate()
+    shown = list(open_invoices.order_by("due_date", "id")[: CUSTOMER_PAGE_INVOICES + 1])
+    if not shown:
+        return "None."
+    rows = format_html_join(
+        "",
+        '<tr><td><a href="{}">{}</a></td><td>{}</td><td class="num">{}</td><td class="num">{} {}</td></tr>',
+        (
+            (
+                reverse("admin:invoicing_invoice_change", args=[invoice.pk]),
+                invoice.number,
+                formats.date_format(invoice.due_date),
+                overdue_text(invoice, customer, today),
+                invoice.currency,
+                amount_text(invoice.balance_due, invoice.currency),
+            )
+            for invoice in shown[:CUSTOMER_PAGE_INVOICES]
+        ),
+    )
+    table = format_html(
+        '<table class="open-invoices"><thead><tr><th>invoice</th><th>due</th><th>days overdue</th>'
+        "<th>balance due</th></tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
+    if len(shown) <= CUSTOMER_PAGE_INVOICES:
+        return table
+    url = (
+        reverse("admin:invoicing_invoice_changelist")
+        + f"?customer__id__exact={customer.pk}&status__exact=sent"
+    )
+    return format_html('{}<p><a href="{}">All invoices of this customer</a></p>', table, url)
+
+
+def overdue_text(invoice: Invoice, customer: Customer, today: date) -> str:
+    """``44`` days overdue; or why not: ``not sent``, ``paid``, ``paused``, ``due in 3 days``."""
+    reason = not_owed_reason(
+        status=invoice.status, balance_due=invoice.balance_due, reminders_paused=customer.reminders_paused
+    )
+    days = days_overdue(due_date=invoice.due_date, as_of=today, reason=reason)
+    if days is not None:
+        return f"{days:,}"
+    if reason:
+        return f"— ({reason})"
+    ahead = (invoice.due_date - today).days
+    return "— (due today)" if ahead == 0 else f"— (due in {ahead:,} day{'' if ahead == 1 else 's'})"
 
 
 class OverdueTodayFilter(admin.SimpleListFilter):
@@ -150,7 +250,7 @@ def overdue_csv_rows(*, as_of: date) -> Iterator[list[Any]]:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(SummaryAdmin):
     form = InvoiceAdminForm
     list_display = [
         "number",
@@ -159,32 +259,61 @@ class InvoiceAdmin(admin.ModelAdmin):
         "days_overdue",
         "status",
         "currency",
-        "total",
-        "balance_due",
+        "total_amount",
+        "balance",
     ]
     list_filter = [OverdueTodayFilter, "status", ("due_date", admin.DateFieldListFilter), "currency"]
     search_fields = ["number", "customer__name", "customer__email"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
-    readonly_fields = ["balance_due"]
-    date_hierarchy = "due_date"
+    readonly_fields = ["balance"]
+    # No date hierarchy: it reads every invoice of the list twice on each page view (the first and last
+    # due dates, the distinct months); the due date filter offers its ranges without a query.
     show_full_result_count = False
 
     @admin.display(description="customer", ordering="customer__name")
     def customer_name(self, invoice: Invoice) -> str:
         return invoice.customer.name
 
+    @admin.display(description="total", ordering="total")
+    def total_amount(self, invoice: Invoice) -> str:
+        return amount_text(invoice.total, invoice.currency)
+
+    @admin.display(description="balance due", ordering="balance_due")
+    def balance(self, invoice: Invoice) -> str:
+        return amount_text(invoice.balance_due, invoice.currency)
+
     @admin.display(description="days overdue", ordering="-due_date")
     def days_overdue(self, invoice: Invoice) -> int | None:
         """Days past due today for an invoice that is overdue (the rule of the "Overdue as of today"
         filter); none otherwise."""
-        days = (timezone.localdate() - invoice.due_date).days
         reason = not_owed_reason(
             status=invoice.status,
             balance_due=invoice.balance_due,
             reminders_paused=invoice.customer.reminders_paused,
         )
-        return days if not reason and days > 0 else None
+        return days_overdue(due_date=invoice.due_date, as_of=timezone.localdate(), reason=reason)
+
+    def summary(self, invoice: Invoice) -> Summary:
+        balance = format_html(
+            '<strong id="summary-balance">{} {}</strong> of {} {}',
+            invoice.currency,
+            amount_text(invoice.balance_due, invoice.currency),
+            invoice.currency,
+            amount_text(invoice.total, invoice.currency),
+        )
+        overdue = format_html(
+            '<strong id="summary-days-overdue">{}</strong> (due {})',
+            overdue_text(invoice, invoice.customer, timezone.localdate()),
+            formats.date_format(invoice.due_date),
+        )
+        customer = format_html(
+            '<a href="{}">{}</a>{}',
+            reverse("admin:invoicing_customer_change", args=[invoice.customer_id]),
+            invoice.customer.name,
+            " (reminders paused)" if invoice.customer.reminders_paused else "",
+        )
+        return [("Balance due", balance), ("Days overdue", overdue), ("Customer", customer)]
 
     def get_ordering(self, request: HttpRequest) -> Any:
         # The overdue list is worked from the oldest debt down.
@@ -196,8 +325,25 @@ class InvoiceAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context=extra_context)
         context = response.context_data if isinstance(response, TemplateResponse) else None
         if context is not None and "cl" in context:
-            context["currency_totals"] = currency_totals(context["cl"].queryset)
+            context.update(self.totals(request, context["cl"].queryset))
         return response
+
+    def totals(self, request: HttpRequest, listed: QuerySet[Invoice]) -> dict[str, Any]:
+        """The balance due per currency of what is listed; on the overdue list, also the desk's overdue
+        figure, from which the list's own totals are read when nothing else narrows it (one scan of the
+        overdue invoices, not two)."""
+        if request.GET.get(OverdueTodayFilter.parameter_name) != "yes":
+            return {"currency_totals": currency_totals(listed)}
+        today = timezone.localdate()
+        overdue = overdue_totals(as_of=today)
+        only_overdue = set(request.GET) <= {"p", "o", OverdueTodayFilter.parameter_name}
+        listed_totals = reminded_rows(overdue) if only_overdue else currency_totals(listed)
+        by_currency = {row["currency"]: row for row in listed_totals}
+        no_listed = {"count": "0", "balance": "—"}
+        rows = overdue_rows(overdue)
+        for row in rows:
+            row["listed"] = by_currency.get(row["currency"], no_listed)
+        return {"overdue_as_of": today, "overdue_totals": rows, "currency_totals": listed_totals}
 
     def get_urls(self) -> list[URLPattern]:
         views = [
@@ -226,8 +372,35 @@ def currency_totals(invoices: QuerySet[Invoice]) -> list[dict[str, Any]]:
     return [
         {
             "currency": row["currency"],
-            "balance": in_minor_units(row["balance"], row["currency"]),
-            "count": row["count"],
+            "balance": amount_text(row["balance"], row["currency"]),
+            "count": f"{row['count']:,}",
         }
         for row in rows.order_by("currency")
+    ]
+
+
+def overdue_rows(overdue: list[CurrencyOverdue]) -> list[dict[str, Any]]:
+    """The desk's "overdue" figure per currency (``overdue_totals``, as the dashboard shows it)."""
+    return [
+        {
+            "currency": row.currency,
+            "overdue": amount_text(row.overdue.amount, row.currency),
+            "overdue_count": f"{row.overdue.count:,}",
+            "paused": amount_text(row.paused.amount, row.currency),
+            "paused_count": f"{row.paused.count:,}",
+        }
+        for row in overdue
+    ]
+
+
+def reminded_rows(overdue: list[CurrencyOverdue]) -> list[dict[str, Any]]:
+    """``currency_totals`` of the overdue list: the overdue figure less its paused part."""
+    return [
+        {
+            "currency": row.currency,
+            "balance": amount_text(row.reminded.amount, row.currency),
+            "count": f"{row.reminded.count:,}",
+        }
+        for row in overdue
+        if row.reminded.count
     ]

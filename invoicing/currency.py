@@ -27,3 +27,9 @@ def _smallest_unit(currency: str) -> Decimal:
 def money(amount: Decimal, currency: str) -> str:
     """``amount`` with its ISO 4217 code in the currency's minor units: ``EUR 1234.50``, ``JPY 123457``."""
     return f"{currency} {in_minor_units(amount, currency)}"
+
+
+def amount_text(amount: Decimal, currency: str) -> str:
+    """``amount`` as the desk shows it: in ``currency``'s minor units, thousands grouped
+    (``42,932,722.24``, ``JPY 123,457``'s ``123,457``)."""
+    return f"{in_minor_units(amount, currency):,}"

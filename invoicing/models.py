@@ -22,21 +22,27 @@ class Customer(models.Model):
         return f"{self.name} <{self.email}>"
 
 
+def due_before(as_of: date, *, min_days: int = 1) -> Q:
+    """Due at least ``min_days`` before ``as_of``: the date condition of ``InvoiceQuerySet.overdue``."""
+    return Q(due_date__lte=as_of - timedelta(days=min_days))
+
+
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
     def open(self) -> InvoiceQuerySet:
         """Invoices that still owe money: sent, with a balance left (paused customers included)."""
         return self.filter(status=InvoiceStatus.SENT, balance_due__gt=0)
 
+    def past_due(self, *, as_of: date, min_days: int = 1) -> InvoiceQuerySet:
+        """Open invoices due before ``as_of`` (at least ``min_days`` before), whether or not their
+        customer's reminders are paused: the desk's "overdue" figure, of which the paused part is shown
+        apart. An invoice due on ``as_of`` itself is not past due."""
+        return self.open().filter(due_before(as_of, min_days=min_days))
+
     def overdue(self, *, as_of: date, min_days: int = 1) -> InvoiceQuerySet:
         """Invoices overdue on ``as_of`` (docs/SPEC.md §3): sent, a balance left, due before ``as_of``,
         customer not paused. An invoice due on ``as_of`` itself is not overdue. ``min_days`` keeps only
         those at least that many days overdue."""
-        return self.filter(
-            status=InvoiceStatus.SENT,
-            balance_due__gt=0,
-            due_date__lte=as_of - timedelta(days=min_days),
-            customer__reminders_paused=False,
-        )
+        return self.past_due(as_of=as_of, min_days=min_days).filter(customer__reminders_paused=False)
 
 
 def not_owed_reason(*, status: str, balance_due: Decimal, reminders_paused: bool) -> str:
@@ -52,6 +58,13 @@ def not_owed_reason(*, status: str, balance_due: Decimal, reminders_paused: bool
     if reminders_paused:
         return "paused"
     return ""
+
+
+def days_overdue(*, due_date: date, as_of: date, reason: str) -> int | None:
+    """Days past due on ``as_of`` of an invoice owed a reminder (``reason`` from ``not_owed_reason`` is
+    empty): the rule of ``InvoiceQuerySet.overdue`` for a row already read; ``None`` when not overdue."""
+    days = (as_of - due_date).days
+    return days if not reason and days > 0 else None
 
 
 class InvoiceStatus(models.TextChoices):
@@ -111,6 +124,9 @@ class Invoice(models.Model):
                 condition=Q(status="sent", balance_due__gt=0),
                 name="invoice_open_by_id",
             ),
+            # The invoice lists are read in due date order (the overdue list oldest first, the others
+            # newest first): a page of 100 walks this index instead of sorting every invoice.
+            models.Index(fields=["due_date", "id"], name="invoice_due_date_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -10,7 +11,7 @@ from typing import Any
 from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 
 from invoicing.currency import in_minor_units
-from invoicing.models import Invoice
+from invoicing.models import Invoice, due_before
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ class Share:
 
 
 @dataclass(frozen=True)
+class CurrencyOverdue:
+    """What is overdue in one currency on ``as_of``: ``overdue`` counts every customer, ``paused`` is the
+    part of it owed by customers whose reminders are paused (the overdue list and the reminders leave
+    those out); ``reminded`` is the rest."""
+
+    currency: str
+    overdue: Share
+    paused: Share
+
+    @property
+    def reminded(self) -> Share:
+        return Share(self.overdue.amount - self.paused.amount, self.overdue.count - self.paused.count)
+
+
+@dataclass(frozen=True)
 class CurrencyAging:
     """The open balance of one currency on ``as_of``, by age. ``paused`` is the part owed by customers
     whose reminders are paused: included in the buckets and the total, and also shown apart."""
@@ -56,6 +72,7 @@ class CurrencyAging:
     currency: str
     buckets: dict[str, Share]
     paused: Share
+    overdue: CurrencyOverdue
 
     @property
     def total(self) -> Decimal:
@@ -86,7 +103,18 @@ def aging_queryset(*, as_of: date) -> QuerySet[Invoice, Any]:
 
 def _aggregates(as_of: date) -> dict[str, Any]:
     shares = {f"b{index}": bucket.due_dates(as_of) for index, bucket in enumerate(AGING_BUCKETS)}
-    shares["paused"] = Q(customer__reminders_paused=True)
+    shares["paused"] = _PAUSED
+    return {**_sums(shares), **_overdue_aggregates(as_of)}
+
+
+def _overdue_aggregates(as_of: date) -> dict[str, Any]:
+    """The overdue figure's sums over open invoices: the one rule of ``overdue_totals`` and of the
+    aging's ``overdue``."""
+    late = due_before(as_of)
+    return _sums({"overdue": late, "overdue_paused": late & _PAUSED})
+
+
+def _sums(shares: dict[str, Q]) -> dict[str, Any]:
     aggregates: dict[str, Any] = {}
     for name, condition in shares.items():
         aggregates[f"{name}_amount"] = Sum("balance_due", filter=condition, default=_ZERO)
@@ -94,13 +122,41 @@ def _aggregates(as_of: date) -> dict[str, Any]:
     return aggregates
 
 
+_PAUSED = Q(customer__reminders_paused=True)
+
+
 _ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
-def _share(row: dict[str, Any], name: str) -> Share:
+def _share(row: Mapping[str, Any], name: str) -> Share:
     return Share(in_minor_units(row[f"{name}_amount"], row["currency"]), row[f"{name}_count"])
 
 
 def _currency_aging(row: dict[str, Any]) -> CurrencyAging:
     buckets = {bucket.key: _share(row, f"b{index}") for index, bucket in enumerate(AGING_BUCKETS)}
-    return CurrencyAging(currency=row["currency"], buckets=buckets, paused=_share(row, "paused"))
+    return CurrencyAging(
+        currency=row["currency"],
+        buckets=buckets,
+        paused=_share(row, "paused"),
+        overdue=_currency_overdue(row),
+    )
+
+
+def _currency_overdue(row: Mapping[str, Any]) -> CurrencyOverdue:
+    return CurrencyOverdue(
+        currency=row["currency"], overdue=_share(row, "overdue"), paused=_share(row, "overdue_paused")
+    )
+
+
+def overdue_totals(*, as_of: date) -> list[CurrencyOverdue]:
+    """The desk's one "overdue" figure per currency (the invoice list's; the dashboard reads the same
+    sums in its aging query), with the paused customers' part, sorted by currency code, in one aggregate
+    query; amounts in each currency's minor units."""
+    rows = (
+        Invoice.objects.past_due(as_of=as_of)
+        .order_by()
+        .values("currency")
+        .annotate(**_overdue_aggregates(as_of))
+        .order_by("currency")
+    )
+    return [_currency_overdue(row) for row in rows]

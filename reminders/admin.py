@@ -64,8 +64,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         "reminder",
         "days_overdue",
         "recipient",
-        "delivery_state",
-        "sent",
+        "delivery",
     ]
     # No date hierarchy: at every page view it reads the whole (filtered) table twice, for the first and
     # last date and for the distinct years; the created_at filter below offers dates without a query.
@@ -77,6 +76,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     list_select_related = ["invoice__customer"]
     show_full_result_count = False
     actions = ["resend", "cancel"]
+    readonly_fields = ["run"]
     fieldsets = [
         (
             "Reminder",
@@ -89,7 +89,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
                     "recipient",
                     "message",
                     "created_at",
-                    "run_id",
+                    "run",
                 ]
             },
         ),
@@ -158,7 +158,17 @@ class NotificationAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="created", ordering="created_at")
     def created(self, notification: Notification) -> str:
-        return moment(notification.created_at, seconds=False)
+        return moment(notification.created_at)
+
+    @admin.display(description="delivery", ordering="delivery_state")
+    def delivery(self, notification: Notification) -> str:
+        """``Sent 2026-02-03 09:30 UTC``, ``Failed``: the state and, once sent, when (one column, so
+        that the list fits a laptop's screen)."""
+        return delivery_label(notification)
+
+    @admin.display(description="run")
+    def run(self, notification: Notification) -> str:
+        return run_link(notification.run_id)
 
     @admin.display(description="customer", ordering="invoice__customer__name")
     def customer(self, notification: Notification) -> str:
@@ -168,9 +178,18 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     def reminder(self, notification: Notification) -> str:
         return reminder_label(notification)
 
-    @admin.display(description="sent", ordering="sent_at")
-    def sent(self, notification: Notification) -> str:
-        return moment(notification.sent_at, seconds=False) if notification.sent_at else "—"
+
+def run_link(run_id: int) -> str:
+    """The run of the overdue check that created a reminder (the runs are the scheduler's: linked by URL)."""
+    url = reverse("admin:scheduler_jobexecutionlog_change", args=[run_id])
+    return format_html('<a href="{}" class="run-link">#{}</a>', url, run_id)
+
+
+def delivery_label(notification: Notification) -> str:
+    state = notification.get_delivery_state_display()
+    if not notification.sent_at:
+        return state
+    return format_html('{} <span class="nowrap">{}</span>', state, moment(notification.sent_at))
 
 
 def reminder_label(notification: Notification) -> str:
@@ -178,24 +197,24 @@ def reminder_label(notification: Notification) -> str:
     return f"level {notification.level} ({count_of(days, 'day')})"
 
 
-REMINDER_COLUMNS = ("created", "invoice", "reminder", "days overdue", "recipient", "delivery", "sent")
+REMINDER_COLUMNS = ("created", "invoice", "reminder", "days overdue", "recipient", "delivery", "run")
 
 
 def reminders_table(notifications: list[Notification]) -> str:
     rows = format_html_join(
         "",
-        '<tr><td class="nowrap">{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
-        "<td>{}</td><td>{}</td></tr>",
+        '<tr><td class="nowrap"><a href="{}">{}</a></td><td>{}</td><td>{}</td><td class="num">{}</td>'
+        "<td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
-                moment(n.created_at),
                 reverse("admin:reminders_notification_change", args=[n.pk]),
+                moment(n.created_at),
                 n.invoice.number,
                 reminder_label(n),
-                n.days_overdue,
+                f"{n.days_overdue:,}",
                 n.recipient,
-                n.get_delivery_state_display(),
-                moment(n.sent_at) if n.sent_at else "—",
+                delivery_label(n),
+                run_link(n.run_id),
             )
             for n in notifications
         ),
@@ -207,22 +226,16 @@ def reminders_table(notifications: list[Notification]) -> str:
 
 
 class InvoiceWithRemindersAdmin(InvoiceAdmin):
-    readonly_fields = [*InvoiceAdmin.readonly_fields, "reminders"]
-
-    @admin.display(description="reminders")
-    def reminders(self, invoice: Invoice) -> str:
+    def summary(self, invoice: Invoice) -> list[tuple[str, str]]:
         notifications = list(invoice.notifications.select_related("invoice").order_by("-created_at", "-id"))
-        return reminders_table(notifications) if notifications else "No reminder yet."
+        shown = reminders_table(notifications) if notifications else "No reminder yet."
+        return [*super().summary(invoice), ("Reminders", shown)]
 
 
 class CustomerWithRemindersAdmin(CustomerAdmin):
-    readonly_fields = [*CustomerAdmin.readonly_fields, "reminders"]
+    def summary(self, customer: Customer) -> list[tuple[str, str]]:
+        return [*super().summary(customer), ("Reminders", self.reminders(customer))]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = list(super().get_fields(request, obj))
-        return fields if obj else [field for field in fields if field != "reminders"]
-
-    @admin.display(description="reminders")
     def reminders(self, customer: Customer) -> str:
         latest = (
             Notification.objects.filter(invoice__customer=customer)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
+from common.display import grouped
 from reminders.models import DeliveryState, Notification
 from reminders.selectors import sending_paused
 
@@ -41,6 +42,29 @@ def delivery_counts(*, run_id: int | None = None) -> dict[str, int]:
     reminders = Notification.objects.all() if run_id is None else Notification.objects.filter(run_id=run_id)
     found = dict(reminders.order_by().values_list("delivery_state").annotate(n=Count("id")))
     return {state: found.get(state, 0) for state in DeliveryState.values}
+
+
+def failed_deliveries_of_run() -> Coalesce:
+    """For ``annotate`` on runs: how many of the run's reminders failed to be delivered (0 when none), in
+    a subquery per run listed that reads that run's reminders by ``notification_run_idx``."""
+    failed = (
+        Notification.objects.filter(run_id=OuterRef("pk"), delivery_state=DeliveryState.FAILED)
+        .order_by()
+        .values("run_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(failed), 0)
+
+
+def failed_deliveries_note(*, failed: int, created: int) -> str:
+    """What is said beside a run's status when its reminders could not be delivered: ``all 1,500
+    deliveries failed``, ``12 of 1,500 deliveries failed``; nothing when none failed."""
+    if not failed:
+        return ""
+    if failed >= created:
+        return f"all {grouped(failed)} deliveries failed"
+    return f"{grouped(failed)} of {grouped(created)} deliveries failed"
 
 
 def delivery_status(*, now: datetime) -> DeliveryStatus:

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_POST
 from rangefilter.filters import DateRangeFilter
 
 from common.admin import ReadOnlyModelAdmin
-from common.display import moment
+from common.display import day, grouped, moment
 from reminders.models import DeliveryState
-from reminders.monitoring import delivery_counts
+from reminders.monitoring import delivery_counts, failed_deliveries_note, failed_deliveries_of_run
 from scheduler.dispatch import overdue_check_enqueue, queued_overdue_checks
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.status import scheduler_status
@@ -75,7 +75,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
         "trigger",
         "as_of_date",
         "processed",
-        "created",
+        "created_count",
         "error_total",
     ]
     list_display_links = ["id", "started"]
@@ -100,12 +100,15 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
         ("Timing", {"fields": ["started", "finished", "duration", "host", "pid"]}),
         (
             "Counters",
-            {"fields": ["invoices_processed", "notifications_created", "already_notified", "error_count"]},
+            {"fields": ["processed", "created_count", "already_notified_count", "error_total"]},
         ),
         ("Reminders", {"fields": ["notifications_link", "deliveries"]}),
         ("Errors", {"fields": ["errors_table", "traceback"]}),
         ("Settings of the run", {"fields": ["batch_size", "reminder_days"], "classes": ["collapse"]}),
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JobExecutionLog]:
+        return super().get_queryset(request).annotate(failed_deliveries=failed_deliveries_of_run())
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[JobExecutionLog], search_term: str
@@ -124,9 +127,17 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
             colour,
             run.get_status_display(),
         )
-        if not run.dry_run:
+        if run.dry_run:
+            return format_html(
+                '{} <span class="dry-run-badge" title="{}">dry run</span>', status, DRY_RUN_HELP
+            )
+        note = failed_deliveries_note(
+            failed=getattr(run, "failed_deliveries", 0), created=run.notifications_created
+        )
+        if not note:
             return status
-        return format_html('{} <span class="dry-run-badge" title="{}">dry run</span>', status, DRY_RUN_HELP)
+        url = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}&delivery_state=failed"
+        return format_html('{} <a href="{}"><span class="deliveries-failed">{}</span></a>', status, url, note)
 
     @admin.display(description="started", ordering="started_at")
     def started(self, run: JobExecutionLog) -> str:
@@ -142,19 +153,23 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="as of", ordering="as_of")
     def as_of_date(self, run: JobExecutionLog) -> str:
-        return run.as_of.isoformat()
+        return day(run.as_of)
 
     @admin.display(description="processed", ordering="invoices_processed")
-    def processed(self, run: JobExecutionLog) -> int:
-        return run.invoices_processed
+    def processed(self, run: JobExecutionLog) -> str:
+        return grouped(run.invoices_processed)
 
     @admin.display(description="created", ordering="notifications_created")
-    def created(self, run: JobExecutionLog) -> int:
-        return run.notifications_created
+    def created_count(self, run: JobExecutionLog) -> str:
+        return grouped(run.notifications_created)
+
+    @admin.display(description="already notified", ordering="already_notified")
+    def already_notified_count(self, run: JobExecutionLog) -> str:
+        return grouped(run.already_notified)
 
     @admin.display(description="errors", ordering="error_count")
-    def error_total(self, run: JobExecutionLog) -> int:
-        return run.error_count
+    def error_total(self, run: JobExecutionLog) -> str:
+        return grouped(run.error_count)
 
     @admin.display(description="duration")
     def duration(self, run: JobExecutionLog) -> str:
@@ -166,7 +181,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
         if run.dry_run:
             return "None: a dry run writes no reminders."
         return format_html(
-            '<a href="{}">{} reminders created by this run</a>', url, run.notifications_created
+            '<a href="{}">{} reminders created by this run</a>', url, grouped(run.notifications_created)
         )
 
     @admin.display(description="delivery")
@@ -178,7 +193,7 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
         return format_html_join(
             " · ",
             '<a href="{}{}">{} {}</a>',
-            ((base, state, counts[state], label.lower()) for state, label in DeliveryState.choices),
+            ((base, state, grouped(counts[state]), label.lower()) for state, label in DeliveryState.choices),
         )
 
     @admin.display(description="errors")

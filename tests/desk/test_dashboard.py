@@ -11,8 +11,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from desk.dashboard import activity_chart, aging_chart, short_amount
-from invoicing.selectors import receivables_aging
+from desk.dashboard import activity_chart, aging_chart, axis_margin, short_amount
+from invoicing.selectors import overdue_totals, receivables_aging
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.reminders.factories import NotificationFactory
 from tests.scheduler.factories import JobExecutionLogFactory
@@ -44,12 +44,30 @@ def test_dashboard_shows_the_aging_table_of_the_selector(superuser_client, recei
     html = superuser_client.get(INDEX_URL).content.decode()
     for row in receivables_aging(as_of=timezone.localdate()):
         assert cell(html, row.currency, 'data-field="total"') == f"{row.total:,}"
-        assert cell(html, row.currency, 'data-field="paused"') == f"{row.paused.amount:,}"
         for key, share in row.buckets.items():
             assert cell(html, row.currency, f'data-bucket="{key}"') == f"{share.amount:,}"
     assert cell(html, "EUR", 'data-field="total"') == "1,350.50"
-    assert cell(html, "EUR", 'data-field="paused"') == "1,000.00"
     assert cell(html, "JPY", 'data-bucket="1-30"') == "5,000"
+
+
+def test_dashboard_shows_the_overdue_figure_with_the_paused_customers_part(superuser_client, receivables):
+    html = superuser_client.get(INDEX_URL).content.decode()
+    for row in overdue_totals(as_of=timezone.localdate()):
+        assert cell(html, row.currency, 'data-field="overdue"') == f"{row.overdue.amount:,}"
+        assert cell(html, row.currency, 'data-field="overdue-paused"') == f"{row.paused.amount:,}"
+    assert cell(html, "EUR", 'data-field="overdue"') == "1,250.50"
+    assert cell(html, "EUR", 'data-field="overdue-paused"') == "1,000.00"
+    assert cell(html, "JPY", 'data-field="overdue-paused"') == "0"
+    assert ">overdue</th>" in html
+    assert ">of which paused customers</th>" in html
+
+
+def test_dashboard_marks_a_run_whose_deliveries_failed_beside_its_status(superuser_client):
+    run = JobExecutionLogFactory(notifications_created=3)
+    NotificationFactory.create_batch(2, run_id=run.pk, delivery_state="failed")
+    NotificationFactory(run_id=run.pk, delivery_state="sent")
+    html = superuser_client.get(INDEX_URL).content.decode()
+    assert 'Completed <span class="deliveries-failed">2 of 3 deliveries failed</span>' in html
 
 
 def test_dashboard_draws_a_bar_chart_per_currency_in_svg(superuser_client, receivables):
@@ -91,7 +109,7 @@ def test_status_box_shows_the_last_real_run_and_the_last_dry_run_apart(superuser
     dry = JobExecutionLogFactory(started_at=datetime(2026, 2, 2, tzinfo=UTC), dry_run=True)
     html = superuser_client.get(INDEX_URL).content.decode()
     last_run = re.search(r'<dd id="last-run">(.*?)</dd>', html, re.S).group(1)
-    assert f"#{real.pk}</a>, started 2026-02-01 00:00:04 UTC" in last_run
+    assert f"#{real.pk}</a>, started 2026-02-01 00:00 UTC" in last_run
     last_dry = re.search(r'<dd id="last-dry-run">(.*?)</dd>', html, re.S).group(1)
     assert f"#{dry.pk}</a>" in last_dry
     assert "dry run" in last_dry
@@ -151,8 +169,22 @@ def test_an_empty_activity_chart_has_no_height_and_ticks_end_on_the_last_day():
     days = [DayActivity(date(2026, 2, 1) + timedelta(days=n), 0, 0) for n in range(30)]
     chart = activity_chart(days)
     assert {bar.height for bar in chart.bars} == {0}
-    assert chart.ticks[-1][1] == "02 Mar"
+    assert chart.ticks[-1][1] == "2026-03-02"
     assert len(chart.ticks) == 5
+
+
+@pytest.mark.parametrize("top", [1, 999, 1_151, 1_234_567, 12_345_678])
+def test_the_y_axis_leaves_room_for_every_digit_and_separator_of_its_top_count(top):
+    from datetime import date
+
+    from reminders.selectors import DayActivity
+
+    chart = activity_chart([DayActivity(date(2026, 2, 1), top, 0)])
+    assert chart.top_label == f"{top:,}"
+    # Digits and commas are at most 9 units wide at the chart's font size; the label ends at label_x.
+    assert chart.label_x - len(chart.top_label) * 9 >= 0
+    assert chart.left == axis_margin(top)
+    assert all(bar.x >= chart.left for bar in chart.bars)
 
 
 @pytest.mark.parametrize(

@@ -112,11 +112,97 @@ def test_overdue_list_is_oldest_due_first_with_days_overdue(staff_client, overdu
 def test_invoice_list_shows_the_balance_per_currency_of_what_it_lists(staff_client, overdue):
     response = staff_client.get(INVOICES_URL, {"overdue": "yes"})
     assert response.context["currency_totals"] == [
-        {"currency": "EUR", "balance": Decimal("2010.50"), "count": 2},
-        {"currency": "USD", "balance": Decimal("7.25"), "count": 1},
+        {"currency": "EUR", "balance": "2,010.50", "count": "2"},
+        {"currency": "USD", "balance": "7.25", "count": "1"},
     ]
     html = response.content.decode()
-    assert '<tr data-currency="EUR"><th scope="row">EUR</th><td>2</td><td>2010.50</td></tr>' in html
+    assert '<td data-field="listed-count">2</td><td data-field="listed-balance">2,010.50</td>' in html
+    html = staff_client.get(INVOICES_URL, {"currency__exact": "EUR"}).content.decode()
+    assert '<tr data-currency="EUR"><th scope="row">EUR</th><td>3</td>' in html
+
+
+def test_invoice_list_shows_the_overdue_figure_and_its_paused_part_under_the_dashboards_labels(
+    staff_client, overdue
+):
+    InvoiceFactory(due_date=days_ago(5), total=Decimal("1234567.00"), customer__reminders_paused=True)
+    response = staff_client.get(INVOICES_URL, {"overdue": "yes"})
+    assert response.context["overdue_totals"] == [
+        {
+            "currency": "EUR",
+            "overdue": "1,236,577.50",
+            "overdue_count": "3",
+            "paused": "1,234,567.00",
+            "paused_count": "1",
+            "listed": {"currency": "EUR", "balance": "2,010.50", "count": "2"},
+        },
+        {
+            "currency": "USD",
+            "overdue": "7.25",
+            "overdue_count": "1",
+            "paused": "0.00",
+            "paused_count": "0",
+            "listed": {"currency": "USD", "balance": "7.25", "count": "1"},
+        },
+    ]
+    html = response.content.decode()
+    assert ">overdue</th>" in html
+    assert ">of which paused customers</th>" in html
+    assert "listed below: those of customers not paused" in html
+    # The list itself holds the overdue invoices of customers not paused: the overdue figure less the part.
+    assert response.context["currency_totals"][0]["balance"] == "2,010.50"
+
+
+def test_the_overdue_list_narrowed_further_totals_what_it_lists(staff_client, overdue):
+    response = staff_client.get(INVOICES_URL, {"overdue": "yes", "currency__exact": "USD"})
+    assert response.context["currency_totals"] == [{"currency": "USD", "balance": "7.25", "count": "1"}]
+    response = staff_client.get(INVOICES_URL, {"overdue": "yes", "q": "INV-OLD"})
+    assert response.context["currency_totals"] == [{"currency": "EUR", "balance": "2,000.50", "count": "1"}]
+
+
+def test_invoice_list_groups_thousands_and_shows_dates_in_the_desks_format(staff_client):
+    InvoiceFactory(number="INV-BIG", total=Decimal("42932722.24"), due_date=date(2026, 1, 31))
+    html = staff_client.get(INVOICES_URL).content.decode()
+    assert '<td class="field-total_amount">42,932,722.24</td>' in html
+    assert '<td class="field-balance">42,932,722.24</td>' in html
+    assert '<td class="field-due_date nowrap">2026-01-31</td>' in html
+
+
+def test_invoice_page_leads_with_its_balance_days_overdue_and_reminders(staff_client):
+    invoice = InvoiceFactory(due_date=days_ago(44), total=Decimal("42932722.24"), amount_paid=Decimal("0.24"))
+    NotificationFactory(invoice=invoice, threshold_days=7, level=2, days_overdue=8)
+    html = staff_client.get(reverse("admin:invoicing_invoice_change", args=[invoice.pk])).content.decode()
+    summary = html[html.index('id="summary"') : html.index("<fieldset")]
+    assert '<strong id="summary-balance">EUR 42,932,722.00</strong> of EUR 42,932,722.24' in summary
+    assert '<strong id="summary-days-overdue">44</strong>' in summary
+    assert "level 2 (7 days)" in summary
+    assert '<div class="readonly">42,932,722.00</div>' in html  # the form's own balance field
+
+
+def test_invoice_page_of_a_paused_customer_says_why_it_is_not_overdue(staff_client):
+    invoice = InvoiceFactory(due_date=days_ago(44), customer__reminders_paused=True)
+    html = staff_client.get(reverse("admin:invoicing_invoice_change", args=[invoice.pk])).content.decode()
+    assert '<strong id="summary-days-overdue">— (paused)</strong>' in html
+    assert "(reminders paused)" in html
+
+
+def test_customer_page_leads_with_its_open_balance_per_currency_and_its_open_invoices(staff_client):
+    first = InvoiceFactory(due_date=days_ago(10), total=Decimal("1500000.00"))
+    customer = first.customer
+    InvoiceFactory(customer=customer, due_date=days_ago(2), total=Decimal("0.50"))
+    InvoiceFactory(customer=customer, currency="JPY", total=Decimal("5000"), due_date=days_ago(-3))
+    paid = InvoiceFactory(customer=customer, status="paid")
+    html = staff_client.get(reverse("admin:invoicing_customer_change", args=[customer.pk])).content.decode()
+    summary = html[html.index('id="summary"') : html.index("<fieldset")]
+    assert (
+        '<strong class="open-balance" data-currency="EUR">EUR 1,500,000.50</strong> (2 invoices)' in summary
+    )
+    assert '<strong class="open-balance" data-currency="JPY">JPY 5,000</strong> (1 invoice)' in summary
+    assert (
+        f'<a href="{reverse("admin:invoicing_invoice_change", args=[first.pk])}">{first.number}</a>'
+        in summary
+    )
+    assert "— (due in 3 days)" in summary
+    assert paid.number not in summary
 
 
 def test_invoices_not_overdue_show_no_days_overdue(staff_client, overdue):
@@ -208,3 +294,24 @@ def test_days_overdue_column_agrees_with_the_overdue_filter_for_a_paused_custome
     overdue = staff_client.get(changelist, {"overdue": "yes"}).context["cl"]
     assert paused not in overdue.queryset
     assert listed.model_admin.days_overdue(listed.result_list[0]) is None
+
+
+def test_a_customer_page_lists_its_first_20_open_invoices_and_links_all_of_them(staff_client):
+    first = InvoiceFactory(due_date=days_ago(30))
+    customer = first.customer
+    InvoiceFactory.create_batch(20, customer=customer, due_date=days_ago(5))
+    InvoiceFactory(status="paid", customer=customer)
+    html = staff_client.get(reverse("admin:invoicing_customer_change", args=[customer.pk])).content.decode()
+    table = html[
+        html.index('<table class="open-invoices">') : html.index("</table>", html.index("open-invoices"))
+    ]
+    assert table.count("<tr>") == 1 + 20
+    assert first.number in table
+    link = (
+        reverse("admin:invoicing_invoice_changelist")
+        + f"?customer__id__exact={customer.pk}&amp;status__exact=sent"
+    )
+    assert link in html
+    response = staff_client.get(link.replace("&amp;", "&"))
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 21

@@ -15,7 +15,7 @@ from hypothesis.extra.django import TestCase
 
 from invoicing.currency import in_minor_units, minor_units
 from invoicing.models import Customer, Invoice, InvoiceStatus
-from invoicing.selectors import AGING_BUCKETS, BUCKET_KEYS, receivables_aging
+from invoicing.selectors import AGING_BUCKETS, BUCKET_KEYS, overdue_totals, receivables_aging
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 
 AS_OF = date(2026, 3, 31)
@@ -77,7 +77,8 @@ class AgingPropertyTests(TestCase):
     @given(rows=invoice_rows, as_of=st.sampled_from([AS_OF, date(2024, 2, 29), date(2027, 1, 1)]))
     def test_p23_buckets_sum_to_the_open_balance_and_each_invoice_is_in_exactly_one(self, rows, as_of):
         """P23: per currency the buckets add up to the open balance; every open invoice is counted in
-        exactly one bucket; the figures equal an independent computation from the rows."""
+        exactly one bucket; the figures equal an independent computation from the rows. The overdue
+        figure is the sum of the overdue buckets, and without its paused part it is the overdue list."""
         customers = [Customer.objects.create(name=f"C{i}", email=f"c{i}@x.example") for i in range(4)]
         Customer.objects.filter(pk=customers[0].pk).update(reminders_paused=True)
         for n, (currency, status, days, who, data) in enumerate(rows):
@@ -120,6 +121,27 @@ class AgingPropertyTests(TestCase):
         assert sum(len(ids) for ids in in_buckets) == len(open_ids)
         assert set().union(*in_buckets) == open_ids
 
+        # The desk's one overdue figure: the overdue buckets, every customer's; its paused part; the rest
+        # is exactly what the overdue list (the reminders' rule) holds.
+        overdue = {row.currency: row for row in overdue_totals(as_of=as_of)}
+        for row in aging:
+            late = [row.buckets[key] for key in BUCKET_KEYS if key != "current"]
+            want_count = sum(share.count for share in late)
+            if not want_count:
+                assert row.currency not in overdue
+                assert row.overdue.overdue.count == row.overdue.paused.count == 0
+                continue
+            figure = overdue[row.currency]
+            assert row.overdue == figure  # the dashboard's figure (in the aging query) is the list's
+            assert figure.overdue.count == want_count
+            assert figure.overdue.amount == in_minor_units(
+                sum(expected[row.currency].get(key, (Decimal(0), 0))[0] for key in BUCKET_KEYS[1:]),
+                row.currency,
+            )
+            listed = Invoice.objects.overdue(as_of=as_of).filter(currency=row.currency)
+            assert figure.reminded.count == listed.count()
+            assert figure.paused.count == figure.overdue.count - listed.count()
+
 
 pytestmark = pytest.mark.django_db
 
@@ -160,6 +182,25 @@ def test_paused_customers_still_owe_and_their_share_is_shown_apart():
     [eur] = receivables_aging(as_of=AS_OF)
     assert (eur.total, eur.count) == (Decimal("100.00"), 2)
     assert (eur.paused.amount, eur.paused.count) == (Decimal("70.00"), 1)
+
+
+def test_overdue_counts_paused_customers_and_shows_their_part_apart():
+    paused = CustomerFactory(reminders_paused=True)
+    InvoiceFactory(customer=paused, total=Decimal("70.00"), due_date=AS_OF - timedelta(days=3))
+    InvoiceFactory(total=Decimal("30.00"), due_date=AS_OF - timedelta(days=1))
+    InvoiceFactory(total=Decimal("1000.00"), due_date=AS_OF)
+    [eur] = overdue_totals(as_of=AS_OF)
+    assert (eur.overdue.amount, eur.overdue.count) == (Decimal("100.00"), 2)
+    assert (eur.paused.amount, eur.paused.count) == (Decimal("70.00"), 1)
+    assert (eur.reminded.amount, eur.reminded.count) == (Decimal("30.00"), 1)
+
+
+def test_the_overdue_figure_is_one_query():
+    for currency in CURRENCIES:
+        InvoiceFactory.create_batch(2, currency=currency, due_date=AS_OF - timedelta(days=5))
+    with CaptureQueriesContext(connection) as captured:
+        assert len(overdue_totals(as_of=AS_OF)) == len(CURRENCIES)
+    assert len(captured.captured_queries) == 1
 
 
 def test_amounts_are_in_the_minor_units_of_each_currency():

@@ -55,8 +55,7 @@ def test_list_shows_customer_reminder_delivery_state_and_sent_time_with_its_zone
     html = staff_client.get(LIST_URL).content.decode()
     assert '<td class="field-customer">Globex Trading 7</td>' in html
     assert '<td class="field-reminder">level 1 (1 day)</td>' in html
-    assert '<td class="field-delivery_state">Sent</td>' in html
-    assert "2026-02-03 09:30 UTC" in html
+    assert '<td class="field-delivery">Sent <span class="nowrap">2026-02-03 09:30 UTC</span></td>' in html
     assert "By delivery state" in html
 
 
@@ -101,3 +100,12 @@ def test_run_link_lists_only_the_runs_notifications(staff_client):
     page = staff_client.get(reverse(LIST), {"run_id": mine.run_id}).content.decode()
     assert "MINE-1" in page
     assert "OTHER-1" not in page
+
+
+def test_a_reminder_page_links_the_run_that_created_it(staff_client, reminders):
+    reminder = reminders["hooli"]
+    html = staff_client.get(
+        reverse("admin:reminders_notification_change", args=[reminder.pk])
+    ).content.decode()
+    run_page = reverse("admin:scheduler_jobexecutionlog_change", args=[reminder.run_id])
+    assert f'<a href="{run_page}" class="run-link">#{reminder.run_id}</a>' in html

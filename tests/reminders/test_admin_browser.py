@@ -13,8 +13,8 @@ import pytest
 
 from reminders.models import ReminderTemplate
 from reminders.selectors import sending_paused
+from tests.desk.test_browser import MISSING, PASSWORD, log_in, screen_browser
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
-from tests.scheduler.test_browser import MISSING, PASSWORD, log_in, screen_browser
 
 pytestmark = [
     pytest.mark.browser,

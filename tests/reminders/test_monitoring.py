@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from reminders.models import DeliveryState, Notification
-from reminders.monitoring import delivery_counts, delivery_status
+from reminders.monitoring import delivery_counts, delivery_status, failed_deliveries_note
 from reminders.services import deliveries_cancel, deliveries_resend
 from tests.reminders.factories import NotificationFactory
 
@@ -157,3 +157,15 @@ def test_resend_addresses_the_customers_corrected_email():
     deliveries_resend(ids=[failed.pk])
     failed.refresh_from_db()
     assert failed.recipient == "accounts@corrected.example"
+
+
+@pytest.mark.parametrize(
+    ("failed", "created", "note"),
+    [
+        (0, 1_500, ""),
+        (12, 1_500, "12 of 1,500 deliveries failed"),
+        (1_500, 1_500, "all 1,500 deliveries failed"),
+    ],
+)
+def test_a_run_with_failed_deliveries_says_how_many_of_its_reminders_failed(failed, created, note):
+    assert failed_deliveries_note(failed=failed, created=created) == note

@@ -196,7 +196,12 @@ def test_a_clerk_reads_the_aging_and_finds_a_reminder_by_customer_name(
         line = table.find_element(By.CSS_SELECTOR, f"tr[data-currency='{row.currency}']")
         assert line.find_element(By.CSS_SELECTOR, "[data-field='total']").text == f"{row.total:,}"
         assert line.find_element(By.CSS_SELECTOR, "[data-field='count']").text == str(row.count)
-        assert line.find_element(By.CSS_SELECTOR, "[data-field='paused']").text == f"{row.paused.amount:,}"
+        assert (
+            line.find_element(By.CSS_SELECTOR, "[data-field='overdue']").text
+            == f"{row.overdue.overdue.amount:,}"
+        )
+        paused = line.find_element(By.CSS_SELECTOR, "[data-field='overdue-paused']").text
+        assert paused == f"{row.overdue.paused.amount:,}"
         for key, share in row.buckets.items():
             assert line.find_element(By.CSS_SELECTOR, f"[data-bucket='{key}']").text == f"{share.amount:,}"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#aging-table td.chart svg rect")) == 25

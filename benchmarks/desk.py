@@ -1,0 +1,117 @@
+"""The finance desk's pages over 1,000,000 invoices and 1,000,000 reminders on PostgreSQL (issue 18).
+
+    .venv/bin/python benchmarks/desk.py [--reminders 1000000] [--database-url URL] [--repeat 5]
+
+Loads the data of benchmarks/reminders_admin.py into its own database (an invoice per reminder, a year
+of nightly runs; reused while the count matches), adds the run log of those runs, pauses every 25th
+customer and lets one nightly run's deliveries fail. Then requests each page of the desk a clerk opens
+(the dashboard, the overdue list, the reminders, the runs, an invoice, a customer, a run) through
+Django's test client as a logged-in superuser, and prints the median time, the number of queries and
+the overdue figure the dashboard shows. Results are in docs/benchmarks.md ("The desk at a million rows").
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+# Run as a script, its own folder is on sys.path: the data and the measure are the reminders' benchmark's.
+from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
+from reminders_admin import RUNS, admin_client, execute, load, measure, run_sizes
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_desk"
+FAILED_RUN = RUNS - 1
+
+# The run log of the loaded reminders: run N created run_sizes()[N - 1] of them, the night after N days.
+RUN_LOG = """
+INSERT INTO scheduler_jobexecutionlog
+    (id, status, triggered_by, dry_run, as_of, batch_size, reminder_days, started_at, finished_at,
+     invoices_processed, notifications_created, already_notified, error_count, errors, traceback, host, pid)
+SELECT n, 'completed', 'schedule', false, DATE '2025-01-01' + n::int, 100, '1',
+       TIMESTAMPTZ '2025-01-01 02:00:00+00' + n * interval '1 day',
+       TIMESTAMPTZ '2025-01-01 02:00:05+00' + n * interval '1 day',
+       created, created, 0, 0, '[]', '', 'bench', 1
+FROM unnest(%(sizes)s::int[]) WITH ORDINALITY AS runs(created, n)
+ON CONFLICT (id) DO NOTHING
+"""
+PAUSE_CUSTOMERS = "UPDATE invoicing_customer SET reminders_paused = (id % 25 = 0)"
+FAIL_RUN = """
+UPDATE reminders_notification SET delivery_state = 'failed', sent_at = NULL, attempts = 5
+WHERE run_id = %(run)s AND delivery_state <> 'failed'
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reminders", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--repeat", type=int, default=5)
+    return parser.parse_args()
+
+
+def prepare(reminders: int) -> None:
+    load(reminders)
+    execute(RUN_LOG, {"sizes": run_sizes(reminders)})
+    execute(
+        "SELECT setval('scheduler_jobexecutionlog_id_seq', (SELECT max(id) FROM scheduler_jobexecutionlog))"
+    )
+    execute(PAUSE_CUSTOMERS)
+    execute(FAIL_RUN, {"run": FAILED_RUN})
+    execute("ANALYZE")
+
+
+def pages(reminders: int) -> list[tuple[str, str, dict[str, Any]]]:
+    from django.urls import reverse
+
+    middle = reminders // 2
+    return [
+        ("dashboard", reverse("admin:index"), {}),
+        ("overdue invoices, first page", reverse("admin:invoicing_invoice_changelist"), {"overdue": "yes"}),
+        ("all invoices, first page", reverse("admin:invoicing_invoice_changelist"), {}),
+        ("an invoice's page", reverse("admin:invoicing_invoice_change", args=[middle]), {}),
+        ("a customer's page (100 open invoices)", reverse("admin:invoicing_customer_change", args=[250]), {}),
+        ("reminders, first page", reverse("admin:reminders_notification_changelist"), {}),
+        ("a reminder's page", reverse("admin:reminders_notification_change", args=[middle]), {}),
+        ("runs, first page", reverse("admin:scheduler_jobexecutionlog_changelist"), {}),
+        (
+            "the backlog run's page (100,000 reminders)",
+            reverse("admin:scheduler_jobexecutionlog_change", args=[1]),
+            {},
+        ),
+        (
+            "a run whose deliveries failed",
+            reverse("admin:scheduler_jobexecutionlog_change", args=[FAILED_RUN]),
+            {},
+        ),
+    ]
+
+
+def overdue_figure(client: Any) -> str:
+    """The dashboard's overdue figure and its paused part, as the page shows them."""
+    html = client.get("/admin/").content.decode()
+    figures = re.findall(r'data-field="(overdue|overdue-paused)"[^>]*>(?:<strong>)?([^<]*)<', html)
+    return ", ".join(f"{field} {value}" for field, value in figures)
+
+
+def main() -> None:
+    args = parse_args()
+    create_database_if_missing(refuse_unless_postgres(args.database_url))
+    setup_django(args.database_url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable")
+    prepare(args.reminders)
+    client = admin_client()
+    print(f"{args.reminders:,} invoices and reminders; the dashboard shows EUR {overdue_figure(client)}")
+    print(f"{'page':<46} {'median ms':>10} {'queries':>8}")
+    for name, url, params in pages(args.reminders):
+        milliseconds, queries = measure(client, url, params, args.repeat)
+        print(f"{name:<46} {milliseconds:>10.1f} {queries:>8}")
+
+
+if __name__ == "__main__":
+    main()
