@@ -321,7 +321,7 @@ class ReminderTemplateAdmin(admin.ModelAdmin):
 
     @admin.display(description="changed", ordering="updated_at")
     def updated(self, template: ReminderTemplate) -> str:
-        return moment(template.updated_at, seconds=False)
+        return moment(template.updated_at)
 
 
 @admin.register(OutboxSwitch)

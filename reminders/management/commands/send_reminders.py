@@ -36,7 +36,7 @@ def paused(switch: OutboxSwitch) -> str:
     who = switch.paused_by.get_username() if switch.paused_by else "someone"
     why = f": {switch.reason}" if switch.reason else ""
     return (
-        f"Sending is paused (by {who} since {moment(switch.paused_at, seconds=False)}{why}); nothing was "
+        f"Sending is paused (by {who} since {moment(switch.paused_at)}{why}); nothing was "
         "sent. Resume it in the admin: Reminders → Outbox switch."
     )
 
