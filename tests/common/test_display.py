@@ -27,7 +27,7 @@ def test_a_moment_carries_its_zone(settings):
 
 
 @pytest.mark.parametrize(
-    ("number", "text"), [(0, "0 days"), (1, "1 day"), (2, "2 days"), (-1, "-1 days"), (1000, "1000 days")]
+    ("number", "text"), [(0, "0 days"), (1, "1 day"), (2, "2 days"), (-1, "-1 days"), (1000, "1,000 days")]
 )
 def test_count_of_is_singular_for_one_only(number, text):
     assert count_of(number, "day") == text

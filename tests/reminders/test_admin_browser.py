@@ -148,12 +148,27 @@ def test_staff_pause_sending_and_see_who_paused_it_and_when(
 
     browser.find_element(By.NAME, "reason").send_keys("going live: checking the first run")
     browser.find_element(By.CSS_SELECTOR, "button[value=pause]").click()
-    state = browser.find_element(By.ID, "sending-state").text
+    state = state_after_submit(browser, "Sending is paused")
     assert state.startswith("Sending is paused\nPaused by finance since ")
     assert "Reason: going live: checking the first run" in state
     assert sending_paused() is not None
     screenshot(browser, tmp_path, "4-sending-paused")
 
     browser.find_element(By.CSS_SELECTOR, "button[value=resume]").click()
-    assert browser.find_element(By.ID, "sending-state").text.startswith("Sending is on")
+    assert state_after_submit(browser, "Sending is on").startswith("Sending is on")
     assert sending_paused() is None
+
+
+def state_after_submit(browser, expected: str, timeout: float = 10) -> str:
+    """The switch's state once the page the form posted to has loaded (the click returns before it has)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def loaded(driver):
+        text = driver.find_element(By.ID, "sending-state").text
+        return text if text.startswith(expected) else False
+
+    try:
+        return WebDriverWait(browser, timeout).until(loaded)
+    except Exception:
+        return browser.find_element(By.ID, "sending-state").text

@@ -52,6 +52,9 @@ def test_cluster_runs_the_due_schedule_and_stops_cleanly(tmp_path: Path) -> None
     output_path = tmp_path / "qcluster.log"
     with output_path.open("w") as output, running_manage("qcluster", output=output) as cluster:
         alive = wait_until(heartbeat_visible, timeout=RUN_SEEN_WITHIN)
+        # The command reads the heartbeat another process writes every few seconds: under load the first
+        # one it sees may still be the cluster's "starting" one.
+        wait_until(lambda: run_manage("cluster_health").returncode == 0, timeout=RUN_SEEN_WITHIN)
         healthy = run_manage("cluster_health")
         seen = wait_until(scheduled_run_completed, timeout=RUN_SEEN_WITHIN)
         returncode = stop(cluster)
