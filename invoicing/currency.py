@@ -9,7 +9,8 @@ from babel.numbers import get_currency_precision, list_currencies
 
 # What an amount column holds (decimal_places=2): a currency with more minor units keeps at most two.
 COLUMN_PLACES = 2
-COLUMN_LIMIT = Decimal(10) ** 12  # max_digits=14 with 2 places
+COLUMN_DIGITS = 12  # max_digits=14 with 2 places
+COLUMN_LIMIT = Decimal(10) ** COLUMN_DIGITS
 
 
 @functools.cache
@@ -49,9 +50,15 @@ def amount_problem(amount: Decimal, currency: str) -> str:
     minor units (and the columns' two), or is too large for the columns. Sign rules are the caller's."""
     if not amount.is_finite():
         return "must be a number"
-    if abs(amount) >= COLUMN_LIMIT:
+    if amount and amount.adjusted() >= COLUMN_DIGITS:
         return f"must be below {COLUMN_LIMIT:,}"
-    places = min(minor_units(currency), COLUMN_PLACES)
-    if amount != amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):
+    places = _column_places(currency)
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places and amount != round(amount, places):
         return f"has more decimals than {currency} has minor units ({places})"
     return ""
+
+
+@functools.cache
+def _column_places(currency: str) -> int:
+    return min(minor_units(currency), COLUMN_PLACES)

@@ -9,11 +9,12 @@ row that would change nothing is not written and is counted unchanged. All of it
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
@@ -39,6 +40,8 @@ COLUMNS = (
 IGNORED_COLUMNS = ("customer_language", "payment_url")
 SHOWN_ERRORS = 50
 CHUNK_ROWS = 20_000
+# Distinct customers and dates whose checks are remembered: a few MiB, the same for any file size.
+CACHED_VALUES = 16_384
 ROW_PROBLEM = "__row__"  # a row the reader could not split into the header's columns, and why
 
 TEXT_LIMITS = {
@@ -50,6 +53,7 @@ TEXT_LIMITS = {
 DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 AMOUNT_SHAPE = re.compile(r"\d+(\.\d+)?")
 STATUSES = tuple(InvoiceStatus.values)
+CUSTOMER_COLUMNS = ("customer_reference", "customer_name", "customer_email")
 
 STAGE = "import_invoice_row"
 STAGE_CUSTOMERS = "import_customer_row"
@@ -127,6 +131,8 @@ class _DryRun(Exception):
 
 def text_of(value: object) -> str:
     """A cell as text: spreadsheets give numbers for references typed as digits (``1001``, not ``1001.0``)."""
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -134,107 +140,138 @@ def text_of(value: object) -> str:
     return str(value)
 
 
+Problem = tuple[str, str, str]  # column, the value as text, the rule it breaks
+
+
 def row_problems(line: int, values: Mapping[str, object]) -> tuple[tuple[Any, ...] | None, list[RowError]]:
     """The row as the staging table holds it, or the errors that keep it out."""
     if ROW_PROBLEM in values:
         return None, [RowError(line, "", "", str(values[ROW_PROBLEM]))]
-    errors: list[RowError] = []
-
-    def refuse(column: str, value: object, message: str) -> None:
-        errors.append(RowError(line, column, text_of(value), message))
-
-    texts = {column: _text(column, values.get(column), refuse) for column in TEXT_LIMITS}
-    if texts["customer_email"]:
-        try:
-            validate_email(texts["customer_email"])
-        except ValidationError:
-            refuse("customer_email", texts["customer_email"], "is not an email address")
-    issue_date = _date("issue_date", values.get("issue_date"), refuse)
-    due_date = _date("due_date", values.get("due_date"), refuse)
+    get = values.get
+    reference, name, email = (text_of(get(column)) for column in CUSTOMER_COLUMNS)
+    number = text_of(get("number"))
+    problems = [*_customer_problems(reference, name, email), *_text_problems("number", number)]
+    issue_date = _date("issue_date", get("issue_date"), problems)
+    due_date = _date("due_date", get("due_date"), problems)
     if issue_date and due_date and due_date < issue_date:
-        refuse(
-            "due_date",
-            due_date,
-            f"is before issue_date {issue_date}: an invoice is due on or after its issue",
-        )
-    currency = _currency(values.get("currency"), refuse)
-    total = _amount("total", values.get("total"), currency, refuse)
-    amount_paid = _amount("amount_paid", values.get("amount_paid"), currency, refuse)
+        rule = f"is before issue_date {issue_date}: an invoice is due on or after its issue"
+        problems.append(("due_date", str(due_date), rule))
+    currency = _currency(text_of(get("currency")).strip(), problems)
+    total = _amount("total", get("total"), currency, problems)
+    amount_paid = _amount("amount_paid", get("amount_paid"), currency, problems)
     if total is not None and amount_paid is not None and amount_paid > total:
-        refuse("amount_paid", amount_paid, f"is above total {total}: more cannot be paid than is owed")
-    status = text_of(values.get("status")).strip()
-    if status not in STATUSES:
-        refuse("status", status, f"is not a status: one of {', '.join(STATUSES)}")
-    if errors:
-        return None, errors
-    row = (line, *texts.values(), issue_date, due_date, currency, total, amount_paid, status)
-    return row, []
-
-
-def _text(column: str, value: object, refuse: Callable[[str, object, str], None]) -> str:
-    text = text_of(value)
-    if not text.strip():
-        refuse(column, text, "is required")
-    elif len(text) > TEXT_LIMITS[column]:
-        refuse(column, text[:80] + "…", f"is {len(text)} characters long: at most {TEXT_LIMITS[column]}")
-    elif "\x00" in text:
-        refuse(column, text, "holds a NUL character")
-    return text
-
-
-def _date(column: str, value: object, refuse: Callable[[str, object, str], None]) -> date | None:
-    if isinstance(value, datetime) and value.time() == datetime.min.time():
-        value = value.date()
-    if isinstance(value, date) and not isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, int | float):
-        refuse(
-            column, value, "is a number, not a date: write it as text YYYY-MM-DD or format the cell as a date"
+        problems.append(
+            ("amount_paid", str(amount_paid), f"is above total {total}: more cannot be paid than is owed")
         )
-        return None
-    else:
-        text = text_of(value).strip()
-        if not DATE_SHAPE.fullmatch(text):
-            refuse(column, text, "is not a date written YYYY-MM-DD")
-            return None
+    status = text_of(get("status")).strip()
+    if status not in STATUSES:
+        problems.append(("status", status, f"is not a status: one of {', '.join(STATUSES)}"))
+    if problems:
+        return None, [RowError(line, *problem) for problem in problems]
+    return (
+        line,
+        reference,
+        name,
+        email,
+        number,
+        issue_date,
+        due_date,
+        currency,
+        total,
+        amount_paid,
+        status,
+    ), []
+
+
+# The books repeat a customer on each of its invoices, and a date on many: each is checked once.
+@functools.lru_cache(maxsize=CACHED_VALUES)
+def _customer_problems(reference: str, name: str, email: str) -> tuple[Problem, ...]:
+    problems = [
+        *_text_problems("customer_reference", reference),
+        *_text_problems("customer_name", name),
+        *_text_problems("customer_email", email),
+    ]
+    if email.strip():
         try:
-            parsed = date.fromisoformat(text)
-        except ValueError:
-            refuse(column, text, "is not a real calendar date")
-            return None
-    if not FIRST_DATE <= parsed <= LAST_DATE:
-        refuse(column, parsed, f"is outside {FIRST_DATE}..{LAST_DATE}")
-        return None
+            validate_email(email)
+        except ValidationError:
+            problems.append(("customer_email", email, "is not an email address"))
+    return tuple(problems)
+
+
+def _text_problems(column: str, text: str) -> tuple[Problem, ...]:
+    if not text.strip():
+        return ((column, text, "is required"),)
+    if len(text) > TEXT_LIMITS[column]:
+        return ((column, text[:80] + "…", f"is {len(text)} characters long: at most {TEXT_LIMITS[column]}"),)
+    if "\x00" in text:
+        return ((column, text, "holds a NUL character"),)
+    return ()
+
+
+def _date(column: str, value: object, problems: list[Problem]) -> date | None:
+    if type(value) is str:
+        parsed, rule = _date_of_text(value.strip())
+    elif isinstance(value, datetime) and value.time() == datetime.min.time():
+        parsed, rule = _date_in_range(value.date())
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        parsed, rule = _date_in_range(value)
+    elif isinstance(value, int | float):
+        parsed, rule = (
+            None,
+            "is a number, not a date: write it as text YYYY-MM-DD or format the cell as a date",
+        )
+    else:
+        parsed, rule = _date_of_text(text_of(value).strip())
+    if rule:
+        problems.append((column, text_of(value), rule))
     return parsed
 
 
-def _currency(value: object, refuse: Callable[[str, object, str], None]) -> str | None:
-    code = text_of(value).strip()
-    if not (
-        len(code) == 3 and code.isascii() and code.isalpha() and code.isupper() and is_known_currency(code)
-    ):
-        refuse("currency", code, "is not an ISO 4217 currency code (three capital letters, e.g. EUR)")
+@functools.lru_cache(maxsize=CACHED_VALUES)
+def _date_of_text(text: str) -> tuple[date | None, str]:
+    if not DATE_SHAPE.fullmatch(text):
+        return None, "is not a date written YYYY-MM-DD"
+    try:
+        return _date_in_range(date.fromisoformat(text))
+    except ValueError:
+        return None, "is not a real calendar date"
+
+
+def _date_in_range(value: date) -> tuple[date | None, str]:
+    if not FIRST_DATE <= value <= LAST_DATE:
+        return None, f"is outside {FIRST_DATE}..{LAST_DATE}"
+    return value, ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _currency_rule(code: str) -> str:
+    if len(code) == 3 and code.isascii() and code.isalpha() and code.isupper() and is_known_currency(code):
+        return ""
+    return "is not an ISO 4217 currency code (three capital letters, e.g. EUR)"
+
+
+def _currency(code: str, problems: list[Problem]) -> str | None:
+    if rule := _currency_rule(code):
+        problems.append(("currency", code, rule))
         return None
     return code
 
 
-def _amount(
-    column: str, value: object, currency: str | None, refuse: Callable[[str, object, str], None]
-) -> Decimal | None:
+def _amount(column: str, value: object, currency: str | None, problems: list[Problem]) -> Decimal | None:
     text = repr(value) if isinstance(value, float) else text_of(value).strip()
-    if text.startswith("-") and AMOUNT_SHAPE.fullmatch(text[1:]):
-        refuse(column, text, "is negative: amounts are 0 or more")
-        return None
     if not AMOUNT_SHAPE.fullmatch(text):
-        refuse(column, text, "is not an amount: digits with a dot for decimals, e.g. 1234.50")
+        negative = text.startswith("-") and AMOUNT_SHAPE.fullmatch(text[1:])
+        rule = (
+            "is negative: amounts are 0 or more"
+            if negative
+            else "is not an amount: digits with a dot for decimals, e.g. 1234.50"
+        )
+        problems.append((column, text, rule))
         return None
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the shape above admits only numbers
-        refuse(column, text, "is not an amount")
-        return None
-    if problem := amount_problem(amount, currency or "EUR"):
-        refuse(column, text, problem)
+    amount = Decimal(text)
+    if rule := amount_problem(amount, currency or "EUR"):
+        problems.append((column, text, rule))
         return None
     return amount
 
@@ -344,7 +381,6 @@ class _Stage:
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
         self.distinct = "IS DISTINCT FROM" if postgres else "IS NOT"
-        self.joined = "string_agg(line::text, ', ' ORDER BY line)" if postgres else "group_concat(line, ', ')"
 
     @classmethod
     def create(cls) -> _Stage:
@@ -380,60 +416,58 @@ class _Stage:
 
     def conflicts(self) -> Iterator[tuple[int, dict[str, object], list[RowError]]]:
         """Rows at odds with others of the same import, removed from the stage; each with its errors."""
-        yield from self._conflicting(
-            "number",
-            "SELECT number, {joined} FROM {stage} GROUP BY number HAVING count(*) > 1",
-            "is on lines {lines}: one row per invoice",
-        )
-        for column in ("customer_name", "customer_email"):
-            yield from self._conflicting(
-                "customer_reference",
-                f"SELECT customer_reference, {{joined}} FROM {{stage}} GROUP BY customer_reference "
-                f"HAVING count(DISTINCT {column}) > 1",
-                f"has more than one {column.removeprefix('customer_')} (lines {{lines}}): one per customer",
-            )
-
-    def _conflicting(
-        self, column: str, groups: str, message: str
-    ) -> Iterator[tuple[int, dict[str, object], list[RowError]]]:
-        groups = groups.format(joined=self.joined + " AS lines", stage=STAGE)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT s.{', s.'.join(STAGE_COLUMNS)}, g.lines FROM {STAGE} AS s "
-                f"JOIN ({groups}) AS g ON g.{column} = s.{column} ORDER BY s.line"
-            )
-            found = cursor.fetchall()
-        for *staged, lines in found:
-            values = dict(zip(STAGE_COLUMNS, staged, strict=True))
-            line = int(str(values.pop("line")))
-            value = text_of(values[column])
-            yield line, values, [RowError(line, column, value, message.format(lines=lines))]
+        numbers = f"SELECT number FROM {STAGE} GROUP BY number HAVING count(*) > 1"
+        found = self._rows(f"number IN ({numbers})")
         if found:
-            _execute(f"DELETE FROM {STAGE} WHERE {column} IN (SELECT {column} FROM ({groups}) AS g)")
-
-    def write(self, result: ImportResult, progress: Progress) -> None:
-        _execute(f"CREATE INDEX {STAGE}_line ON {STAGE} (line)")
-        _execute(f"DROP TABLE IF EXISTS {STAGE_CUSTOMERS}")
+            _execute(f"DELETE FROM {STAGE} WHERE number IN ({numbers})")
+        yield from _grouped(found, "number", lambda lines: f"is on lines {lines}: one row per invoice")
+        if self.postgres:
+            _execute(f"ANALYZE {STAGE}")
         on_commit = "ON COMMIT DROP" if self.postgres else ""
+        _execute(f"DROP TABLE IF EXISTS {STAGE_CUSTOMERS}")
         _execute(
             f"CREATE TEMPORARY TABLE {STAGE_CUSTOMERS} {on_commit} AS "
             "SELECT customer_reference AS reference, min(customer_name) AS name, "
             "min(customer_email) AS email, "
+            "count(DISTINCT customer_name) AS names, count(DISTINCT customer_email) AS emails, "
             f"row_number() OVER (ORDER BY customer_reference) AS n FROM {STAGE} GROUP BY customer_reference"
         )
+        twice = f"SELECT reference FROM {STAGE_CUSTOMERS} WHERE names > 1 OR emails > 1"
+        found = self._rows(f"customer_reference IN ({twice})")
+        if found:
+            _execute(f"DELETE FROM {STAGE} WHERE customer_reference IN ({twice})")
+            _execute(f"DELETE FROM {STAGE_CUSTOMERS} WHERE names > 1 OR emails > 1")
+        for field_name in ("customer_name", "customer_email"):
+            seen: dict[object, set[object]] = {}
+            for row in found:
+                seen.setdefault(row["customer_reference"], set()).add(row[field_name])
+            differing = [row for row in found if len(seen[row["customer_reference"]]) > 1]
+            what = field_name.removeprefix("customer_")
+            yield from _grouped(
+                differing,
+                "customer_reference",
+                lambda lines, what=what: f"has more than one {what} (lines {lines}): one per customer",
+            )
+
+    def _rows(self, condition: str) -> list[dict[str, object]]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(STAGE_COLUMNS)} FROM {STAGE} WHERE {condition} ORDER BY line")
+            return [dict(zip(STAGE_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
+    def write(self, result: ImportResult, progress: Progress) -> None:
+        _execute(f"CREATE INDEX {STAGE}_line ON {STAGE} (line)")
         _execute(f"CREATE INDEX {STAGE_CUSTOMERS}_n ON {STAGE_CUSTOMERS} (n)")
-        customers = _scalar(f"SELECT count(*) FROM {STAGE_CUSTOMERS}")
+        customers = _scalar(f"SELECT count(*), min(n), max(n) FROM {STAGE_CUSTOMERS}", row=True)
         lines = _scalar(f"SELECT count(*), min(line), max(line) FROM {STAGE}", row=True)
-        progress.start(customers + lines[0])
-        for first in range(1, customers + 1, CHUNK_ROWS):
-            last = first + CHUNK_ROWS - 1
-            self._upsert(result.customers, self._customers_sql(), (STAGE_CUSTOMERS, "n"), first, last)
-            progress.advance(min(last, customers) - first + 1)
-        if lines[0]:
-            for first in range(lines[1], lines[2] + 1, CHUNK_ROWS):
-                last = first + CHUNK_ROWS - 1
-                done = self._upsert(result.invoices, self._invoices_sql(), (STAGE, "line"), first, last)
-                progress.advance(done)
+        progress.start(customers[0] + lines[0])
+        for table, key, sql, counts, (count, low, high) in (
+            (STAGE_CUSTOMERS, "n", self._customers_sql(), result.customers, customers),
+            (STAGE, "line", self._invoices_sql(), result.invoices, lines),
+        ):
+            if count:
+                for first in range(low, high + 1, CHUNK_ROWS):
+                    done = self._upsert(counts, sql, (table, key), first, first + CHUNK_ROWS - 1)
+                    progress.advance(done)
 
     def _customers_sql(self) -> tuple[str, str]:
         changed = " OR ".join(f"c.{name} {self.distinct} excluded.{name}" for name, _ in CUSTOMER_FIELDS)
@@ -474,23 +508,40 @@ class _Stage:
         upsert, new = sql
         with connection.cursor() as cursor:
             if self.postgres:
-                cursor.execute(upsert + " RETURNING (xmax = 0)", [first, last])
-                written = [row[0] for row in cursor.fetchall()]
-                created = sum(written)
+                cursor.execute(
+                    f"WITH written AS ({upsert} RETURNING (xmax = 0) AS created) "
+                    "SELECT count(*), count(*) FILTER (WHERE created) FROM written",
+                    [first, last],
+                )
+                changed, created = cursor.fetchone()
             else:
                 # SQLite has no xmax to tell an insert from an update: count the new keys first.
                 cursor.execute(new, [first, last])
                 created = cursor.fetchone()[0]
                 cursor.execute(upsert + " RETURNING 1", [first, last])
-                written = cursor.fetchall()
+                changed = len(cursor.fetchall())
             cursor.execute(
                 f"SELECT count(*) FROM {stage[0]} WHERE {stage[1]} BETWEEN %s AND %s", [first, last]
             )
             held = cursor.fetchone()[0]
         counts.created += created
-        counts.updated += len(written) - created
-        counts.unchanged += held - len(written)
+        counts.updated += changed - created
+        counts.unchanged += held - changed
         return held
+
+
+def _grouped(
+    rows: list[dict[str, object]], column: str, rule: Callable[[str], str]
+) -> Iterator[tuple[int, dict[str, object], list[RowError]]]:
+    """Each row with an error naming every line that shares its ``column``."""
+    lines: dict[object, list[str]] = {}
+    for row in rows:
+        lines.setdefault(row[column], []).append(str(row["line"]))
+    for row in rows:
+        values = {name: value for name, value in row.items() if name != "line"}
+        line = int(str(row["line"]))
+        message = rule(", ".join(lines[row[column]]))
+        yield line, values, [RowError(line, column, text_of(row[column]), message)]
 
 
 def _execute(sql: str, params: Sequence[Any] | None = None) -> None:
