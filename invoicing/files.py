@@ -85,23 +85,20 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
             if header is None:
                 raise FileRefused(f"the file is empty: expected the header {','.join(COLUMNS)} and rows")
             names = check_header(header)
-            while True:
+            first = lines.number + 1
+            for fields in reader:
+                if any(fields):  # a blank line, or a spreadsheet's empty row of commas, is no row
+                    yield first, _fields(names, fields)
                 first = lines.number + 1
-                fields = next(reader, None)
-                if fields is None:
-                    return
-                if not any(field.strip() for field in fields):
-                    continue
-                yield first, _fields(first, names, fields)
         except csv.Error as exc:
             raise FileRefused(f"line {lines.number} is not valid CSV: {exc}") from exc
 
 
-def _fields(line: int, names: list[str], fields: list[str]) -> dict[str, object]:
+def _fields(names: list[str], fields: list[str]) -> dict[str, object]:
     if len(fields) != len(names):
         # Seen by the import as a row with an error, so it is counted and reported with the others.
         return {ROW_PROBLEM: f"has {len(fields)} fields where the header has {len(names)}"}
-    return dict(zip(names, fields, strict=True))
+    return dict(zip(names, fields))  # noqa: B905 - the lengths were compared just above
 
 
 class _Lines:
