@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -420,7 +420,7 @@ class _Stage:
         found = self._rows(f"number IN ({numbers})")
         if found:
             _execute(f"DELETE FROM {STAGE} WHERE number IN ({numbers})")
-        yield from _grouped(found, "number", lambda lines: f"is on lines {lines}: one row per invoice")
+        yield from _grouped(found, "number", "is on lines {lines}: one row per invoice")
         if self.postgres:
             _execute(f"ANALYZE {STAGE}")
         on_commit = "ON COMMIT DROP" if self.postgres else ""
@@ -443,11 +443,8 @@ class _Stage:
                 seen.setdefault(row["customer_reference"], set()).add(row[field_name])
             differing = [row for row in found if len(seen[row["customer_reference"]]) > 1]
             what = field_name.removeprefix("customer_")
-            yield from _grouped(
-                differing,
-                "customer_reference",
-                lambda lines, what=what: f"has more than one {what} (lines {lines}): one per customer",
-            )
+            rule = f"has more than one {what} (lines {{lines}}): one per customer"
+            yield from _grouped(differing, "customer_reference", rule)
 
     def _rows(self, condition: str) -> list[dict[str, object]]:
         with connection.cursor() as cursor:
@@ -531,16 +528,16 @@ class _Stage:
 
 
 def _grouped(
-    rows: list[dict[str, object]], column: str, rule: Callable[[str], str]
+    rows: list[dict[str, object]], column: str, rule: str
 ) -> Iterator[tuple[int, dict[str, object], list[RowError]]]:
-    """Each row with an error naming every line that shares its ``column``."""
+    """Each row with an error naming every line that shares its ``column`` (``{lines}`` in ``rule``)."""
     lines: dict[object, list[str]] = {}
     for row in rows:
         lines.setdefault(row[column], []).append(str(row["line"]))
     for row in rows:
         values = {name: value for name, value in row.items() if name != "line"}
         line = int(str(row["line"]))
-        message = rule(", ".join(lines[row[column]]))
+        message = rule.format(lines=", ".join(lines[row[column]]))
         yield line, values, [RowError(line, column, text_of(row[column]), message)]
 
 
