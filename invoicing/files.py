@@ -167,18 +167,8 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
 
 # --- Export ----------------------------------------------------------------------------------------------
 
-EXPORT_FIELDS = (
-    "customer__reference",
-    "customer__name",
-    "customer__email",
-    "number",
-    "issue_date",
-    "due_date",
-    "currency",
-    "total",
-    "amount_paid",
-    "status",
-)
+# The file's columns as the ORM reads them: customer_name is customer__name.
+EXPORT_FIELDS = tuple(column.replace("customer_", "customer__", 1) for column in COLUMNS)
 
 
 def export_rows() -> Iterator[tuple[str, ...]]:
