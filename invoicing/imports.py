@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 from django.db import connection, transaction
 
 from invoicing.currency import amount_problem, is_known_currency
@@ -181,6 +181,18 @@ def row_problems(line: int, values: Mapping[str, object]) -> tuple[tuple[Any, ..
         amount_paid,
         status,
     ), []
+
+
+class _EmailValidator(EmailValidator):
+    """Django's email rule with its patterns compiled here: Django's are lazy objects, and going through
+    the proxy on every row was a third of a row's checks."""
+
+    user_regex = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+    domain_regex = re.compile(EmailValidator.domain_regex.pattern, EmailValidator.domain_regex.flags)
+    literal_regex = re.compile(EmailValidator.literal_regex.pattern, EmailValidator.literal_regex.flags)
+
+
+validate_email = _EmailValidator()
 
 
 # The books repeat a customer on each of its invoices, and a date on many: each is checked once.
