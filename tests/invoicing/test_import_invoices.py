@@ -189,3 +189,20 @@ def test_export_names_invoices_whose_customer_has_no_reference(tmp_path):
     err = StringIO()
     call_command("export_invoices", str(tmp_path / "export.csv"), stdout=StringIO(), stderr=err)
     assert "1 of them belong to customers without a reference" in err.getvalue()
+
+
+def test_rows_in_many_chunks_with_gaps_are_each_written_once(tmp_path, monkeypatch):
+    monkeypatch.setattr("invoicing.imports.CHUNK_ROWS", 3)
+    monkeypatch.setattr("invoicing.imports.WRITE_CHUNK_ROWS", 2)
+    rows = [
+        row(number=f"INV-{n}", customer_reference=f"C-{n % 3}", customer_email=f"ap{n % 3}@c.example")
+        for n in range(11)
+    ]
+    rows[4]["status"] = "open"  # a gap in the staged lines
+    path = write_csv(tmp_path / "books.csv", rows)
+    outcome = import_file(path, "--skip-invalid", str(tmp_path / "rejects.csv"))
+    assert "Invoices: 10 created, 0 updated, 0 unchanged." in outcome.out
+    assert "Customers: 3 created, 0 updated, 0 unchanged." in outcome.out
+    assert Invoice.objects.count() == 10
+    again = import_file(path, "--skip-invalid", str(tmp_path / "rejects.csv"))
+    assert "Invoices: 0 created, 0 updated, 10 unchanged." in again.out
