@@ -52,7 +52,7 @@ def amount_problem(amount: Decimal, currency: str) -> str:
         return "must be a number"
     if amount and amount.adjusted() >= COLUMN_DIGITS:
         return f"must be below {COLUMN_LIMIT:,}"
-    places = _column_places(currency)
+    places = column_places(currency)
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -places and amount != round(amount, places):
         return f"has more decimals than {currency} has minor units ({places})"
@@ -60,5 +60,6 @@ def amount_problem(amount: Decimal, currency: str) -> str:
 
 
 @functools.cache
-def _column_places(currency: str) -> int:
+def column_places(currency: str) -> int:
+    """Decimals an amount in ``currency`` may have here: its minor units, at most the columns' two."""
     return min(minor_units(currency), COLUMN_PLACES)

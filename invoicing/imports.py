@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import connection, transaction
 
-from invoicing.currency import amount_problem, is_known_currency
+from invoicing.currency import COLUMN_DIGITS, amount_problem, column_places, is_known_currency
 from invoicing.models import FIRST_DATE, LAST_DATE, REFERENCE_LENGTH, InvoiceStatus
 
 COLUMNS = (
@@ -43,9 +43,10 @@ CHUNK_ROWS = 20_000  # rows checked and copied at a time: what the process holds
 # Rows per upsert statement: fewer statements join the staged rows to the customers fewer times; the
 # server holds the chunk, not this process.
 WRITE_CHUNK_ROWS = 100_000
-# Distinct customers and dates whose checks are remembered: a few MiB, the same for any file size.
+# Distinct dates whose checks are remembered: a few MiB at most, the same for any file size.
 CACHED_VALUES = 16_384
-ROW_PROBLEM = "__row__"  # a row the reader could not split into the header's columns, and why
+ROW_PROBLEM = "__row__"
+NUL_RULE = "holds a NUL character"  # a row the reader could not split into the header's columns, and why
 
 TEXT_LIMITS = {
     "customer_reference": REFERENCE_LENGTH,
@@ -60,6 +61,7 @@ CUSTOMER_COLUMNS = ("customer_reference", "customer_name", "customer_email")
 
 STAGE = "import_invoice_row"
 STAGE_CUSTOMERS = "import_customer_row"
+STAGE_REFUSED = "import_refused_customer"
 STAGE_COLUMNS = ("line", *COLUMNS)
 
 
@@ -153,7 +155,8 @@ def row_problems(line: int, values: Mapping[str, object]) -> tuple[tuple[Any, ..
     get = values.get
     reference, name, email = (text_of(get(column)) for column in CUSTOMER_COLUMNS)
     number = text_of(get("number"))
-    problems = [*_customer_problems(reference, name, email), *_text_problems("number", number)]
+    # The customer's own rules are checked once per customer, after staging (``_Stage.conflicts``).
+    problems = [*_uncopyable(CUSTOMER_COLUMNS, (reference, name, email)), *_text_problems("number", number)]
     issue_date = _date("issue_date", get("issue_date"), problems)
     due_date = _date("due_date", get("due_date"), problems)
     if issue_date and due_date and due_date < issue_date:
@@ -198,8 +201,10 @@ class _EmailValidator(EmailValidator):
 validate_email = _EmailValidator()
 
 
-# The books repeat a customer on each of its invoices, and a date on many: each is checked once.
-@functools.lru_cache(maxsize=CACHED_VALUES)
+def _uncopyable(columns: Sequence[str], texts: Sequence[str]) -> list[Problem]:
+    return [(column, text, NUL_RULE) for column, text in zip(columns, texts, strict=True) if "\x00" in text]
+
+
 def _customer_problems(reference: str, name: str, email: str) -> tuple[Problem, ...]:
     problems = [
         *_text_problems("customer_reference", reference),
@@ -220,7 +225,7 @@ def _text_problems(column: str, text: str) -> tuple[Problem, ...]:
     if len(text) > TEXT_LIMITS[column]:
         return ((column, text[:80] + "…", f"is {len(text)} characters long: at most {TEXT_LIMITS[column]}"),)
     if "\x00" in text:
-        return ((column, text, "holds a NUL character"),)
+        return ((column, text, NUL_RULE),)
     return ()
 
 
@@ -243,6 +248,7 @@ def _date(column: str, value: object, problems: list[Problem]) -> date | None:
     return parsed
 
 
+# The books repeat a date on many invoices: each is parsed once.
 @functools.lru_cache(maxsize=CACHED_VALUES)
 def _date_of_text(text: str) -> tuple[date | None, str]:
     if not DATE_SHAPE.fullmatch(text):
@@ -285,10 +291,20 @@ def _amount(column: str, value: object, currency: str | None, problems: list[Pro
         problems.append((column, text, rule))
         return None
     amount = Decimal(text)
-    if rule := amount_problem(amount, currency or "EUR"):
+    if not plainly_fits(text, currency) and (rule := amount_problem(amount, currency or "EUR")):
         problems.append((column, text, rule))
         return None
     return amount
+
+
+def plainly_fits(text: str, currency: str | None) -> bool:
+    """A shortcut taken on most rows: ``text`` (digits, maybe a dot and digits) has no more decimals than
+    any currency has minor units (0) or, for ``currency``, than it has, and few enough digits before the
+    dot. Only ever says yes where ``amount_problem`` finds nothing (a property test pins it); otherwise
+    ``amount_problem`` decides."""
+    whole, _, decimals = text.partition(".")
+    allowed = column_places(currency) if currency else 0
+    return len(whole) <= COLUMN_DIGITS and len(decimals) <= allowed
 
 
 # --- Many rows -------------------------------------------------------------------------------------------
@@ -460,6 +476,36 @@ class _Stage:
             what = field_name.removeprefix("customer_")
             rule = f"has more than one {what} (lines {{lines}}): one per customer"
             yield from _grouped(differing, "customer_reference", rule)
+        yield from self._invalid_customers()
+
+    def _invalid_customers(self) -> Iterator[tuple[int, dict[str, object], list[RowError]]]:
+        """The rows of customers whose name, email or reference is refused, each customer checked once
+        (the books repeat it on every invoice); streamed, so a file of bad customers stays in the server."""
+        refused: dict[str, tuple[Problem, ...]] = {}
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(f"SELECT reference, name, email FROM {STAGE_CUSTOMERS}")
+            while customers := cursor.fetchmany(CHUNK_ROWS):
+                for reference, name, email in customers:
+                    if problems := _customer_problems(reference, name, email):
+                        refused[reference] = problems
+        if not refused:
+            return
+        on_commit = "ON COMMIT DROP" if self.postgres else ""
+        _execute(f"DROP TABLE IF EXISTS {STAGE_REFUSED}")
+        _execute(f"CREATE TEMPORARY TABLE {STAGE_REFUSED} (reference text) {on_commit}")
+        with connection.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {STAGE_REFUSED} VALUES (%s)", [[ref] for ref in refused])
+        condition = f"customer_reference IN (SELECT reference FROM {STAGE_REFUSED})"
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(STAGE_COLUMNS)} FROM {STAGE} WHERE {condition} ORDER BY line")
+            while rows := cursor.fetchmany(CHUNK_ROWS):
+                for row in rows:
+                    line, *values = row
+                    staged = dict(zip(STAGE_COLUMNS[1:], values, strict=True))
+                    problems = refused[str(staged["customer_reference"])]
+                    yield line, staged, [RowError(line, *problem) for problem in problems]
+        _execute(f"DELETE FROM {STAGE} WHERE {condition}")
+        _execute(f"DELETE FROM {STAGE_CUSTOMERS} WHERE reference IN (SELECT reference FROM {STAGE_REFUSED})")
 
     def _rows(self, condition: str) -> list[dict[str, object]]:
         with connection.cursor() as cursor:

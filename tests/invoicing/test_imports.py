@@ -3,9 +3,14 @@ index)."""
 
 from __future__ import annotations
 
-import pytest
+from decimal import Decimal
 
-from invoicing.imports import ImportRefused, RowError, invoices_upsert
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from invoicing.currency import amount_problem
+from invoicing.imports import ImportRefused, RowError, invoices_upsert, plainly_fits
 from invoicing.models import Invoice
 from tests.invoicing.imports import row
 
@@ -35,3 +40,13 @@ def test_upsert_refuses_one_number_twice_naming_both_indexes():
         invoices_upsert(rows=[row(), row()])
     assert [(error.line, error.column) for error in refused.value.errors] == [(0, "number"), (1, "number")]
     assert "is on lines 0, 1" in refused.value.errors[0].message
+
+
+@given(
+    text=st.from_regex(r"[0-9]{1,14}(\.[0-9]{1,4})?", fullmatch=True),
+    currency=st.sampled_from(["EUR", "JPY", "BHD", "USD", None]),
+)
+def test_the_amount_shortcut_accepts_only_what_amount_problem_accepts(text, currency):
+    """The row check's shortcut is pinned to the rule's owner, ``invoicing.currency.amount_problem``."""
+    if plainly_fits(text, currency):
+        assert amount_problem(Decimal(text), currency or "EUR") == ""
