@@ -231,8 +231,14 @@ def run_benchmark(args: argparse.Namespace) -> int:
         write_books(big, args.rows, customers)
         write_books(small, memory_rows, max(1, memory_rows // 10))
         size = big.stat().st_size
-        floor = timed_pair(args, "floor", big, args.rows, customers)
-        service = timed_pair(args, "import", big, args.rows, customers)
+        # Rounds interleave floor and import: a machine shared with other work slows whatever runs
+        # when it is busy, and the best of each is what each costs.
+        floors, services = [], []
+        for round_number in range(1, args.repeat + 1):
+            print(f"Round {round_number} of {args.repeat} ...", flush=True)
+            floors.append(timed_pair(args, "floor", big, args.rows, customers))
+            services.append(timed_pair(args, "import", big, args.rows, customers))
+        floor, service = best_of(floors), best_of(services)
         empty_tables()
         small_run = measure(args, "import", small)
     if floor[0]["checksum"] != service[0]["checksum"]:
@@ -241,6 +247,18 @@ def run_benchmark(args: argparse.Namespace) -> int:
         sys.exit(f"The same file again changed rows: {service[1]['invoices']}")
     print_report(args, size, customers, memory_rows, floor, service, small_run)
     return 0
+
+
+def best_of(pairs: list[list[dict]]) -> list[dict]:
+    """The fastest first load and the fastest second load over the rounds, each with its seconds of
+    every round."""
+    best = []
+    for index in (0, 1):
+        runs = [pair[index] for pair in pairs]
+        fastest = dict(min(runs, key=lambda run: run["seconds"]))
+        fastest["all"] = [run["seconds"] for run in runs]
+        best.append(fastest)
+    return best
 
 
 def print_report(
@@ -256,7 +274,7 @@ def print_report(
         f"\n{args.rows:,} invoice rows over {customers:,} customers ({size / MIB:.0f} MiB CSV), PostgreSQL; "
         f"load average at start {LOAD_AT_START}\n"
     )
-    print(f"{'':<34}{'floor':>10}{'import':>10}{'ratio':>8}{'target':>8}")
+    print(f"best of {args.repeat} rounds{'':<19}{'floor':>10}{'import':>10}{'ratio':>8}{'target':>8}")
     ratios = []
     for label, index, target in (
         ("into empty tables", 0, FIRST_TARGET),
@@ -268,6 +286,12 @@ def print_report(
             f"{label:<34}{floor[index]['seconds']:>9.1f}s{service[index]['seconds']:>9.1f}s"
             f"{ratio:>7.2f}x{'≤ ' + str(target) + 'x':>8} {'met' if ratio <= target else 'MISSED'}"
         )
+    print(
+        "every round (s): floor "
+        + " / ".join(", ".join(f"{t:.1f}" for t in run["all"]) for run in floor)
+        + "; import "
+        + " / ".join(", ".join(f"{t:.1f}" for t in run["all"]) for run in service)
+    )
     print(f"import counts, first load: {service[0]['invoices']}; customers {service[0]['customers']}")
     print(f"import counts, same file again: {service[1]['invoices']}")
     growth = service[0]["rss"] / small["rss"]
@@ -301,11 +325,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"PostgreSQL database of the benchmark, emptied by it (default $BENCH_IMPORT_DATABASE_URL or "
         f"{DEFAULT_DATABASE_URL})",
     )
+    parser.add_argument("--repeat", type=int, default=2, help="rounds, the best of each reported (default 2)")
     parser.add_argument("--worker", choices=["floor", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.rows < 1000:
-        parser.error("--rows must be at least 1000")
+    if args.rows < 1000 or args.repeat < 1:
+        parser.error("--rows must be at least 1000 and --repeat at least 1")
     return args
 
 
