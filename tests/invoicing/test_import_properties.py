@@ -107,5 +107,7 @@ class ImportProperties(TestCase):
         with pytest.raises(ImportRefused) as refused:
             invoices_upsert(rows=rows)
         assert refused.value.count >= 1
-        assert any(error.line == index and error.column == column for error in refused.value.errors)
+        # A bad email on one of a customer's rows is also a second email for that customer: either names it.
+        named = {column, "customer_reference"} if column.startswith("customer_") else {column}
+        assert any(error.line == index and error.column in named for error in refused.value.errors)
         assert snapshot() == before
