@@ -2,9 +2,10 @@
 
 Rows (from a file or an API body) are validated one by one in Python, so every message names the line,
 the column, the value and the rule; the valid ones are loaded into a temporary table (``COPY`` on
-PostgreSQL), checked against each other there (an invoice number twice, a customer with two names), and
-written with one ``INSERT … ON CONFLICT DO UPDATE … WHERE … IS DISTINCT FROM`` per table and chunk, so a
-row that would change nothing is not written and is counted unchanged. All of it is one transaction.
+PostgreSQL), checked against each other there (an invoice number twice, a customer with two names; each
+customer's own fields once per customer), and written with one ``INSERT … ON CONFLICT DO UPDATE … WHERE
+… IS DISTINCT FROM`` per table and chunk, so a row that would change nothing is not written and is
+counted unchanged. All of it is one transaction.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ CHUNK_ROWS = 20_000  # rows checked and copied at a time: what the process holds
 WRITE_CHUNK_ROWS = 100_000
 # Distinct dates whose checks are remembered: a few MiB at most, the same for any file size.
 CACHED_VALUES = 16_384
-ROW_PROBLEM = "__row__"
-NUL_RULE = "holds a NUL character"  # a row the reader could not split into the header's columns, and why
+ROW_PROBLEM = "__row__"  # a row the reader could not split into the header's columns, and why
+NUL_RULE = "holds a NUL character"
 
 TEXT_LIMITS = {
     "customer_reference": REFERENCE_LENGTH,
@@ -298,9 +299,9 @@ def _amount(column: str, value: object, currency: str | None, problems: list[Pro
 
 
 def plainly_fits(text: str, currency: str | None) -> bool:
-    """A shortcut taken on most rows: ``text`` (digits, maybe a dot and digits) has no more decimals than
-    any currency has minor units (0) or, for ``currency``, than it has, and few enough digits before the
-    dot. Only ever says yes where ``amount_problem`` finds nothing (a property test pins it); otherwise
+    """A shortcut taken on most rows: ``text`` (digits, maybe a dot and digits) has few enough digits
+    before the dot and no more after it than ``currency`` allows (none when the currency is unknown).
+    Only ever says yes where ``amount_problem`` finds nothing (a property test pins it); otherwise
     ``amount_problem`` decides."""
     whole, _, decimals = text.partition(".")
     allowed = column_places(currency) if currency else 0
