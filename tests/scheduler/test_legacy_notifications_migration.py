@@ -16,7 +16,7 @@ from tests.scheduler.factories import JobExecutionLogFactory
 
 BEFORE = [
     ("scheduler", "0003_execution_request_id_and_dry_run_index"),
-    ("invoicing", "0002_invoice_dates_in_range"),
+    ("invoicing", "0003_customer_reference_payments"),
 ]
 ADOPT = [("scheduler", "0004_adopt_legacy_notifications")]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0002_invoice_dates_in_range'),
+        ('invoicing', '0003_customer_reference_payments'),
     ]
 
     operations = [
