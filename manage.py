@@ -11,6 +11,8 @@ NEEDS_MIGRATED_DATABASE = {
     "send_reminders",
     "sync_schedules",
     "seed_demo_data",
+    "import_invoices",
+    "export_invoices",
     "show_notifications",
     "create_api_token",
     "revoke_api_token",

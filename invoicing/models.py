@@ -8,15 +8,29 @@ from django.db.models import F, Q
 
 from common.dates import FIRST_DATE, LAST_DATE
 
+REFERENCE_LENGTH = 100
+
 
 class Customer(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField()
     reminders_paused = models.BooleanField(default=False, help_text="A customer on hold gets no reminders.")
+    reference = models.CharField(
+        max_length=REFERENCE_LENGTH,
+        blank=True,
+        default="",
+        help_text="Its id in the books (the accounting system): imports and the API match customers on it. "
+        "Blank for a customer created here.",
+    )
 
     class Meta:
         ordering = ["name", "id"]
         indexes = [models.Index(fields=["email"], name="customer_email_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reference"], condition=~Q(reference=""), name="customer_reference_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
@@ -86,6 +100,9 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="invoice_amount_paid_not_negative"),
             models.CheckConstraint(
+                condition=Q(amount_paid__lte=F("total")), name="invoice_amount_paid_not_above_total"
+            ),
+            models.CheckConstraint(
                 condition=Q(due_date__gte=F("issue_date")), name="invoice_due_not_before_issue"
             ),
             models.CheckConstraint(
@@ -115,3 +132,26 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class Payment(models.Model):
+    """One payment recorded against an invoice; its ``reference`` (the books' or the bank's) makes
+    recording it again a no-op."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="payments")
+    reference = models.CharField(max_length=REFERENCE_LENGTH)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    paid_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-paid_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "reference"], name="payment_reference_unique_per_invoice"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference}: {self.amount}"

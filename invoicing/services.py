@@ -5,13 +5,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
-from invoicing.models import Customer, Invoice, InvoiceStatus
+from invoicing.currency import amount_problem
+from invoicing.models import Customer, Invoice, InvoiceStatus, Payment
 
 DEMO_CHUNK = 5_000
 # What marks a row as the demo's own: `seed_demo_data --reset` deletes only a database holding nothing else.
@@ -142,3 +144,55 @@ def demo_data_create(
         on_progress(len(batch))
     paused = sum(customer.reminders_paused for customer in created)
     return DemoDataSummary(customers=customers, invoices=invoices, paused_customers=paused)
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    payment: Payment
+    created: bool  # False: this reference was recorded before, and ``payment`` is that first record
+
+
+def payment_record(*, invoice: Invoice, reference: str, amount: Decimal, paid_at: datetime) -> PaymentResult:
+    """Add ``amount`` to the invoice's ``amount_paid``; the invoice becomes ``paid`` when nothing is owed.
+
+    Idempotent by ``reference``: the same payment sent again is recorded once, and the first record is
+    returned. Raises ``ValidationError`` (field, value, rule) for a blank reference, an amount that is
+    not positive or not in the currency's minor units, a void invoice, or an amount above the balance.
+    """
+    if not reference.strip():
+        raise _invalid("reference", reference, "must not be blank")
+    with transaction.atomic():
+        # The row lock orders concurrent payments of one invoice: each sees the balance the last left.
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if first := Payment.objects.filter(invoice=locked, reference=reference).first():
+            return PaymentResult(payment=first, created=False)
+        _refuse_payment(locked, amount)
+        payment = Payment.objects.create(invoice=locked, reference=reference, amount=amount, paid_at=paid_at)
+        paid = locked.amount_paid + amount == locked.total
+        Invoice.objects.filter(pk=locked.pk).update(
+            amount_paid=F("amount_paid") + amount,
+            **({"status": InvoiceStatus.PAID} if paid else {}),
+        )
+    invoice.refresh_from_db()
+    return PaymentResult(payment=payment, created=True)
+
+
+def _refuse_payment(invoice: Invoice, amount: Decimal) -> None:
+    if problem := amount_problem(amount, invoice.currency):
+        raise _invalid("amount", amount, problem)
+    if amount <= 0:
+        raise _invalid("amount", amount, "must be above 0")
+    if invoice.status == InvoiceStatus.VOID:
+        raise _invalid("invoice", invoice.number, "is void: a void invoice takes no payment")
+    balance = invoice.total - invoice.amount_paid
+    if amount > balance:
+        raise _invalid(
+            "amount",
+            amount,
+            f"is above the balance due of invoice {invoice.number} ({invoice.currency} {balance}): "
+            "a payment may not exceed what is owed",
+        )
+
+
+def _invalid(field: str, value: object, rule: str) -> ValidationError:
+    return ValidationError({field: ValidationError(f"{field}={value!s}: {rule}.", code="invalid")})
