@@ -21,10 +21,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from api.tokens import api_token_create
 from reminders.mail import EmlFolderBackend
 from scheduler.models import JobExecutionLog, RunStatus
-from tests.api.conftest import bearer
+from tests.api.conftest import BOOKS_PERMISSIONS, headers_with_permissions
 from tests.invoicing.factories import InvoiceFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
@@ -97,10 +96,9 @@ def key_differences(documented: Any, real: Any, where: str = "") -> list[str]:
 
 
 @pytest.fixture
-def api(client, django_user_model):
+def api(client):
     """A staff token, and runs, a schedule, a cluster heartbeat and invoices for every part of a response."""
-    django_user_model.objects.create_user(username="ops", is_staff=True)
-    headers = bearer(api_token_create(username="ops", name="docs").key)
+    headers = headers_with_permissions("ops", BOOKS_PERMISSIONS)
     JobExecutionLogFactory(
         status=RunStatus.COMPLETED_WITH_ERRORS,
         triggered_by=JobExecutionLog.Trigger.SCHEDULE,
