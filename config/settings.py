@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "rangefilter",
+    "import_export",
     "common",
     "invoicing",
     "reminders",

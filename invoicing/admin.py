@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from invoicing.currency import in_minor_units
 from invoicing.models import Customer, Invoice, InvoiceQuerySet, not_owed_reason
+from invoicing.resources import InvoiceImportExportMixin
 from invoicing.selectors import BUCKET_KEYS, receivables_aging
 
 
@@ -150,7 +151,7 @@ def overdue_csv_rows(*, as_of: date) -> Iterator[list[Any]]:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(InvoiceImportExportMixin, admin.ModelAdmin):
     form = InvoiceAdminForm
     list_display = [
         "number",
