@@ -151,7 +151,8 @@ def overdue_csv_rows(*, as_of: date) -> Iterator[list[Any]]:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(InvoiceImportExportMixin, admin.ModelAdmin):
+# django-import-export's stubs type the mixin's model and change_list_template apart from ModelAdmin's.
+class InvoiceAdmin(InvoiceImportExportMixin, admin.ModelAdmin):  # type: ignore[misc]
     form = InvoiceAdminForm
     list_display = [
         "number",

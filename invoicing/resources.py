@@ -59,7 +59,6 @@ class InvoiceResource(resources.ModelResource):
         fields = COLUMNS
         export_order = COLUMNS
         import_id_fields = ("number",)
-        widgets = {name: {} for name in COLUMNS}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
