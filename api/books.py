@@ -8,7 +8,7 @@ with every error as ``{"field", "value", "message"}`` (and ``index`` in a bulk w
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,9 +55,10 @@ WRITE_ERRORS = {
     400: OpenApiResponse(ValidationErrorSerializer, description="Invalid: every error, nothing written."),
     401: OpenApiResponse(ErrorSerializer, description="No token, or an invalid, revoked or misplaced one."),
     403: OpenApiResponse(ErrorSerializer, description="Not active staff, or lacking the model permissions."),
+    415: OpenApiResponse(ErrorSerializer, description="The body is not sent as application/json."),
 }
-READ_ERRORS = {**WRITE_ERRORS, 404: OpenApiResponse(ErrorSerializer, description="Not found.")}
-del READ_ERRORS[400]
+READ_ERRORS = {code: WRITE_ERRORS[code] for code in (401, 403)}
+READ_ERRORS[404] = OpenApiResponse(ErrorSerializer, description="Not found.")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,42 @@ def refused_response(errors: Sequence[FieldError], count: int | None = None) -> 
     detail = f"{count} error{'s' if count != 1 else ''}; nothing was written."
     body = {"detail": detail, "errors": [error.body() for error in errors]}
     return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def json_body(request: Request) -> Any:
+    """The parsed body; refused when it is not JSON, or holds text no database column can store."""
+    try:
+        data = request.data
+    except ParseError as exc:
+        raise Refused([FieldError("body", None, f"is not valid JSON: {exc.detail}")]) from None
+    for text in _texts(data):
+        if "\x00" in text:
+            raise Refused([FieldError("body", None, "holds a NUL character (\\u0000), which no field takes")])
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Refused(
+                [FieldError("body", None, "holds a lone surrogate (\\ud800…): not Unicode text")]
+            ) from None
+    return data
+
+
+def _texts(value: object) -> Iterator[str]:
+    """Every string of a parsed JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def storable(key: str) -> bool:
+    """A key from the URL the database can look up (PostgreSQL text holds no NUL)."""
+    return "\x00" not in key
 
 
 def body_object(data: Any, *, field: str = "body", index: int | None = None) -> Mapping[str, Any]:
@@ -142,7 +179,9 @@ class CustomerView(APIView):
         responses={200: CustomerSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, reference: str) -> Response:
-        customer = Customer.objects.exclude(reference="").filter(reference=reference).first()
+        customer = None
+        if storable(reference):
+            customer = Customer.objects.exclude(reference="").filter(reference=reference).first()
         if customer is None:
             raise NotFound(f"No customer with reference {reference!r}.")
         return Response(CustomerSerializer(customer).data)
@@ -156,7 +195,7 @@ class CustomerView(APIView):
     )
     def put(self, request: Request, reference: str) -> Response:
         try:
-            data = body_object(request.data)
+            data = body_object(json_body(request))
             allowed = ("name", "email", "reminders_paused")
             if errors := shape_problems(data, required=allowed[:2], allowed=allowed):
                 raise Refused(errors)
@@ -195,13 +234,13 @@ INVOICE_COLUMNS = {
 
 def invoice_detail(number: str) -> Invoice:
     reminders = Notification.objects.order_by("threshold_days")
-    invoice = (
+    invoice = storable(number) and (
         Invoice.objects.select_related("customer")
         .prefetch_related(Prefetch("notifications", queryset=reminders), "payments")
         .filter(number=number)
         .first()
     )
-    if invoice is None:
+    if not invoice:
         raise NotFound(f"No invoice with number {number!r}.")
     return invoice
 
@@ -241,7 +280,7 @@ class InvoiceView(APIView):
     )
     def put(self, request: Request, number: str) -> Response:
         try:
-            data = body_object(request.data)
+            data = body_object(json_body(request))
             allowed = ("customer", *INVOICE_FIELDS)
             required = [name for name in allowed if name not in OPTIONAL]
             if errors := shape_problems(data, required=required, allowed=allowed):
@@ -262,7 +301,7 @@ class InvoiceView(APIView):
 
 def _existing_customer(reference: object) -> Customer:
     found = None
-    if isinstance(reference, str) and reference:
+    if isinstance(reference, str) and reference and storable(reference):
         found = Customer.objects.filter(reference=reference).first()
     if found is None:
         raise Refused(
@@ -314,6 +353,10 @@ def bulk_items(body: Any) -> list[BulkItem]:
         required = [name for name in BULK_INVOICE_FIELDS if name not in OPTIONAL]
         errors += shape_problems(data, required=required, allowed=BULK_INVOICE_FIELDS, index=index)
         customer = data.get("customer")
+        if customer is not None and not isinstance(customer, str | Mapping):
+            rule = "must be a customer's reference (text) or the customer as an object"
+            errors.append(FieldError("customer", customer, rule, index))
+            continue
         item = BulkItem(index, data, inline=isinstance(customer, Mapping))
         if isinstance(customer, Mapping):
             fields = INLINE_CUSTOMER_FIELDS
@@ -330,8 +373,7 @@ def bulk_items(body: Any) -> list[BulkItem]:
 
 def _resolve_references(items: list[BulkItem]) -> list[FieldError]:
     inline = {item.customer[0]: item.customer for item in items if item.customer is not None}
-    wanted = {item.data.get("customer") for item in items if not item.inline} - inline.keys()
-    named = [reference for reference in wanted if isinstance(reference, str) and reference]
+    named = [item.data["customer"] for item in items if isinstance(item.data.get("customer"), str)]
     stored = {
         row[0]: row
         for row in Customer.objects.filter(reference__in=named).values_list("reference", "name", "email")
@@ -397,7 +439,7 @@ class InvoiceBulkView(APIView):
     )
     def post(self, request: Request) -> Response:
         try:
-            items = bulk_items(request.data)
+            items = bulk_items(json_body(request))
             result = invoices_upsert(rows=bulk_rows(items))
         except Refused as refused:
             return refused_response(refused.errors)
@@ -437,7 +479,7 @@ class PaymentView(APIView):
     def post(self, request: Request, number: str) -> Response:
         invoice = invoice_detail(number)
         try:
-            data = body_object(request.data)
+            data = body_object(json_body(request))
             allowed = ("reference", "amount", "paid_at")
             if errors := shape_problems(data, required=allowed, allowed=allowed):
                 raise Refused(errors)

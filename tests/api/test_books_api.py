@@ -3,6 +3,7 @@ every status code, the model permissions, and the OpenAPI schema."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -92,6 +93,23 @@ def test_put_invalid_customer_is_400_naming_field_value_and_rule_and_writes_noth
     assert found.items() >= error.items()
     assert found["message"]
     assert not Customer.objects.exists()
+
+
+def test_a_body_that_is_not_json_is_400_naming_it(client, books_headers):
+    response = client.put(
+        "/api/v1/customers/C-1001", b"{", content_type="application/json", headers=books_headers
+    )
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert (error["field"], error["message"][:21]) == ("body", "is not valid JSON: JS")
+    assert not Customer.objects.exists()
+
+
+def test_a_body_in_another_format_is_415(client, books_headers):
+    response = client.put(
+        "/api/v1/customers/C-1001", "name=x", content_type="text/plain", headers=books_headers
+    )
+    assert response.status_code == 415
 
 
 def test_put_customer_body_not_an_object_is_400(client, books_headers):
@@ -354,14 +372,33 @@ def test_the_openapi_schema_documents_every_books_endpoint_with_its_codes(client
     paths = client.get("/api/schema/", {"format": "json"}).json()["paths"]
     expected = {
         ("/api/v1/customers/{reference}", "get"): {"200", "401", "403", "404"},
-        ("/api/v1/customers/{reference}", "put"): {"200", "201", "400", "401", "403"},
+        ("/api/v1/customers/{reference}", "put"): {"200", "201", "400", "401", "403", "415"},
         ("/api/v1/invoices/{number}", "get"): {"200", "401", "403", "404"},
-        ("/api/v1/invoices/{number}", "put"): {"200", "201", "400", "401", "403"},
-        ("/api/v1/invoices/bulk", "post"): {"200", "400", "401", "403"},
-        ("/api/v1/invoices/{number}/payments", "post"): {"200", "201", "400", "401", "403", "404"},
+        ("/api/v1/invoices/{number}", "put"): {"200", "201", "400", "401", "403", "415"},
+        ("/api/v1/invoices/bulk", "post"): {"200", "400", "401", "403", "415"},
+        ("/api/v1/invoices/{number}/payments", "post"): {"200", "201", "400", "401", "403", "404", "415"},
     }
     for (url, method), codes in expected.items():
         operation = paths[url][method]
         assert set(operation["responses"]) == codes, (url, method)
         if method != "get":
             assert "requestBody" in operation, (url, method)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("a\x00b", "holds a NUL character"), ("a\ud800b", "holds a lone surrogate")],
+)
+def test_text_no_column_can_store_is_400_not_a_server_error(client, books_headers, invoice, text, message):
+    body = json.dumps({**PAYMENT, "reference": text})  # as JSON escapes: \u0000, \ud800
+    response = client.post(
+        "/api/v1/invoices/INV-1/payments", body, content_type="application/json", headers=books_headers
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"].startswith(message)
+    assert not Payment.objects.exists()
+
+
+def test_a_nul_in_the_url_is_404(client, books_headers):
+    assert client.get("/api/v1/invoices/INV%001", headers=books_headers).status_code == 404
+    assert client.get("/api/v1/customers/C%001", headers=books_headers).status_code == 404

@@ -174,3 +174,10 @@ class BulkIsAllOrNothing(TestCase):
             assert [error["index"] for error in response.json()["errors"]] == [where % size]
             assert not Invoice.objects.exists()
             assert not Customer.objects.exists()
+
+
+def test_a_customer_that_is_neither_text_nor_an_object_is_400(client, books_headers):
+    errors = post(
+        client, {"invoices": [item(1, customer=["C-1"]), item(2, customer=None)]}, books_headers
+    ).json()
+    assert [(e["index"], e["field"]) for e in errors["errors"]] == [(0, "customer"), (1, "customer")]
