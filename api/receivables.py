@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from api.authentication import BearerTokenAuthentication
 from api.errors import InvalidQueryParameter
 from api.filters import refuse_repeated_or_unknown
-from api.permissions import IsActiveStaff
+from api.permissions import HasModelPermissions
 from api.serializers import ErrorSerializer
 from api.views import AUTH_ERRORS
 from common.configuration import invalid_value
@@ -85,7 +85,8 @@ def parse_as_of(raw: str | None) -> date:
 
 class ReceivablesAgingView(APIView):
     authentication_classes = [BearerTokenAuthentication]
-    permission_classes = [IsActiveStaff]
+    permission_classes = [HasModelPermissions]
+    model_permissions = {"GET": ("invoicing.view_invoice",)}  # as the admin's aging CSV
 
     @extend_schema(
         tags=["receivables"],

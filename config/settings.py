@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "rangefilter",
+    "import_export",
     "common",
     "invoicing",
     "reminders",
@@ -203,12 +204,16 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Overdue Invoice Scheduler API",
-    "DESCRIPTION": "Monitoring of the overdue-invoice check: scheduler status and run history.",
+    "DESCRIPTION": "Monitoring of the overdue-invoice check (scheduler status and run history), "
+    "receivables, and customers, invoices and payments in from the books.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "scheduler.models.RunStatus",
         "HealthStatusEnum": "api.serializers.HEALTH_STATES",
+        "InvoiceStatusEnum": "invoicing.models.InvoiceStatus",
+        "WriteResultEnum": "api.book_serializers.RESULTS",
+        "PaymentResultEnum": "api.book_serializers.PAYMENT_RESULTS",
     },
 }
 

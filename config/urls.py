@@ -6,5 +6,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/scheduler/", include("api.urls")),
     path("api/v1/receivables/", include("api.receivables")),
+    path("api/v1/", include("api.books")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from invoicing.currency import amount_text, in_minor_units
 from invoicing.models import Customer, Invoice, InvoiceQuerySet, days_overdue, not_owed_reason
+from invoicing.resources import InvoiceImportExportMixin
 from invoicing.selectors import BUCKET_KEYS, CurrencyOverdue, overdue_totals, receivables_aging
 
 # The first of a customer's open invoices listed on its page (oldest due first); the rest are a link away.
@@ -250,7 +251,8 @@ def overdue_csv_rows(*, as_of: date) -> Iterator[list[Any]]:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(SummaryAdmin):
+# django-import-export's stubs type the mixin's model and change_list_template apart from ModelAdmin's.
+class InvoiceAdmin(InvoiceImportExportMixin, SummaryAdmin):  # type: ignore[misc]
     form = InvoiceAdminForm
     list_display = [
         "number",

@@ -1,10 +1,12 @@
 """README.md and docs/*.md show what the program does.
 
 Every ```json block there is an API response, tagged by the line before it with the request it answers
-(``Response to `GET /api/v1/scheduler/status` (200):``). Its keys, nested ones included, must be the
-keys of the real response to that request; an error (``{"detail": …}``) must be the real one word for
-word. The README's demo output must be lines the demo's commands print. docs/SPEC.md is the
-specification, not a description of the program, and is left out.
+(``Response to `GET /api/v1/scheduler/status` (200):``), or a request body (``Request to `PUT
+/api/v1/customers/C-1001`:``) that the response after it answers. Its keys, nested ones included, must be
+the keys of the real response to that request; an error (``{"detail": …}``) must be the real one word
+for word. Requests with a body are sent in the document's order: each response is the one its request
+gets after the document's earlier requests. The README's demo output must be lines the demo's commands
+print. docs/SPEC.md is the specification, not a description of the program, and is left out.
 """
 
 from __future__ import annotations
@@ -21,17 +23,17 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from api.tokens import api_token_create
 from reminders.mail import EmlFolderBackend
 from scheduler.models import JobExecutionLog, RunStatus
-from tests.api.conftest import bearer
+from tests.api.conftest import BOOKS_PERMISSIONS, headers_with_permissions
 from tests.invoicing.factories import InvoiceFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "SPEC.md")]
-TAG = re.compile(r"Response to `(?P<method>GET|POST) (?P<path>/api/\S+)`[^()`]*\((?P<status>\d{3})\):")
+TAG = re.compile(r"Response to `(?P<method>GET|POST|PUT) (?P<path>/api/\S+)`[^()`]*\((?P<status>\d{3})\):")
+REQUEST_TAG = re.compile(r"Request to `(?P<method>POST|PUT) (?P<path>/api/\S+)`:")
 ENDPOINTS = {
     "/api/v1/scheduler/status",
     "/api/v1/scheduler/executions",
@@ -39,6 +41,10 @@ ENDPOINTS = {
     "/api/v1/scheduler/health",
     "/api/v1/scheduler/run",
     "/api/v1/receivables/aging",
+    "/api/v1/customers/C-1001",
+    "/api/v1/invoices/INV-2026-0042",
+    "/api/v1/invoices/INV-2026-0042/payments",
+    "/api/v1/invoices/bulk",
 }
 
 
@@ -47,6 +53,8 @@ class Example:
     where: str
     tag: re.Match[str] | None
     text: str
+    body: str | None = None  # the request body documented just before it
+    earlier: tuple[tuple[str, str, str], ...] = ()  # (method, path, body) of the document's writes before it
 
     def __str__(self) -> str:
         return self.where
@@ -56,18 +64,22 @@ def documented_examples() -> list[Example]:
     examples = []
     for document in DOCUMENTS:
         lines = document.read_text().splitlines()
+        body, writes = None, []
         for number, line in enumerate(lines):
             if line.strip() != "```json":
                 continue
-            before = next((text for text in reversed(lines[:number]) if text.strip()), "")
+            before = next((text for text in reversed(lines[:number]) if text.strip()), "").strip()
             end = lines.index("```", number + 1)
-            examples.append(
-                Example(
-                    where=f"{document.relative_to(ROOT)}:{number + 1}",
-                    tag=TAG.fullmatch(before.strip()),
-                    text="\n".join(lines[number + 1 : end]),
-                )
-            )
+            text = "\n".join(lines[number + 1 : end])
+            if REQUEST_TAG.fullmatch(before):
+                body = text
+                continue
+            tag = TAG.fullmatch(before)
+            where = f"{document.relative_to(ROOT)}:{number + 1}"
+            examples.append(Example(where=where, tag=tag, text=text, body=body, earlier=tuple(writes)))
+            if tag and body is not None:
+                writes.append((tag["method"], tag["path"], body))
+            body = None
     return examples
 
 
@@ -97,10 +109,9 @@ def key_differences(documented: Any, real: Any, where: str = "") -> list[str]:
 
 
 @pytest.fixture
-def api(client, django_user_model):
+def api(client):
     """A staff token, and runs, a schedule, a cluster heartbeat and invoices for every part of a response."""
-    django_user_model.objects.create_user(username="ops", is_staff=True)
-    headers = bearer(api_token_create(username="ops", name="docs").key)
+    headers = headers_with_permissions("ops", BOOKS_PERMISSIONS)
     JobExecutionLogFactory(
         status=RunStatus.COMPLETED_WITH_ERRORS,
         triggered_by=JobExecutionLog.Trigger.SCHEDULE,
@@ -121,13 +132,19 @@ def api(client, django_user_model):
     return client, headers
 
 
+def send(client, headers, method: str, path: str, body: str | None = None) -> Any:
+    kwargs = {"data": body, "content_type": "application/json"} if body is not None else {}
+    return getattr(client, method.lower())(path, headers=headers, **kwargs)
+
+
 def response_to(client, headers, example: Example) -> tuple[int, Any]:
     assert example.tag is not None
+    for method, path, body in example.earlier:
+        send(client, headers, method, path, body)
     path = example.tag["path"]
     if "{id}" in path:
         path = path.replace("{id}", str(JobExecutionLog.objects.filter(error_count__gt=0).get().pk))
-    send = client.post if example.tag["method"] == "POST" else client.get
-    response = send(path, headers=headers)
+    response = send(client, headers, example.tag["method"], path, example.body)
     return response.status_code, response.json()
 
 

@@ -55,8 +55,8 @@ def receivables():
     InvoiceFactory(due_date=days_ago(5), currency="CHF", total=Decimal("9.99"), status=InvoiceStatus.PAID)
 
 
-def test_aging_has_the_exact_shape_of_the_spec(client, staff_headers, receivables):
-    body = client.get(AGING_URL, {"as_of": "2026-03-31"}, headers=staff_headers).json()
+def test_aging_has_the_exact_shape_of_the_spec(client, finance_headers, receivables):
+    body = client.get(AGING_URL, {"as_of": "2026-03-31"}, headers=finance_headers).json()
     assert body == {
         "as_of": "2026-03-31",
         "currencies": [
@@ -92,10 +92,10 @@ def test_aging_has_the_exact_shape_of_the_spec(client, staff_headers, receivable
     connection.vendor != "postgresql", reason="the independent statement uses PostgreSQL's date arithmetic"
 )
 @pytest.mark.parametrize("as_of", [AS_OF, AS_OF + timedelta(days=31), AS_OF - timedelta(days=200)])
-def test_aging_equals_an_independent_sql_computation(client, staff_headers, receivables, as_of):
+def test_aging_equals_an_independent_sql_computation(client, finance_headers, receivables, as_of):
     for days in range(0, 200, 7):
         InvoiceFactory(due_date=days_ago(days), total=Decimal(days) + Decimal("0.33"), currency="GBP")
-    body = client.get(AGING_URL, {"as_of": as_of.isoformat()}, headers=staff_headers).json()
+    body = client.get(AGING_URL, {"as_of": as_of.isoformat()}, headers=finance_headers).json()
     expected = sql_aging(as_of)
     got = {
         (row["currency"], key): (Decimal(share["amount"]), share["count"])
@@ -106,9 +106,9 @@ def test_aging_equals_an_independent_sql_computation(client, staff_headers, rece
     assert got == expected
 
 
-def test_as_of_defaults_to_today_in_the_configured_zone(client, staff_headers, settings):
+def test_as_of_defaults_to_today_in_the_configured_zone(client, finance_headers, settings):
     settings.TIME_ZONE = "Pacific/Kiritimati"  # UTC+14: often a day ahead of UTC
-    body = client.get(AGING_URL, headers=staff_headers).json()
+    body = client.get(AGING_URL, headers=finance_headers).json()
     assert body["as_of"] == timezone.localdate().isoformat()
 
 
@@ -116,20 +116,20 @@ def test_as_of_defaults_to_today_in_the_configured_zone(client, staff_headers, s
     "value",
     ["yesterday", "2026-02-30", "20260301", "2026-W09-1", "1899-12-31", "\u0662\u0660\u0662\u0666-03-01"],
 )
-def test_a_bad_as_of_is_a_400_naming_it(client, staff_headers, value):
-    response = client.get(AGING_URL, {"as_of": value}, headers=staff_headers)
+def test_a_bad_as_of_is_a_400_naming_it(client, finance_headers, value):
+    response = client.get(AGING_URL, {"as_of": value}, headers=finance_headers)
     assert response.status_code == 400
     assert response.json()["detail"].startswith(f"as_of={value!r} is invalid: expected a date YYYY-MM-DD")
 
 
-def test_a_repeated_as_of_is_a_400_naming_it(client, staff_headers):
-    response = client.get(f"{AGING_URL}?as_of=2026-03-01&as_of=2026-03-02", headers=staff_headers)
+def test_a_repeated_as_of_is_a_400_naming_it(client, finance_headers):
+    response = client.get(f"{AGING_URL}?as_of=2026-03-01&as_of=2026-03-02", headers=finance_headers)
     assert response.status_code == 400
     assert response.json()["detail"] == "as_of is given 2 times ('2026-03-01', '2026-03-02'): give it once."
 
 
-def test_an_unknown_parameter_is_a_400_naming_it(client, staff_headers):
-    response = client.get(AGING_URL, {"asof": "2026-03-01"}, headers=staff_headers)
+def test_an_unknown_parameter_is_a_400_naming_it(client, finance_headers):
+    response = client.get(AGING_URL, {"asof": "2026-03-01"}, headers=finance_headers)
     assert response.status_code == 400
     assert response.json()["detail"].startswith("asof='2026-03-01' is invalid: not a parameter")
 
@@ -153,3 +153,9 @@ def test_the_aging_endpoint_is_in_the_openapi_schema(client):
     assert {"200", "400", "401", "403"} <= set(operation["responses"])
     buckets = schema["components"]["schemas"]["Buckets"]
     assert sorted(buckets["properties"]) == sorted(BUCKETS)
+
+
+def test_staff_without_view_invoice_get_a_403_naming_it_as_the_admins_aging_csv_does(client, staff_headers):
+    response = client.get(AGING_URL, headers=staff_headers)
+    assert response.status_code == 403
+    assert "invoicing.view_invoice" in response.json()["detail"]

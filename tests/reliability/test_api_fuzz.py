@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import schemathesis
+from django.contrib.auth.models import Permission
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.utils import timezone
@@ -48,6 +49,8 @@ def api_schema(db):
 def staff_bearer(django_user_model) -> dict[str, str]:
     """A staff user's token, and runs of every status and trigger, real and dry, for the API to show."""
     user = django_user_model.objects.create_user(username="ops", is_staff=True)
+    # And the books' endpoints to write to and read from (the invoicing model permissions).
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="invoicing"))
     now = timezone.now()
     triggers = JobExecutionLog.Trigger.values
     for minutes, status in enumerate(RunStatus.values):
