@@ -17,8 +17,8 @@ from common.admin import ReadOnlyModelAdmin
 from common.display import moment
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
-from reminders.models import Notification
-from reminders.services import deliveries_cancel, deliveries_resend
+from reminders.models import Message, MessageState, Notification
+from reminders.services import messages_cancel, messages_resend
 
 CUSTOMER_PAGE_REMINDERS = 20
 # The threshold filter lists the thresholds of the newest reminders only: listing every value ever used
@@ -49,19 +49,22 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         "reminder",
         "days_overdue",
         "recipient",
-        "delivery_state",
+        "state",
         "sent",
     ]
     # No date hierarchy: at every page view it reads the whole (filtered) table twice, for the first and
     # last date and for the distinct years; the created_at filter below offers dates without a query.
-    list_filter = ["delivery_state", ThresholdFilter, ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        ("delivery__state", admin.ChoicesFieldListFilter),
+        ThresholdFilter,
+        ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["invoice__number", "invoice__customer__name", "recipient", "invoice__customer__email"]
     search_help_text = (
         "A customer's name, an invoice number, or an email address (the recipient's or the customer's)."
     )
-    list_select_related = ["invoice__customer"]
+    list_select_related = ["invoice__customer", "delivery"]
     show_full_result_count = False
-    actions = ["resend", "cancel"]
     fieldsets = [
         (
             "Reminder",
@@ -78,64 +81,8 @@ class NotificationAdmin(ReadOnlyModelAdmin):
                 ]
             },
         ),
-        (
-            "Delivery",
-            {
-                "fields": [
-                    "delivery_state",
-                    "attempts",
-                    "last_error",
-                    "cancel_reason",
-                    "next_attempt_at",
-                    "last_attempt_at",
-                    "leased_until",
-                    "sent_at",
-                    "message_id",
-                ]
-            },
-        ),
-        ("What was sent", {"fields": ["sent_subject", "sent_body", "sent_html"]}),
+        ("Delivery", {"fields": ["state", "cancel_reason", "message_link"]}),
     ]
-
-    def has_deliver_permission(self, request: HttpRequest) -> bool:
-        """Resending and cancelling change a reminder's delivery, never the reminder itself."""
-        return request.user.has_perm("reminders.change_notification")
-
-    @admin.action(
-        description="Send the selected reminders again (failed or cancelled ones)", permissions=["deliver"]
-    )
-    def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        self._change_deliveries(
-            request,
-            queryset,
-            deliveries_resend,
-            "{done} of {selected} reminders are back in the outbox; the others were not failed or "
-            "cancelled, so they were left as they are.",
-        )
-
-    @admin.action(
-        description="Cancel the selected reminders (pending or failed ones)", permissions=["deliver"]
-    )
-    def cancel(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        self._change_deliveries(
-            request,
-            queryset,
-            deliveries_cancel,
-            "{done} of {selected} reminders cancelled; the others were sent, being sent or already "
-            "cancelled, so they were left as they are.",
-        )
-
-    def _change_deliveries(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Notification],
-        service: Callable[..., int],
-        report: str,
-    ) -> None:
-        selected = list(queryset.values_list("pk", flat=True))
-        done = service(ids=selected)
-        level = messages.SUCCESS if done else messages.WARNING
-        self.message_user(request, report.format(done=done, selected=len(selected)), level)
 
     def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
         # The customer page links to "this customer's reminders".
@@ -153,9 +100,119 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     def reminder(self, notification: Notification) -> str:
         return reminder_label(notification)
 
-    @admin.display(description="sent", ordering="sent_at")
+    @admin.display(description="delivery", ordering="delivery__state")
+    def state(self, notification: Notification) -> str:
+        return MessageState(notification.state).label + (
+            f" ({notification.cancel_reason})" if notification.cancel_reason else ""
+        )
+
+    @admin.display(description="sent", ordering="delivery__sent_at")
     def sent(self, notification: Notification) -> str:
-        return moment(notification.sent_at, seconds=False) if notification.sent_at else "—"
+        sent_at = notification.delivery.sent_at if notification.delivery else None
+        return moment(sent_at, seconds=False) if sent_at else "—"
+
+    @admin.display(description="message")
+    def message_link(self, notification: Notification) -> str:
+        if notification.delivery_id is None:
+            return "Not in a message yet: a sender groups it when it is due."
+        url = reverse("admin:reminders_message_change", args=[notification.delivery_id])
+        return format_html('<a href="{}">{}</a>', url, notification.delivery)
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyModelAdmin):
+    """The outbox as staff see it (SPEC §10): each message, its reminders and what was sent."""
+
+    list_display = ["id", "created", "customer", "recipient", "state", "attempts", "sent", "message_id"]
+    list_filter = ["state", ("created_at", admin.DateFieldListFilter)]
+    search_fields = [
+        "customer__name",
+        "customer__email",
+        "recipient",
+        "message_id",
+        "reminders__invoice__number",
+    ]
+    search_help_text = "A customer's name or email, an invoice number, or a Message-ID."
+    list_select_related = ["customer"]
+    show_full_result_count = False
+    actions = ["resend", "cancel"]
+    fieldsets = [
+        ("Message", {"fields": ["customer", "recipient", "state", "message_id", "reminder_list"]}),
+        (
+            "Delivery",
+            {
+                "fields": [
+                    "attempts",
+                    "last_error",
+                    "refused_copies",
+                    "next_attempt_at",
+                    "last_attempt_at",
+                    "leased_until",
+                    "sent_at",
+                    "created_at",
+                ]
+            },
+        ),
+        ("What was sent", {"fields": ["subject", "text_body", "html_body"]}),
+    ]
+
+    def has_deliver_permission(self, request: HttpRequest) -> bool:
+        """Resending and cancelling change a message's delivery, never the reminders themselves."""
+        return request.user.has_perm("reminders.change_message")
+
+    @admin.action(
+        description="Send the selected messages again (failed, cancelled or bounced ones)",
+        permissions=["deliver"],
+    )
+    def resend(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        self._change(
+            request,
+            queryset,
+            messages_resend,
+            "{done} of {selected} messages are back in the outbox, to the customer's current address; the "
+            "others were not failed, cancelled or bounced, so they were left as they are.",
+        )
+
+    @admin.action(
+        description="Cancel the selected messages (pending or failed ones)", permissions=["deliver"]
+    )
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        self._change(
+            request,
+            queryset,
+            messages_cancel,
+            "{done} of {selected} messages cancelled; the others were sent, being sent or already "
+            "cancelled, so they were left as they are.",
+        )
+
+    def _change(
+        self, request: HttpRequest, queryset: QuerySet[Message], service: Callable[..., int], report: str
+    ) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        done = service(ids=selected)
+        level = messages.SUCCESS if done else messages.WARNING
+        self.message_user(request, report.format(done=done, selected=len(selected)), level)
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # A run's page links to "the messages carrying this run's reminders".
+        return lookup == "reminders__run_id" or super().lookup_allowed(lookup, value, request)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Message], search_term: str) -> Any:
+        found, _ = super().get_search_results(request, queryset, search_term)
+        return found.distinct() if search_term else found, False
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, message: Message) -> str:
+        return moment(message.created_at, seconds=False)
+
+    @admin.display(description="sent", ordering="sent_at")
+    def sent(self, message: Message) -> str:
+        return moment(message.sent_at, seconds=False) if message.sent_at else "—"
+
+    @admin.display(description="reminders")
+    def reminder_list(self, message: Message) -> str:
+        reminders = list(message.reminders.select_related("invoice", "delivery").order_by("id"))
+        return reminders_table(reminders) if reminders else "No reminder."
 
 
 def reminder_label(notification: Notification) -> str:
@@ -179,8 +236,8 @@ def reminders_table(notifications: list[Notification]) -> str:
                 reminder_label(n),
                 n.days_overdue,
                 n.recipient,
-                n.get_delivery_state_display(),
-                moment(n.sent_at) if n.sent_at else "—",
+                MessageState(n.state).label,
+                moment(n.delivery.sent_at) if n.delivery and n.delivery.sent_at else "—",
             )
             for n in notifications
         ),
@@ -196,7 +253,9 @@ class InvoiceWithRemindersAdmin(InvoiceAdmin):
 
     @admin.display(description="reminders")
     def reminders(self, invoice: Invoice) -> str:
-        notifications = list(invoice.notifications.select_related("invoice").order_by("-created_at", "-id"))
+        notifications = list(
+            invoice.notifications.select_related("invoice", "delivery").order_by("-created_at", "-id")
+        )
         return reminders_table(notifications) if notifications else "No reminder yet."
 
 
@@ -211,7 +270,7 @@ class CustomerWithRemindersAdmin(CustomerAdmin):
     def reminders(self, customer: Customer) -> str:
         latest = (
             Notification.objects.filter(invoice__customer=customer)
-            .select_related("invoice")
+            .select_related("invoice", "delivery")
             .order_by("-created_at", "-id")
         )
         shown = list(latest[: CUSTOMER_PAGE_REMINDERS + 1])

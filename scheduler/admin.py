@@ -17,7 +17,7 @@ from rangefilter.filters import DateRangeFilter
 
 from common.admin import ReadOnlyModelAdmin
 from common.display import moment
-from reminders.models import DeliveryState
+from reminders.models import MessageState
 from reminders.monitoring import delivery_counts
 from scheduler.dispatch import overdue_check_enqueue, queued_overdue_checks
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
@@ -170,16 +170,16 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
             '<a href="{}">{} notifications created by this run</a>', url, run.notifications_created
         )
 
-    @admin.display(description="delivery")
+    @admin.display(description="messages")
     def deliveries(self, run: JobExecutionLog) -> str:
         if run.dry_run:
             return "None: a dry run writes no notifications."
         counts = delivery_counts(run_id=run.pk)
-        base = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}&delivery_state="
+        base = reverse("admin:reminders_message_changelist") + f"?reminders__run_id={run.pk}&state__exact="
         return format_html_join(
             " · ",
             '<a href="{}{}">{} {}</a>',
-            ((base, state, counts[state], label.lower()) for state, label in DeliveryState.choices),
+            ((base, state, counts[state], label.lower()) for state, label in MessageState.choices),
         )
 
     @admin.display(description="errors")

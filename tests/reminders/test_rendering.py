@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reminders.delivery import current_templates
 from reminders.models import ReminderTemplate
+from reminders.outbox import current_templates
 from reminders.rendering import (
     SAMPLE_ROW,
     TemplateSet,

@@ -7,7 +7,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_q.models import OrmQ
 
-from reminders.models import Notification
 from scheduler.models import ApiToken, JobExecutionLog, RunStatus
 from scheduler.tokens import api_token_create
 from tests.reminders.factories import NotificationFactory
@@ -375,11 +374,13 @@ def test_times_on_the_list_and_the_page_carry_their_zone(superuser_client, setti
     assert "2026-02-04 00:00:06 CET" in page
 
 
-def test_the_status_box_shows_the_outbox_and_links_its_failed_reminders(superuser_client):
-    Notification.objects.filter(pk=NotificationFactory().pk).update(delivery_state="failed")
-    NotificationFactory()
+def test_the_status_box_shows_the_outbox_and_links_its_failed_messages(superuser_client):
+    from tests.reminders.factories import MessageFactory
+
+    MessageFactory(state="failed")
+    MessageFactory()
     page = superuser_client.get(RUNS_URL).content.decode()
     assert 'id="delivery-health"' in page
     assert "1 pending" in page
-    assert "?delivery_state=failed" in page
+    assert "?state__exact=failed" in page
     assert "1 failed" in page

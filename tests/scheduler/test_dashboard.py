@@ -14,7 +14,7 @@ from django.utils import timezone
 from invoicing.selectors import receivables_aging
 from scheduler.dashboard import activity_chart, aging_chart, short_amount
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
-from tests.reminders.factories import NotificationFactory
+from tests.reminders.factories import NotificationFactory, delivered
 from tests.scheduler.factories import JobExecutionLogFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,8 @@ def test_status_box_shows_the_last_real_run_and_the_last_dry_run_apart(superuser
 
 def test_dashboard_counts_reminders_created_and_delivered_over_30_days(superuser_client):
     now = timezone.now()
-    NotificationFactory.create_batch(2, sent_at=now)
+    for reminder in NotificationFactory.create_batch(2):
+        delivered(reminder, state="sent", sent_at=now)
     NotificationFactory()
     old = NotificationFactory()
     type(old).objects.filter(pk=old.pk).update(created_at=now - timedelta(days=45))

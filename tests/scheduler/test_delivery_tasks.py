@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 from django_q.models import OrmQ, Schedule
 
-from reminders.models import DeliveryState, Notification
+from reminders.models import Notification
 from scheduler.schedules import (
     DELIVERY_SCHEDULE_NAME,
     DELIVERY_TASK_FUNC,
@@ -83,7 +83,7 @@ def test_a_real_run_queues_one_sending_task_and_sends_nothing_itself(settings):
     overdue_check_task(scheduled_for="2026-03-11T00:00:00+00:00")
     assert queued_funcs() == [DELIVERY_TASK_FUNC]
     assert mail.outbox == []
-    assert Notification.objects.filter(delivery_state=DeliveryState.PENDING).count() == 2
+    assert Notification.objects.filter(delivery__isnull=True, cancel_reason="").count() == 2
 
 
 def test_a_dry_run_queues_no_sending():

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 
 from common.commands import CheckedCommand
 from common.interrupts import Interrupted, stopping_signals_raise
-from reminders.delivery import SendReport, reminders_send
+from reminders.outbox import SendReport, reminders_send
 from reminders.mail import mail_destination
 
 FAILED_EXIT_CODE = 1
@@ -19,17 +19,17 @@ def positive(value: str) -> int:
 
 
 def summary(report: SendReport) -> str:
-    return f"Reminders: {report.summary()} ({report.chunks} chunks)."
+    return f"Messages: {report.summary()} ({report.chunks} chunks)."
 
 
 def interrupted(exc: Interrupted, report: SendReport) -> str:
     text = (
-        f"Sending was {exc}; what the mail server accepted is recorded above, and the reminders "
-        "claimed but not sent are pending again."
+        f"Sending was {exc}; what the mail server accepted is recorded above, and the "
+        f"{report.released} messages claimed but not sent are pending again."
     )
     if report.awaiting_lease:
         text += (
-            f" {report.awaiting_lease} reminders claimed and not recorded wait for their lease to expire "
+            f" {report.awaiting_lease} messages claimed and not recorded wait for their lease to expire "
             f"(REMINDER_LEASE_SECONDS={settings.REMINDER_LEASE_SECONDS}); the next sending takes them."
         )
     return text
@@ -39,10 +39,10 @@ class Command(CheckedCommand):
     help = "Send the reminders that are due by email, then exit (see docs/delivery.md)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--limit", type=positive, help="try at most N reminders, then exit")
+        parser.add_argument("--limit", type=positive, help="claim about N messages at most, then exit")
 
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
-        progress = self.progress(desc="Sending reminders", unit="reminder", verb="process")
+        progress = self.progress(desc="Sending reminders", unit="message", verb="process")
         report = SendReport()
         stopped: Interrupted | None = None
         try:
@@ -63,7 +63,7 @@ class Command(CheckedCommand):
             self.stdout.write(f"  {error}")
         if report.failed:
             raise CommandError(
-                f"{report.failed} reminders failed for good; they are listed with their error in the admin "
-                "(delivery state: failed).",
+                f"{report.failed} messages failed for good; they are listed with their error in the admin "
+                "(Reminders → Messages, state: failed).",
                 returncode=FAILED_EXIT_CODE,
             )
