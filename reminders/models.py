@@ -151,7 +151,7 @@ class Notification(models.Model):
         """The reminder's delivery as staff read it: cancelled with a reason, or its message's state."""
         if self.cancel_reason:
             return MessageState.CANCELLED
-        return self.delivery.state if self.delivery_id else MessageState.PENDING
+        return self.delivery.state if self.delivery is not None else MessageState.PENDING
 
 
 class ReminderTemplate(models.Model):

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -35,7 +36,7 @@ from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
@@ -240,7 +241,13 @@ class _Desk:
             raise _Stopped
         answer: Future[_T] = Future()
         self.requests.put((question, answer))
-        return answer.result()
+        while True:
+            try:
+                return answer.result(timeout=0.2)
+            except FutureTimeout:
+                # Asked just as the desk closed: nobody will answer.
+                if self.closed and not answer.done():
+                    raise _Stopped from None
 
     def wake(self) -> None:
         self.requests.put(None)
@@ -423,9 +430,14 @@ class _Sender:
             chunk.stopping = True
         try:
             self._give_back_all([chunk for chunk, _ in in_flight])
-        except Exception as exc:
-            logger.warning("Giving back the claimed messages failed: %s", exc)
-            self.report.awaiting_lease += sum(len(chunk.unstarted()) for chunk, _ in in_flight)
+        except Exception:
+            # The stop cut a query short and left the connection unusable: a new one gives back.
+            connection.close()
+            try:
+                self._give_back_all([chunk for chunk, _ in in_flight])
+            except Exception as exc:
+                logger.warning("Giving back the claimed messages failed: %s", exc)
+                self.report.awaiting_lease += sum(len(chunk.unstarted()) for chunk, _ in in_flight)
         deadline = time.monotonic() + self.config.seconds_per_message + 1
         pending = [future for _, future in in_flight]
         while any(not future.done() for future in pending) and time.monotonic() < deadline:
@@ -533,8 +545,8 @@ class _Sender:
             .order_by("due_date", "number")
             .values("id", "customer_id", "number", "due_date", "currency", "balance_due")
         ):
-            row["days_overdue"] = (as_of - row["due_date"]).days
-            chunk.others.setdefault(row["customer_id"], []).append(row)
+            other: dict[str, Any] = {**row, "days_overdue": (as_of - row["due_date"]).days}
+            chunk.others.setdefault(row["customer_id"], []).append(other)
 
     # --- just before a message goes on the wire ---
 
@@ -734,7 +746,7 @@ def _candidate_customers(now: datetime, size: int) -> list[int]:
     return sorted({*from_messages, *from_reminders})
 
 
-def _reminder_rows(message_pk: int, token: str) -> QuerySet[Notification, dict[str, Any]]:
+def _reminder_rows(message_pk: int, token: str) -> QuerySet[Any, Any]:
     """A message's reminders not cancelled, with their invoices and customer as committed now, and how
     many of each invoice's reminders were sent before; none when the claim is not held."""
     earlier = (

@@ -72,8 +72,8 @@ class DeliveriesSerializer(serializers.Serializer):
     complained = serializers.IntegerField(source="counts.complained")
     health = serializers.ChoiceField(
         choices=["ok", "unavailable"],
-        help_text="unavailable when a pending message (or a reminder not yet in one) has waited over an hour, or the newest chunk a "
-        "sender claimed sent nothing.",
+        help_text="unavailable when a pending message (or a reminder not yet in one) has waited over an "
+        "hour, or the newest chunk a sender claimed sent nothing.",
     )
     oldest_waiting_since = serializers.DateTimeField(
         allow_null=True, help_text="When the longest-waiting pending message (or reminder) became due."

@@ -656,3 +656,21 @@ def test_channel_is_told_nothing_of_the_database(smtp_settings):
     channel = EmailChannel(from_email="billing@shop.example", bcc=())
     pending_reminders(2)
     assert reminders_send(channel=channel).sent == 2
+
+
+@pytest.mark.parametrize(("first_state", "says_earlier"), [(SENT, True), (CANCELLED, False), (FAILED, False)])
+def test_a_firm_notice_speaks_of_earlier_reminders_only_when_one_was_sent(
+    smtp_settings, first_state, says_earlier
+):
+    """Going live on a backlog: the first contact may be at level 2; it must not claim reminders that
+    were never sent."""
+    from tests.reminders.factories import MessageFactory, NotificationFactory
+
+    [first] = pending_reminders(1)
+    message = MessageFactory(customer=first.invoice.customer, state=first_state)
+    Notification.objects.filter(pk=first.pk).update(delivery=message)
+    second = NotificationFactory(invoice=first.invoice, threshold_days=7, level=2, days_overdue=10, run_id=0)
+    assert reminders_send().sent == 1
+    sent = message_of(second)
+    assert ("earlier reminder" in sent.text_body) is says_earlier
+    assert ("earlier reminder" in sent.html_body) is says_earlier

@@ -80,7 +80,13 @@ def test_sender_killed_mid_chunk_leaves_every_reminder_delivered_after_the_lease
     sends the chunk again. Every reminder arrives; a duplicate carries the same Message-ID."""
     smtp_server.start({"delay": 0.15})
     reminders = pending_reminders(12)
-    env = sender_env(smtp_server, REMINDER_SEND_CHUNK="6", REMINDER_LEASE_SECONDS="3")
+    # A 1 s timeout: one message may take 4 s, which a 5 s lease covers.
+    env = sender_env(
+        smtp_server,
+        EMAIL_URL=f"{smtp_server.url}?timeout=1",
+        REMINDER_SEND_CHUNK="6",
+        REMINDER_LEASE_SECONDS="5",
+    )
     with open(os.devnull, "w") as output, running_manage("send_reminders", output=output, **env) as sender:
         assert wait_until(lambda: len(smtp_server.messages()) >= 2, timeout=30, interval=0.05)
         os.killpg(sender.pid, signal.SIGKILL)
@@ -88,7 +94,7 @@ def test_sender_killed_mid_chunk_leaves_every_reminder_delivered_after_the_lease
     accepted_before_the_kill = len(smtp_server.messages())
     stranded = Message.objects.filter(state=MessageState.SENDING).count()
     assert stranded >= 1
-    time.sleep(3.1)  # the lease of the killed sender's chunk
+    time.sleep(5.1)  # the lease of the killed sender's chunk
     finished = run_manage("send_reminders", **env)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     received = smtp_server.message_ids()

@@ -17,6 +17,8 @@ from tests.scheduler.factories import JobExecutionLogFactory
 BEFORE = [
     ("scheduler", "0003_execution_request_id_and_dry_run_index"),
     ("invoicing", "0002_invoice_dates_in_range"),
+    # The last schema whose reminders carried their own delivery, which the adoption writes.
+    ("reminders", "0005_last_attempt_index"),
 ]
 ADOPT = [("scheduler", "0004_adopt_legacy_notifications")]
 

@@ -6,8 +6,8 @@ from django.core.management.base import CommandError
 
 from common.commands import CheckedCommand
 from common.interrupts import Interrupted, stopping_signals_raise
-from reminders.outbox import SendReport, reminders_send
 from reminders.mail import mail_destination
+from reminders.outbox import SendReport, reminders_send
 
 FAILED_EXIT_CODE = 1
 
