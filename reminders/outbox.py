@@ -184,9 +184,13 @@ def waiting_reminders() -> QuerySet[Notification]:
     return ungrouped_reminders().exclude(invoice__customer_id__in=busy)
 
 
-def due_count(*, now: datetime) -> int:
-    """How many reminders and messages a sender would take now (for a progress display)."""
-    return Message.objects.filter(due_messages(now)).count() + waiting_reminders().count()
+def due_count(*, now: datetime, grouping: str = "customer") -> int:
+    """About how many messages a sender would send now (for a progress display): those due, and those
+    the waiting reminders will make."""
+    waiting = waiting_reminders()
+    if grouping == "customer":
+        waiting = waiting.order_by().values("invoice__customer_id").distinct()
+    return Message.objects.filter(due_messages(now)).count() + waiting.count()
 
 
 def reminders_send(
@@ -212,7 +216,7 @@ def reminders_send(
         channel = EmailChannel(from_email=config.from_email, bcc=config.bcc)
     sender = _Sender(config, clock, rng or random.Random(), report if report is not None else SendReport())
     if progress:
-        progress.start(min(due_count(now=clock()), limit or 2**62))
+        progress.start(min(due_count(now=clock(), grouping=config.grouping), limit or 2**62))
     try:
         with _outcomes_committed_lazily():
             sender.run(channel, limit, progress)

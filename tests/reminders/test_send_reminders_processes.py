@@ -102,8 +102,9 @@ def test_sender_killed_mid_chunk_leaves_every_reminder_delivered_after_the_lease
     print(f"\nkilled mid-chunk: {len(received)} messages received, {sum(duplicates.values())} duplicates")
     assert unsent(reminders) == 0
     assert set(received) == expected_ids(reminders)
-    # Only what the server had accepted from the killed sender (its chunks on the wire) is repeated.
-    assert sum(duplicates.values()) <= accepted_before_the_kill
+    # Only what the server had accepted from the killed sender and it had not yet recorded is repeated:
+    # each outcome is written as it comes, so at most the message in progress on each connection.
+    assert sum(duplicates.values()) <= min(accepted_before_the_kill, 2)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])

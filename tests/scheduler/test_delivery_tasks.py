@@ -105,5 +105,5 @@ def test_sending_task_sends_what_is_due_and_returns_the_counts(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     pending_reminders(3)
     counts = send_reminders_task()
-    assert counts == {"sent": 3, "retried": 0, "failed": 0, "cancelled": 0, "released": 0}
+    assert counts == {"sent": 3, "retried": 0, "failed": 0, "cancelled": 0, "deferred": 0, "released": 0}
     assert len(mail.outbox) == 3
