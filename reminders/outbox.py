@@ -285,8 +285,10 @@ class _Desk:
             question, answer = item
             try:
                 answer.set_result(question())
-            except BaseException as exc:
-                answer.set_exception(_Stopped(str(exc)))
+            except BaseException:
+                # Asked again while stopping: a stop that cut the answer short must not leave it unanswered.
+                if not answer.done():
+                    self.requests.put(item)
                 raise
             try:
                 item = self.requests.get_nowait()
@@ -343,8 +345,10 @@ class _Chunk:
         return None
 
     def report(self, outcome: Outcome) -> None:
-        claimed, outgoing = self.on_wire.pop(outcome.key)
-        self.sender.record(self, claimed, outgoing, outcome)
+        if (entry := self.on_wire.get(outcome.key)) is None:
+            return  # recorded already: asked again after a stop cut the answer short
+        self.sender.record(self, *entry, outcome)
+        del self.on_wire[outcome.key]
 
     def defer_rest(self, error: str) -> None:
         rest = self.messages[self.position :]
@@ -461,6 +465,8 @@ class _Sender:
             except Exception as exc:
                 logger.warning("Giving back the claimed messages failed: %s", exc)
                 self.report.awaiting_lease += sum(len(chunk.unstarted()) for chunk, _ in in_flight)
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
         deadline = time.monotonic() + self.config.seconds_per_message + 1
         pending = [future for _, future in in_flight]
         while any(not future.done() for future in pending) and time.monotonic() < deadline:
