@@ -189,7 +189,8 @@ def due_count(*, now: datetime, grouping: str = "customer") -> int:
     the waiting reminders will make."""
     waiting = waiting_reminders()
     if grouping == "customer":
-        waiting = waiting.order_by().values("invoice__customer_id").distinct()
+        customers = waiting.order_by().values("invoice__customer_id").distinct().count()
+        return Message.objects.filter(due_messages(now)).count() + customers
     return Message.objects.filter(due_messages(now)).count() + waiting.count()
 
 
