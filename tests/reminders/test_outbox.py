@@ -632,6 +632,8 @@ def test_ctrl_c_stops_after_the_message_in_progress_and_leaves_nothing_sending(s
         if wait_until(lambda: len(smtp_settings.messages()) >= 1, timeout=10, interval=0.01):
             signal.pthread_kill(main, signal.SIGINT)
 
+    # Ctrl-C as in a fresh process, whatever an earlier test of this process left as its handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupter = threading.Thread(target=interrupt_after_the_first_message)
     interrupter.start()
     report = SendReport()
@@ -640,6 +642,7 @@ def test_ctrl_c_stops_after_the_message_in_progress_and_leaves_nothing_sending(s
             reminders_send(config=config(chunk_size=3, connections=1), report=report)
     finally:
         interrupter.join()
+        signal.signal(signal.SIGINT, previous)
     found = states(reminders)
     assert found[reminders[0].pk] == SENT
     assert [found[reminder.pk] for reminder in reminders[2:]] == [PENDING] * 7
