@@ -9,9 +9,9 @@ import pytest
 
 from invoicing.imports import COLUMNS
 from invoicing.models import Invoice, InvoiceStatus
+from tests.desk import test_browser as browsers
+from tests.desk.test_browser import PASSWORD, log_in, screenshot_path
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
-from tests.scheduler import test_browser as browsers
-from tests.scheduler.test_browser import PASSWORD, log_in, screenshot_path
 
 pytestmark = browsers.pytestmark
 
