@@ -105,4 +105,4 @@ def test_send_reminders_writes_files_when_email_url_asks_for_them(tmp_path):
 def test_send_reminders_starts_in_debug_without_email_url():
     result = run_without_email_url("send_reminders", DJANGO_DEBUG="1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Reminders: 0 sent" in result.stdout
+    assert "Messages: 0 sent" in result.stdout
