@@ -150,8 +150,8 @@ def setup_django(url: str, port: int = 0) -> None:
 # --- The data set: N overdue invoices, one pending reminder each ----------------------------------------
 
 LOAD_CUSTOMERS = """
-INSERT INTO invoicing_customer (id, name, email, reminders_paused)
-SELECT g,
+INSERT INTO invoicing_customer (id, reference, name, email, reminders_paused)
+SELECT g, 'C-' || g,
        (ARRAY['Müller & Söhne GmbH', 'O''Brien Ltd', 'Dupont, SA', 'Acme Inc.'])[1 + g %% 4] || ' ' || g,
        format('billing+%%s@customer%%s.example', g, g), false
 FROM generate_series(1::bigint, %(customers)s) AS g

@@ -36,20 +36,11 @@ FROM unnest(%(sizes)s::int[]) WITH ORDINALITY AS runs(created, n)
 ON CONFLICT (id) DO NOTHING
 """
 PAUSE_CUSTOMERS = "UPDATE invoicing_customer SET reminders_paused = (id % 25 = 0)"
-# One failed statement per customer of the run, carrying that customer's reminders of it.
+# The messages carrying the run's reminders fail (the load sends every reminder in a message).
 FAIL_RUN = """
-WITH run_reminders AS (
-    SELECT n.id, i.customer_id
-    FROM reminders_notification n JOIN invoicing_invoice i ON i.id = n.invoice_id
-    WHERE n.run_id = %(run)s AND n.delivery_id IS NULL
-), made AS (
-    INSERT INTO reminders_message (customer_id, recipient, state, attempts, last_error)
-    SELECT DISTINCT customer_id, '', 'failed', 5, '550 mailbox unavailable' FROM run_reminders
-    RETURNING id, customer_id
-)
-UPDATE reminders_notification n SET delivery_id = made.id
-FROM run_reminders r JOIN made ON made.customer_id = r.customer_id
-WHERE n.id = r.id
+UPDATE reminders_message
+SET state = 'failed', sent_at = NULL, attempts = 5, last_error = '550 mailbox unavailable'
+WHERE id IN (SELECT delivery_id FROM reminders_notification WHERE run_id = %(run)s) AND state <> 'failed'
 """
 
 

@@ -107,8 +107,8 @@ def scalar(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> An
 # pay; 10 due on as_of (not overdue); 150 not yet due; 580 paid; 50 draft; 100 void. About 1% of the
 # customers are paused, so a few overdue-looking invoices get nothing.
 LOAD_CUSTOMERS = """
-INSERT INTO invoicing_customer (id, name, email, reminders_paused)
-SELECT g,
+INSERT INTO invoicing_customer (id, reference, name, email, reminders_paused)
+SELECT g, 'C-' || g,
        (ARRAY['Müller & Söhne GmbH', 'O''Brien Ltd', 'Dupont, SA', 'Acme Inc.'])[1 + g %% 4] || ' ' || g,
        format('billing+%%s@customer%%s.example', g, g),
        g %% 97 = 0

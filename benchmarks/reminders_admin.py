@@ -27,8 +27,8 @@ RUNS = 300
 RUN_INDEX = "notification_run_idx"
 
 LOAD_CUSTOMERS = """
-INSERT INTO invoicing_customer (id, name, email, reminders_paused)
-SELECT g, 'Customer ' || g, format('billing%%s@customer.example', g), false
+INSERT INTO invoicing_customer (id, reference, name, email, reminders_paused)
+SELECT g, 'C-' || g, 'Customer ' || g, format('billing%%s@customer.example', g), false
 FROM generate_series(1, %(customers)s) AS g
 """
 LOAD_INVOICES = """
