@@ -35,6 +35,13 @@ class CustomerWrittenSerializer(CustomerSerializer):
 
 
 class ReminderSerializer(serializers.ModelSerializer):
+    """A reminder with the delivery of the message that carries it (empty until a sender takes it)."""
+
+    delivery_state = serializers.CharField(source="state", help_text="pending until a message carries it.")
+    attempts = serializers.IntegerField(source="delivery.attempts", allow_null=True)
+    sent_at = serializers.DateTimeField(source="delivery.sent_at", allow_null=True)
+    last_error = serializers.CharField(source="delivery.last_error", allow_null=True)
+
     class Meta:
         model = Notification
         fields = [

@@ -233,7 +233,7 @@ INVOICE_COLUMNS = {
 
 
 def invoice_detail(number: str) -> Invoice:
-    reminders = Notification.objects.order_by("threshold_days")
+    reminders = Notification.objects.select_related("delivery").order_by("threshold_days")
     invoice = storable(number) and (
         Invoice.objects.select_related("customer")
         .prefetch_related(Prefetch("notifications", queryset=reminders), "payments")

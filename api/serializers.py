@@ -61,18 +61,22 @@ class ExecutionDetailSerializer(ExecutionSummarySerializer):
 
 
 class DeliveriesSerializer(serializers.Serializer):
+    """Messages (not reminders) by state: a statement carrying several reminders counts once."""
+
     pending = serializers.IntegerField(source="counts.pending")
     sending = serializers.IntegerField(source="counts.sending")
     sent = serializers.IntegerField(source="counts.sent")
     failed = serializers.IntegerField(source="counts.failed")
     cancelled = serializers.IntegerField(source="counts.cancelled")
+    bounced = serializers.IntegerField(source="counts.bounced")
+    complained = serializers.IntegerField(source="counts.complained")
     health = serializers.ChoiceField(
         choices=["ok", "unavailable"],
-        help_text="unavailable when a pending reminder has waited over an hour, or the newest chunk a "
-        "sender claimed sent nothing.",
+        help_text="unavailable when a pending message (or a reminder not yet in one) has waited over an "
+        "hour, or the newest chunk a sender claimed sent nothing.",
     )
     oldest_waiting_since = serializers.DateTimeField(
-        allow_null=True, help_text="When the longest-waiting pending reminder became due."
+        allow_null=True, help_text="When the longest-waiting pending message (or reminder) became due."
     )
     last_chunk_at = serializers.DateTimeField(
         allow_null=True, help_text="When a sender last claimed a chunk."

@@ -24,8 +24,8 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_aging"
 AS_OF = date(2026, 3, 31)
 
 LOAD_CUSTOMERS = """
-INSERT INTO invoicing_customer (id, name, email, reminders_paused)
-SELECT g, 'Customer ' || g, format('billing+%%s@customer%%s.example', g, g), g %% 25 = 0
+INSERT INTO invoicing_customer (id, reference, name, email, reminders_paused)
+SELECT g, 'C-' || g, 'Customer ' || g, format('billing+%%s@customer%%s.example', g, g), g %% 25 = 0
 FROM generate_series(1::bigint, %(customers)s) AS g
 """
 

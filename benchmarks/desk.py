@@ -36,9 +36,11 @@ FROM unnest(%(sizes)s::int[]) WITH ORDINALITY AS runs(created, n)
 ON CONFLICT (id) DO NOTHING
 """
 PAUSE_CUSTOMERS = "UPDATE invoicing_customer SET reminders_paused = (id % 25 = 0)"
+# The messages carrying the run's reminders fail (the load sends every reminder in a message).
 FAIL_RUN = """
-UPDATE reminders_notification SET delivery_state = 'failed', sent_at = NULL, attempts = 5
-WHERE run_id = %(run)s AND delivery_state <> 'failed'
+UPDATE reminders_message
+SET state = 'failed', sent_at = NULL, attempts = 5, last_error = '550 mailbox unavailable'
+WHERE id IN (SELECT delivery_id FROM reminders_notification WHERE run_id = %(run)s) AND state <> 'failed'
 """
 
 

@@ -107,8 +107,8 @@ def scalar(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> An
 # pay; 10 due on as_of (not overdue); 150 not yet due; 580 paid; 50 draft; 100 void. About 1% of the
 # customers are paused, so a few overdue-looking invoices get nothing.
 LOAD_CUSTOMERS = """
-INSERT INTO invoicing_customer (id, name, email, reminders_paused)
-SELECT g,
+INSERT INTO invoicing_customer (id, reference, name, email, reminders_paused)
+SELECT g, 'C-' || g,
        (ARRAY['Müller & Söhne GmbH', 'O''Brien Ltd', 'Dupont, SA', 'Acme Inc.'])[1 + g %% 4] || ' ' || g,
        format('billing+%%s@customer%%s.example', g, g),
        g %% 97 = 0
@@ -295,10 +295,11 @@ def reset_notifications(seed_execution: int) -> None:
     execute(LEAN_TABLE_DDL)
     execute(f"TRUNCATE {OWN_TABLE}, {LEAN_TABLE}")
     seeded = f"id, {NOTIFICATION_COLUMNS}, created_at, run_id"
-    # Yesterday's reminders have been mailed by the time the nightly run starts: not in the outbox.
+    # Yesterday's reminders have been mailed by the time the nightly run starts: not in the outbox (marked
+    # out of it here rather than each given a message, which the check never reads).
     execute(
-        f"INSERT INTO {OWN_TABLE} ({seeded}, delivery_state, sent_at) "
-        f"SELECT {seeded}, 'sent', created_at FROM bench_seeded_notification"
+        f"INSERT INTO {OWN_TABLE} ({seeded}, cancel_reason) "
+        f"SELECT {seeded}, 'bench: mailed' FROM bench_seeded_notification"
     )
     lean = f"{NOTIFICATION_COLUMNS}, created_at, run_id"
     execute(f"INSERT INTO {LEAN_TABLE} ({lean}) SELECT {lean} FROM bench_seeded_notification")

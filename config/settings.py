@@ -6,6 +6,7 @@ overdue-check variables are kept as the raw strings the operator wrote; ``schedu
 them the same way.
 """
 
+import re
 import secrets
 from pathlib import Path
 from zoneinfo import available_timezones
@@ -280,6 +281,13 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REMINDER_BCC = env.email_list("REMINDER_BCC")
 REMINDER_MAX_ATTEMPTS = env.integer("REMINDER_MAX_ATTEMPTS", default=5, minimum=1, maximum=50)
 REMINDER_SEND_CHUNK = env.integer("REMINDER_SEND_CHUNK", default=100, minimum=1, maximum=10000)
+# One message per customer (a statement of its due reminders), or one per reminder.
+REMINDER_GROUPING = env.matching(
+    "REMINDER_GROUPING",
+    "customer",
+    re.compile(r"(customer|invoice)\Z"),
+    "allowed values are customer, invoice",
+)
 # Mail connections one sender keeps busy at once, each sending its own chunk.
 REMINDER_SEND_CONNECTIONS = env.integer("REMINDER_SEND_CONNECTIONS", default=2, minimum=1, maximum=16)
 # A chunk must be sent within its lease, or another sender may claim (and send) it again.

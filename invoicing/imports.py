@@ -174,7 +174,12 @@ def row_problems(line: int, values: Mapping[str, object]) -> tuple[tuple[Any, ..
     if status not in STATUSES:
         problems.append(("status", status, f"is not a status: one of {', '.join(STATUSES)}"))
     if problems:
-        return None, [RowError(line, *problem) for problem in problems]
+        # A refused row is never staged, so the customer check after staging would not see it: its
+        # customer's problems are named here, with the row's own.
+        customer = [
+            problem for problem in _customer_problems(reference, name, email) if problem not in problems
+        ]
+        return None, [RowError(line, *problem) for problem in (*customer, *problems)]
     return (
         line,
         reference,

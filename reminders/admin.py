@@ -23,17 +23,21 @@ from common.display import count_of, moment
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
 from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
-from reminders.models import DeliveryState, Notification, OutboxSwitch, ReminderTemplate
+from reminders.models import Message, MessageState, Notification, OutboxSwitch, ReminderTemplate
+from reminders.monitoring import unsent_reminders
 from reminders.rendering import SAMPLE_ROW, TemplateSource, render_unsaved
 from reminders.selectors import preview_rows, sending_paused
-from reminders.services import deliveries_cancel, deliveries_resend
+from reminders.services import messages_cancel, messages_resend
 from reminders.switch import sending_pause, sending_resume
 
 CUSTOMER_PAGE_REMINDERS = 20
 TEMPLATE_HELP = (
-    "Django template language. Subject and text: {{ customer.name }}, {{ customer.email }}, "
-    "{{ invoice.number }}, {{ invoice.due_date }}, {{ invoice.total }}, {{ invoice.balance }}, "
-    "{{ balance }}, {{ days_overdue }}, {{ level }}, {{ threshold_days }}. In HTML every value is escaped. "
+    "Django template language. A message carries one or more reminders of one customer. Subject and "
+    "text: {{ customer.name }}, {{ customer.email }}; the first reminder's {{ invoice.number }}, "
+    "{{ invoice.due_date }}, {{ invoice.total }}, {{ invoice.balance }}, {{ balance }}, {{ days_overdue }}, "
+    "{{ level }}, {{ threshold_days }}; {% for r in reminders %} each reminder with the same values "
+    "(r.invoice.number, r.balance, …); {{ totals }} (currency, amount), {{ other_invoices }}, "
+    "{{ statement }} (more than one reminder), {{ earlier_reminders }}. In HTML every value is escaped. "
     "The template of the highest level serves every level above it."
 )
 # The threshold filter lists the thresholds of the newest reminders only: listing every value ever used
@@ -64,18 +68,22 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         "reminder",
         "days_overdue",
         "recipient",
-        "delivery",
+        "state",
+        "sent",
     ]
     # No date hierarchy: at every page view it reads the whole (filtered) table twice, for the first and
     # last date and for the distinct years; the created_at filter below offers dates without a query.
-    list_filter = ["delivery_state", ThresholdFilter, ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        ("delivery__state", admin.ChoicesFieldListFilter),
+        ThresholdFilter,
+        ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["invoice__number", "invoice__customer__name", "recipient", "invoice__customer__email"]
     search_help_text = (
         "A customer's name, an invoice number, or an email address (the recipient's or the customer's)."
     )
-    list_select_related = ["invoice__customer"]
+    list_select_related = ["invoice__customer", "delivery"]
     show_full_result_count = False
-    actions = ["resend", "cancel"]
     readonly_fields = ["run"]
     fieldsets = [
         (
@@ -93,64 +101,8 @@ class NotificationAdmin(ReadOnlyModelAdmin):
                 ]
             },
         ),
-        (
-            "Delivery",
-            {
-                "fields": [
-                    "delivery_state",
-                    "attempts",
-                    "last_error",
-                    "cancel_reason",
-                    "next_attempt_at",
-                    "last_attempt_at",
-                    "leased_until",
-                    "sent_at",
-                    "message_id",
-                ]
-            },
-        ),
-        ("What was sent", {"fields": ["sent_subject", "sent_body", "sent_html"]}),
+        ("Delivery", {"fields": ["state", "cancel_reason", "message_link"]}),
     ]
-
-    def has_deliver_permission(self, request: HttpRequest) -> bool:
-        """Resending and cancelling change a reminder's delivery, never the reminder itself."""
-        return request.user.has_perm("reminders.change_notification")
-
-    @admin.action(
-        description="Send the selected reminders again (failed or cancelled ones)", permissions=["deliver"]
-    )
-    def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        self._change_deliveries(
-            request,
-            queryset,
-            deliveries_resend,
-            "{done} of {selected} reminders are back in the outbox; the others were not failed or "
-            "cancelled, so they were left as they are.",
-        )
-
-    @admin.action(
-        description="Cancel the selected reminders (pending or failed ones)", permissions=["deliver"]
-    )
-    def cancel(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        self._change_deliveries(
-            request,
-            queryset,
-            deliveries_cancel,
-            "{done} of {selected} reminders cancelled; the others were sent, being sent or already "
-            "cancelled, so they were left as they are.",
-        )
-
-    def _change_deliveries(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Notification],
-        service: Callable[..., int],
-        report: str,
-    ) -> None:
-        selected = list(queryset.values_list("pk", flat=True))
-        done = service(ids=selected)
-        level = messages.SUCCESS if done else messages.WARNING
-        self.message_user(request, report.format(done=done, selected=len(selected)), level)
 
     def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
         # The customer page links to "this customer's reminders".
@@ -159,12 +111,6 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     @admin.display(description="created", ordering="created_at")
     def created(self, notification: Notification) -> str:
         return moment(notification.created_at)
-
-    @admin.display(description="delivery", ordering="delivery_state")
-    def delivery(self, notification: Notification) -> str:
-        """``Sent 2026-02-03 09:30 UTC``, ``Failed``: the state and, once sent, when (one column, so
-        that the list fits a laptop's screen)."""
-        return delivery_label(notification)
 
     @admin.display(description="run")
     def run(self, notification: Notification) -> str:
@@ -178,6 +124,119 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     def reminder(self, notification: Notification) -> str:
         return reminder_label(notification)
 
+    @admin.display(description="delivery", ordering="delivery__state")
+    def state(self, notification: Notification) -> str:
+        return MessageState(notification.state).label + (
+            f" ({notification.cancel_reason})" if notification.cancel_reason else ""
+        )
+
+    @admin.display(description="sent", ordering="delivery__sent_at")
+    def sent(self, notification: Notification) -> str:
+        return moment(notification.delivery.sent_at if notification.delivery else None)
+
+    @admin.display(description="message")
+    def message_link(self, notification: Notification) -> str:
+        if notification.delivery_id is None:
+            return "Not in a message yet: a sender groups it when it is due."
+        url = reverse("admin:reminders_message_change", args=[notification.delivery_id])
+        return format_html('<a href="{}">{}</a>', url, notification.delivery)
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyModelAdmin):
+    """The outbox as staff see it (SPEC §10): each message, its reminders and what was sent."""
+
+    list_display = ["id", "created", "customer", "recipient", "state", "attempts", "sent", "message_id"]
+    list_filter = ["state", ("created_at", admin.DateFieldListFilter)]
+    search_fields = [
+        "customer__name",
+        "customer__email",
+        "recipient",
+        "message_id",
+        "reminders__invoice__number",
+    ]
+    search_help_text = "A customer's name or email, an invoice number, or a Message-ID."
+    list_select_related = ["customer"]
+    show_full_result_count = False
+    actions = ["resend", "cancel"]
+    fieldsets = [
+        ("Message", {"fields": ["customer", "recipient", "state", "message_id", "reminder_list"]}),
+        (
+            "Delivery",
+            {
+                "fields": [
+                    "attempts",
+                    "last_error",
+                    "refused_copies",
+                    "next_attempt_at",
+                    "last_attempt_at",
+                    "leased_until",
+                    "sent_at",
+                    "created_at",
+                ]
+            },
+        ),
+        ("What was sent", {"fields": ["subject", "text_body", "html_body"]}),
+    ]
+
+    def has_deliver_permission(self, request: HttpRequest) -> bool:
+        """Resending and cancelling change a message's delivery, never the reminders themselves."""
+        return request.user.has_perm("reminders.change_message")
+
+    @admin.action(
+        description="Send the selected messages again (failed, cancelled or bounced ones)",
+        permissions=["deliver"],
+    )
+    def resend(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        self._change(
+            request,
+            queryset,
+            messages_resend,
+            "{done} of {selected} messages are back in the outbox, to the customer's current address; the "
+            "others were not failed, cancelled or bounced, so they were left as they are.",
+        )
+
+    @admin.action(
+        description="Cancel the selected messages (pending or failed ones)", permissions=["deliver"]
+    )
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        self._change(
+            request,
+            queryset,
+            messages_cancel,
+            "{done} of {selected} messages cancelled; the others were sent, being sent or already "
+            "cancelled, so they were left as they are.",
+        )
+
+    def _change(
+        self, request: HttpRequest, queryset: QuerySet[Message], service: Callable[..., int], report: str
+    ) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        done = service(ids=selected)
+        level = messages.SUCCESS if done else messages.WARNING
+        self.message_user(request, report.format(done=done, selected=len(selected)), level)
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # A run's page links to "the messages carrying this run's reminders".
+        return lookup == "reminders__run_id" or super().lookup_allowed(lookup, value, request)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Message], search_term: str) -> Any:
+        found, _ = super().get_search_results(request, queryset, search_term)
+        return found.distinct() if search_term else found, False
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, message: Message) -> str:
+        return moment(message.created_at)
+
+    @admin.display(description="sent", ordering="sent_at")
+    def sent(self, message: Message) -> str:
+        return moment(message.sent_at)
+
+    @admin.display(description="reminders")
+    def reminder_list(self, message: Message) -> str:
+        reminders = list(message.reminders.select_related("invoice", "delivery").order_by("id"))
+        return reminders_table(reminders) if reminders else "No reminder."
+
 
 def run_link(run_id: int) -> str:
     """The run of the overdue check that created a reminder (the runs are the scheduler's: linked by URL)."""
@@ -186,10 +245,13 @@ def run_link(run_id: int) -> str:
 
 
 def delivery_label(notification: Notification) -> str:
-    state = notification.get_delivery_state_display()
-    if not notification.sent_at:
+    """``Sent 2026-02-03 09:30 UTC``, ``Failed``: the state of the message carrying the reminder and, once
+    sent, when."""
+    state = MessageState(notification.state).label
+    sent_at = notification.delivery.sent_at if notification.delivery else None
+    if notification.cancel_reason or not sent_at:
         return state
-    return format_html('{} <span class="nowrap">{}</span>', state, moment(notification.sent_at))
+    return format_html('{} <span class="nowrap">{}</span>', state, moment(sent_at))
 
 
 def reminder_label(notification: Notification) -> str:
@@ -227,7 +289,9 @@ def reminders_table(notifications: list[Notification]) -> str:
 
 class InvoiceWithRemindersAdmin(InvoiceAdmin):
     def summary(self, invoice: Invoice) -> list[tuple[str, str]]:
-        notifications = list(invoice.notifications.select_related("invoice").order_by("-created_at", "-id"))
+        notifications = list(
+            invoice.notifications.select_related("invoice", "delivery").order_by("-created_at", "-id")
+        )
         shown = reminders_table(notifications) if notifications else "No reminder yet."
         return [*super().summary(invoice), ("Reminders", shown)]
 
@@ -239,7 +303,7 @@ class CustomerWithRemindersAdmin(CustomerAdmin):
     def reminders(self, customer: Customer) -> str:
         latest = (
             Notification.objects.filter(invoice__customer=customer)
-            .select_related("invoice")
+            .select_related("invoice", "delivery")
             .order_by("-created_at", "-id")
         )
         shown = list(latest[: CUSTOMER_PAGE_REMINDERS + 1])
@@ -351,7 +415,8 @@ class OutboxSwitchAdmin(admin.ModelAdmin):
             "title": "Outbox switch",
             "pause": sending_paused(),
             "may_change": self.has_change_permission(request),
-            "pending": Notification.objects.filter(delivery_state=DeliveryState.PENDING).count(),
+            "pending": Message.objects.filter(state=MessageState.PENDING).count(),
+            "waiting": unsent_reminders(),
             "has_history": OutboxSwitch.objects.exists(),
         }
         return TemplateResponse(request, "admin/reminders/outboxswitch/switch.html", context)
@@ -362,7 +427,7 @@ class OutboxSwitchAdmin(admin.ModelAdmin):
         action = request.POST.get("action")
         if action == "pause":
             switch = sending_pause(by=request.user, reason=request.POST.get("reason", "").strip()[:200])
-            self.message_user(request, "Sending is paused: no sender claims a reminder until it is resumed.")
+            self.message_user(request, "Sending is paused: no sender claims a message until it is resumed.")
         elif action == "resume":
             switch = sending_resume()
             self.message_user(request, "Sending is on again: the next sending sends what is due.")

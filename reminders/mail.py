@@ -11,7 +11,7 @@ from datetime import datetime
 from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import Compat32
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
@@ -143,6 +143,8 @@ class PreparedEmail(EmailMultiAlternatives):
 
     smtp_from: str = ""
     smtp_recipients: tuple[str, ...] = ()
+    # A mailbox that is not ASCII goes out as it is, for a server that offers SMTPUTF8 (RFC 6531).
+    smtputf8: bool = False
     smtp_bytes: bytes = b""
     # Set on the direct path, so that its bytes can be compared with Django's.
     boundary: str = ""
@@ -158,7 +160,12 @@ class PreparedEmail(EmailMultiAlternatives):
         """``prepare`` in two steps of similar length (the caller may do other work between them)."""
         encoding = self.encoding or settings.DEFAULT_CHARSET
         self.smtp_from = _sanitized(self.from_email, encoding)
-        self.smtp_recipients = tuple(safe_address(address, encoding) for address in self.recipients())
+        self.smtp_recipients = tuple(
+            _utf8_mailbox(address)
+            if self.smtputf8 and not address.isascii()
+            else safe_address(address, encoding)
+            for address in self.recipients()
+        )
         yield None
         self.smtp_bytes = self._direct_bytes() if self._direct_path_applies() else as_bytes(super().message())
 
@@ -190,10 +197,12 @@ class PreparedEmail(EmailMultiAlternatives):
     def _direct_bytes(self) -> bytes:
         self.date = _date_header()
         headers = [("Subject", self.subject), ("From", self.from_email)]
-        if self.to:
+        if self.to and not self.smtputf8:
             headers.append(("To", ", ".join(str(address) for address in self.to)))
         headers += [("Date", self.date), *self.extra_headers.items()]
         lines = [_header_line(name, str(value)) for name, value in headers]
+        if self.to and self.smtputf8:
+            lines.insert(2, f"To: {', '.join(str(address) for address in self.to)}\r\n".encode())
         text = _text_part(str(self.body), "plain")
         if not self.alternatives:
             return text.replace(b"\r\n\r\n", b"\r\n" + b"".join(lines) + b"\r\n", 1)
@@ -218,11 +227,24 @@ def _smtp_envelope(email_message: EmailMessage) -> tuple[str, list[str], bytes]:
     return from_email, recipients, as_bytes(email_message.message())
 
 
+def _utf8_mailbox(address: str) -> str:
+    if "\n" in address or "\r" in address:
+        raise ValueError(f"The address {address!r} holds a line break.")
+    return parseaddr(address)[1] or address
+
+
 class _WaitingSMTP(smtplib.SMTP):
     """``smtplib.SMTP`` that runs ``while_waiting`` after sending a command and before reading the
-    server's reply: the server works on the reply meanwhile, so that time is not lost to the client."""
+    server's reply: the server works on the reply meanwhile, so that time is not lost to the client.
+    ``last_command`` tells how far an exchange got when the connection failed ("data": the message was
+    offered)."""
 
     while_waiting: Callable[[], object] | None = None
+    last_command: str = ""
+
+    def putcmd(self, cmd: str, args: str = "") -> None:
+        self.last_command = cmd.lower()
+        super().putcmd(cmd, args)
 
     def getreply(self) -> tuple[int, bytes]:
         if self.while_waiting is not None:
@@ -242,6 +264,8 @@ class SMTPEmailBackend(DjangoSMTPBackend):
     raise (the SMTP exchange in progress would be left half done)."""
 
     _while_waiting: Callable[[], object] | None = None
+    # The Bcc copies the server refused for the last message sent (address: (code, reply)).
+    refused_copies: dict[str, tuple[int, bytes]] = {}
 
     @property
     def while_waiting(self) -> Callable[[], object] | None:
@@ -268,13 +292,20 @@ class SMTPEmailBackend(DjangoSMTPBackend):
             return False
         from_email, recipients, data = _smtp_envelope(email_message)
         assert self.connection is not None  # send_messages opened it
-        refused = self.connection.sendmail(from_email, recipients, data)
+        options = ["SMTPUTF8"] if getattr(email_message, "smtputf8", False) else []
+        self.refused_copies = {}
+        refused = self.connection.sendmail(from_email, recipients, data, mail_options=options)
         if not refused:
             return True
         encoding = email_message.encoding or settings.DEFAULT_CHARSET
-        visible = {safe_address(address, encoding) for address in [*email_message.to, *email_message.cc]}
+        utf8 = getattr(email_message, "smtputf8", False)
+        visible = {
+            _utf8_mailbox(address) if utf8 and not address.isascii() else safe_address(address, encoding)
+            for address in [*email_message.to, *email_message.cc]
+        }
         if missed := {address: reply for address, reply in refused.items() if address in visible}:
             raise smtplib.SMTPRecipientsRefused(missed)
+        self.refused_copies = refused
         return True
 
 

@@ -1,7 +1,9 @@
-"""Reminders (docs/SPEC.md §2, §10): one notification per invoice and threshold, and its delivery by email.
+"""Reminders (docs/SPEC.md §2, §10): one notification per invoice and threshold, and the messages that
+carry them to the customer.
 
-A notification is also its own outbox entry: its delivery state lives on the same row, and every delivery
-column has a database default, so the overdue check's set-based insert creates both with one statement.
+A reminder is the dunning fact; a message is what goes out. A sender groups a customer's due reminders into
+one message (or one per reminder, ``REMINDER_GROUPING=invoice``) when it claims them, so the overdue
+check's set-based insert writes only reminders.
 """
 
 from __future__ import annotations
@@ -11,19 +13,77 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-from invoicing.models import Invoice
+from invoicing.models import Customer, Invoice
 
 
-class DeliveryState(models.TextChoices):
+class MessageState(models.TextChoices):
     PENDING = "pending", "Pending"
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    BOUNCED = "bounced", "Bounced"
+    COMPLAINED = "complained", "Complained"
 
 
-# States a sender still has work in: the outbox index holds only these rows.
-OUTBOX_STATES = (DeliveryState.PENDING, DeliveryState.SENDING)
+# States a sender still has work in: the outbox index holds only these messages.
+OUTBOX_STATES = (MessageState.PENDING, MessageState.SENDING)
+
+
+class Message(models.Model):
+    """What goes out (SPEC §10): one email to one customer carrying one or more reminders. Delivery state
+    lives here; a message is formed when a sender claims its customer's due reminders."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="messages")
+    recipient = models.CharField(
+        max_length=254, blank=True, help_text="The customer's address when the message was built."
+    )
+    state = models.CharField(max_length=10, choices=MessageState.choices, db_default=MessageState.PENDING)
+    attempts = models.PositiveSmallIntegerField(
+        db_default=0, help_text="How many times it was offered to the mail server."
+    )
+    last_error = models.TextField(db_default="", blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as possible.")
+    leased_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(
+        max_length=32, db_default="", blank=True, help_text="The claim of the sender holding it."
+    )
+    last_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sender last claimed it; the messages of one chunk share it."
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(
+        max_length=200, db_default="", blank=True, help_text="The Message-ID header, kept across retries."
+    )
+    subject = models.TextField(db_default="", blank=True)
+    text_body = models.TextField(db_default="", blank=True)
+    html_body = models.TextField(db_default="", blank=True)
+    refused_copies = models.TextField(
+        db_default="", blank=True, help_text="Blind copies the mail server refused, with its reply."
+    )
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=MessageState.values), name="message_state_valid"),
+            models.CheckConstraint(
+                condition=Q(state="sending") | Q(leased_until__isnull=True), name="message_lease_only_sending"
+            ),
+        ]
+        indexes = [
+            # The senders' queue: only messages still to send, so it stays small however long the history.
+            models.Index(fields=["id"], condition=Q(state__in=OUTBOX_STATES), name="message_outbox"),
+            models.Index(
+                fields=["last_attempt_at"],
+                condition=Q(last_attempt_at__isnull=False),
+                name="message_last_attempt",
+            ),
+            models.Index(fields=["message_id"], name="message_message_id_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.pk} to {self.recipient or self.customer_id}"
 
 
 class Notification(models.Model):
@@ -46,21 +106,16 @@ class Notification(models.Model):
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     run_id = models.BigIntegerField(help_text="The id of the run of the overdue check that created it.")
 
-    delivery_state = models.CharField(
-        max_length=9, choices=DeliveryState.choices, db_default=DeliveryState.PENDING
+    delivery = models.ForeignKey(
+        Message,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reminders",
+        help_text="The message that carries it; empty until a sender takes it.",
     )
-    attempts = models.PositiveSmallIntegerField(db_default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as possible.")
-    leased_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(db_default="", blank=True)
-    cancel_reason = models.CharField(max_length=20, db_default="", blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    message_id = models.CharField(max_length=200, db_default="", blank=True)
-    sent_subject = models.TextField(db_default="", blank=True)
-    sent_body = models.TextField(db_default="", blank=True)
-    sent_html = models.TextField(db_default="", blank=True)
-    last_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a sender last claimed it; the entries of one chunk share it."
+    cancel_reason = models.CharField(
+        max_length=20, db_default="", blank=True, help_text="Why it was left out of its message."
     )
 
     class Meta:
@@ -80,27 +135,27 @@ class Notification(models.Model):
                 condition=Q(days_overdue__gte=models.F("threshold_days")),
                 name="notification_days_reach_threshold",
             ),
-            models.CheckConstraint(
-                condition=Q(delivery_state__in=DeliveryState.values), name="notification_delivery_state_valid"
-            ),
         ]
         indexes = [
-            # The senders' queue: only rows still to send, so it stays small however long the history.
+            # Reminders no message carries yet: what a sender groups; small however long the history.
             models.Index(
-                fields=["id"], condition=Q(delivery_state__in=OUTBOX_STATES), name="notification_outbox"
+                fields=["id"],
+                condition=Q(delivery__isnull=True, cancel_reason=""),
+                name="notification_ungrouped",
             ),
             models.Index(fields=["run_id"], name="notification_run_idx"),
-            # The delivery health looks up the newest chunk; a new reminder (never claimed) is not in it.
-            models.Index(
-                fields=["last_attempt_at"],
-                condition=Q(last_attempt_at__isnull=False),
-                name="notification_last_attempt",
-            ),
         ]
 
     def __str__(self) -> str:
         days = f"{self.threshold_days} day{'' if self.threshold_days == 1 else 's'}"
         return f"Reminder level {self.level} ({days} overdue) for invoice {self.invoice.number}"
+
+    @property
+    def state(self) -> str:
+        """The reminder's delivery as staff read it: cancelled with a reason, or its message's state."""
+        if self.cancel_reason:
+            return MessageState.CANCELLED
+        return self.delivery.state if self.delivery is not None else MessageState.PENDING
 
 
 class ReminderTemplate(models.Model):

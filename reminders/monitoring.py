@@ -9,10 +9,10 @@ from django.db.models import Count, Max, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from common.display import grouped
-from reminders.models import DeliveryState, Notification
+from reminders.models import Message, MessageState, Notification
 from reminders.selectors import sending_paused
 
-# A reminder due for an hour and still not sent means nobody is sending, or the mail server refuses.
+# A message due for an hour and still not sent means nobody is sending, or the mail server refuses.
 PENDING_TOO_LONG = timedelta(hours=1)
 
 
@@ -38,17 +38,28 @@ class DeliveryStatus:
 
 
 def delivery_counts(*, run_id: int | None = None) -> dict[str, int]:
-    """Reminders by delivery state (every state present, 0 when none), of one run or of all."""
-    reminders = Notification.objects.all() if run_id is None else Notification.objects.filter(run_id=run_id)
-    found = dict(reminders.order_by().values_list("delivery_state").annotate(n=Count("id")))
-    return {state: found.get(state, 0) for state in DeliveryState.values}
+    """Messages by state (every state present, 0 when none): all of them, or those carrying a reminder of
+    one run (a statement carrying reminders of two runs counts for both)."""
+    messages = (
+        Message.objects.all()
+        if run_id is None
+        else Message.objects.filter(id__in=Notification.objects.filter(run_id=run_id).values("delivery_id"))
+    )
+    found = dict(messages.order_by().values_list("state").annotate(n=Count("id")))
+    return {state: found.get(state, 0) for state in MessageState.values}
+
+
+def unsent_reminders(*, run_id: int | None = None) -> int:
+    """Reminders no message carries yet (waiting to be grouped by a sender), not cancelled."""
+    reminders = Notification.objects.filter(delivery__isnull=True, cancel_reason="")
+    return (reminders if run_id is None else reminders.filter(run_id=run_id)).count()
 
 
 def failed_deliveries_of_run() -> Coalesce:
-    """For ``annotate`` on runs: how many of the run's reminders failed to be delivered (0 when none), in
-    a subquery per run listed that reads that run's reminders by ``notification_run_idx``."""
+    """For ``annotate`` on runs: how many of the run's reminders are carried by a failed message (0 when
+    none), in a subquery per run listed that reads that run's reminders by ``notification_run_idx``."""
     failed = (
-        Notification.objects.filter(run_id=OuterRef("pk"), delivery_state=DeliveryState.FAILED)
+        Notification.objects.filter(run_id=OuterRef("pk"), delivery__state=MessageState.FAILED)
         .order_by()
         .values("run_id")
         .annotate(n=Count("id"))
@@ -69,10 +80,14 @@ def failed_deliveries_note(*, failed: int, created: int) -> str:
 
 def delivery_status(*, now: datetime) -> DeliveryStatus:
     """The counts, the oldest pending entry's due time, and whether the newest chunk sent nothing."""
-    waiting = Notification.objects.filter(delivery_state=DeliveryState.PENDING).aggregate(
+    waiting = Message.objects.filter(state=MessageState.PENDING).aggregate(
         since=Min(Coalesce("next_attempt_at", "created_at"))
     )["since"]
-    last_chunk_at = Notification.objects.filter(last_attempt_at__isnull=False).aggregate(
+    ungrouped = Notification.objects.filter(delivery__isnull=True, cancel_reason="").aggregate(
+        since=Min("created_at")
+    )["since"]
+    waiting = min((at for at in (waiting, ungrouped) if at is not None), default=None)
+    last_chunk_at = Message.objects.filter(last_attempt_at__isnull=False).aggregate(
         at=Max("last_attempt_at")
     )["at"]
     return DeliveryStatus(
@@ -86,10 +101,10 @@ def delivery_status(*, now: datetime) -> DeliveryStatus:
 
 
 def _chunk_failed_entirely(claimed_at: datetime) -> bool:
-    """The entries a sender claimed together share their claim time; the chunk failed entirely when it
+    """The messages a sender claimed together share their claim time; the chunk failed entirely when it
     is over and none of them was sent or cancelled (all back to wait, or failed)."""
-    outcome = Notification.objects.filter(last_attempt_at=claimed_at).aggregate(
-        done=Count("id", filter=Q(delivery_state__in=(DeliveryState.SENT, DeliveryState.CANCELLED))),
-        open=Count("id", filter=Q(delivery_state=DeliveryState.SENDING)),
+    outcome = Message.objects.filter(last_attempt_at=claimed_at).aggregate(
+        done=Count("id", filter=Q(state__in=(MessageState.SENT, MessageState.CANCELLED))),
+        open=Count("id", filter=Q(state=MessageState.SENDING)),
     )
     return outcome["done"] == 0 and outcome["open"] == 0

@@ -8,7 +8,7 @@ character or a line break, whatever the customer's name holds, so nothing can re
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -34,6 +34,7 @@ SAMPLE_ROW: dict[str, Any] = {
     "days_overdue": 12,
     "level": 1,
     "threshold_days": 7,
+    "earlier_reminders": 0,
 }
 
 
@@ -61,8 +62,9 @@ FALLBACK_TEMPLATE = TemplateSource(
     level=1,
     subject="Payment reminder: invoice {{ invoice.number }} is {{ days_overdue }} days overdue",
     text_body=(
-        "Dear {{ customer.name }},\n\nour records show that invoice {{ invoice.number }}, due on "
-        "{{ invoice.due_date }}, is {{ days_overdue }} days overdue. Balance due: {{ balance }}.\n"
+        "Dear {{ customer.name }},\n\nour records show that these invoices are overdue:\n"
+        "{% for r in reminders %}{{ r.invoice.number }}, due on {{ r.invoice.due_date }}, "
+        "{{ r.days_overdue }} days overdue: {{ r.balance }}\n{% endfor %}"
     ),
 )
 
@@ -92,11 +94,11 @@ class RenderedEmail:
     html: str
 
 
-def context_for(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The fixed context of a reminder email, from a reminder's row joined with its invoice and customer."""
+def reminder_context(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One reminder as a template sees it: its invoice, days overdue, balance, level, and how many of
+    this invoice's reminders were actually sent before it (``earlier_reminders``)."""
     currency = row["currency"]
     return {
-        "customer": {"name": plain_text(row["customer_name"]), "email": row["customer_email"]},
         "invoice": {
             "number": plain_text(row["number"]),
             "due_date": row["due_date"],
@@ -108,7 +110,52 @@ def context_for(row: Mapping[str, Any]) -> dict[str, Any]:
         "balance": money(row["balance_due"], currency),
         "level": row["level"],
         "threshold_days": row["threshold_days"],
+        "earlier_reminders": row.get("earlier_reminders", 0),
     }
+
+
+def statement_context(
+    *,
+    customer_name: str,
+    customer_email: str,
+    rows: Sequence[Mapping[str, Any]],
+    others: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The fixed context of a message (SPEC §10): the customer, its reminders (highest level first),
+    totals per currency, and the customer's other open overdue invoices (``others``: number, due_date,
+    days_overdue, currency, balance_due). The first reminder's values are also at the top level, so a
+    template written for one invoice renders a message of one unchanged."""
+    ordered = sorted(rows, key=lambda row: (-row["level"], row["due_date"], row["number"]))
+    reminders = [reminder_context(row) for row in ordered]
+    totals: dict[str, Decimal] = {}
+    for row in ordered:
+        totals[row["currency"]] = totals.get(row["currency"], Decimal(0)) + row["balance_due"]
+    return {
+        **reminders[0],
+        "customer": {"name": plain_text(customer_name), "email": customer_email},
+        "reminders": reminders,
+        "statement": len(reminders) > 1,
+        "totals": [
+            {"currency": code, "amount": money(amount, code)} for code, amount in sorted(totals.items())
+        ],
+        "other_invoices": [
+            {
+                "number": plain_text(other["number"]),
+                "due_date": other["due_date"],
+                "days_overdue": other["days_overdue"],
+                "balance": money(other["balance_due"], other["currency"]),
+            }
+            for other in others
+        ],
+        "earlier_reminders": max(reminder["earlier_reminders"] for reminder in reminders),
+    }
+
+
+def context_for(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The context of a message carrying the one reminder ``row`` (joined with invoice and customer)."""
+    return statement_context(
+        customer_name=row["customer_name"], customer_email=row["customer_email"], rows=[row]
+    )
 
 
 def subject_line(rendered: str) -> str:
@@ -117,7 +164,11 @@ def subject_line(rendered: str) -> str:
 
 
 def render(template: CompiledTemplate, row: Mapping[str, Any]) -> RenderedEmail:
-    values = context_for(row)
+    """A message of the one reminder ``row``."""
+    return render_context(template, context_for(row))
+
+
+def render_context(template: CompiledTemplate, values: Mapping[str, Any]) -> RenderedEmail:
     context = Context(values, autoescape=False)
     subject = subject_line(template.subject.render(context))
     text = template.text.render(context)

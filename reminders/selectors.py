@@ -162,19 +162,19 @@ class DayActivity(NamedTuple):
 
 def reminders_per_day(*, first_day: date, last_day: date) -> list[DayActivity]:
     """Every day from ``first_day`` to ``last_day`` (both included, in TIME_ZONE), zeros included: two
-    grouped counts, one on ``created_at`` and one on ``sent_at``."""
+    grouped counts, one on ``created_at`` and one on the ``sent_at`` of the message that carried each."""
     zone = timezone.get_default_timezone()
     start = timezone.make_aware(datetime.combine(first_day, time.min), zone)
     end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min), zone)
     created = _per_day("created_at", start, end, zone)
-    delivered = _per_day("sent_at", start, end, zone)
+    delivered = _per_day("delivery__sent_at", start, end, zone)
     days = (first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1))
     return [DayActivity(day, created.get(day, 0), delivered.get(day, 0)) for day in days]
 
 
 def _per_day(column: str, start: datetime, end: datetime, zone: tzinfo) -> dict[date, int]:
     rows = (
-        Notification.objects.filter(**{f"{column}__gte": start, f"{column}__lt": end})
+        Notification.objects.filter(**{f"{column}__gte": start, f"{column}__lt": end}, cancel_reason="")
         .annotate(day=TruncDate(column, tzinfo=zone))
         .order_by()
         .values("day")

@@ -6,11 +6,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import OuterRef, Subquery
 
-from invoicing.models import Customer, Invoice
+from invoicing.models import Invoice
 from reminders.fastpath import INSERTED_COUNT, NOTIFICATION_COLUMNS, SENT_COLUMNS
-from reminders.models import DeliveryState, Notification
+from reminders.models import Message, MessageState, Notification
 from reminders.rules import days_overdue
 from reminders.selectors import OwedReminder, ReminderPlan
 
@@ -70,31 +69,49 @@ def reminders_delete_all(*, using: str = "default") -> int:
     return deleted
 
 
-# What staff may do to a delivery (docs/SPEC.md §10): send again what failed or was cancelled, and
-# cancel what still waits or failed. An entry a sender holds (`sending`) is left to it: changing it now
-# could not stop an email already on its way.
-RESENDABLE = (DeliveryState.FAILED, DeliveryState.CANCELLED)
-CANCELLABLE = (DeliveryState.PENDING, DeliveryState.FAILED)
+# What staff may do to a message (docs/SPEC.md §10): send again what failed, was cancelled or bounced,
+# and cancel what still waits or failed. A message a sender holds (`sending`) is left to it: changing it
+# now could not stop an email already on its way.
+RESENDABLE = (MessageState.FAILED, MessageState.CANCELLED, MessageState.BOUNCED)
+CANCELLABLE = (MessageState.PENDING, MessageState.FAILED)
 STAFF_CANCEL_REASON = "by staff"
 
 
-def deliveries_resend(*, ids: Sequence[int]) -> int:
-    """Put failed or cancelled reminders back in the outbox with a fresh set of attempts, addressed to
-    the customer's email as it is now (a refused address is what staff correct before resending);
-    returns how many. The others (pending, sending, sent) are left as they are."""
-    current_email = Customer.objects.filter(invoices=OuterRef("invoice_id")).values("email")[:1]
-    return Notification.objects.filter(pk__in=ids, delivery_state__in=RESENDABLE).update(
-        recipient=Subquery(current_email),
-        delivery_state=DeliveryState.PENDING,
-        attempts=0,
-        next_attempt_at=None,
-        leased_until=None,
-        cancel_reason="",
-    )
+def messages_resend(*, ids: Sequence[int]) -> int:
+    """Put failed, cancelled or bounced messages back in the outbox with a fresh set of attempts, to the
+    customer's address as it is then (the sender reads it when it builds the message), their reminders
+    cancelled by staff included again; returns how many. The others are left as they are."""
+    with transaction.atomic():
+        chosen = list(
+            Message.objects.select_for_update()
+            .filter(pk__in=ids, state__in=RESENDABLE)
+            .values_list("pk", flat=True)
+        )
+        Notification.objects.filter(delivery__in=chosen, cancel_reason=STAFF_CANCEL_REASON).update(
+            cancel_reason=""
+        )
+        return Message.objects.filter(pk__in=chosen).update(
+            state=MessageState.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            leased_until=None,
+            claim_token="",
+            last_error="",
+        )
 
 
-def deliveries_cancel(*, ids: Sequence[int]) -> int:
-    """Cancel pending or failed reminders (nothing is sent for them); returns how many."""
-    return Notification.objects.filter(pk__in=ids, delivery_state__in=CANCELLABLE).update(
-        delivery_state=DeliveryState.CANCELLED, cancel_reason=STAFF_CANCEL_REASON, next_attempt_at=None
-    )
+def messages_cancel(*, ids: Sequence[int]) -> int:
+    """Cancel pending or failed messages (nothing is sent for them), each reminder in them cancelled by
+    staff; returns how many."""
+    with transaction.atomic():
+        chosen = list(
+            Message.objects.select_for_update()
+            .filter(pk__in=ids, state__in=CANCELLABLE)
+            .values_list("pk", flat=True)
+        )
+        Notification.objects.filter(delivery__in=chosen, cancel_reason="").update(
+            cancel_reason=STAFF_CANCEL_REASON
+        )
+        return Message.objects.filter(pk__in=chosen).update(
+            state=MessageState.CANCELLED, next_attempt_at=None, last_error="Cancelled by staff."
+        )

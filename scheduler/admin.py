@@ -17,7 +17,7 @@ from rangefilter.filters import DateRangeFilter
 
 from common.admin import ReadOnlyModelAdmin
 from common.display import day, grouped, moment
-from reminders.models import DeliveryState
+from reminders.models import MessageState
 from reminders.monitoring import delivery_counts, failed_deliveries_note, failed_deliveries_of_run
 from scheduler.dispatch import overdue_check_enqueue, queued_overdue_checks
 from scheduler.models import JobExecutionLog, RunStatus
@@ -136,7 +136,9 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
         )
         if not note:
             return status
-        url = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}&delivery_state=failed"
+        url = (
+            reverse("admin:reminders_message_changelist") + f"?reminders__run_id={run.pk}&state__exact=failed"
+        )
         return format_html('{} <a href="{}"><span class="deliveries-failed">{}</span></a>', status, url, note)
 
     @admin.display(description="started", ordering="started_at")
@@ -184,16 +186,16 @@ class JobExecutionLogAdmin(ReadOnlyModelAdmin):
             '<a href="{}">{} reminders created by this run</a>', url, grouped(run.notifications_created)
         )
 
-    @admin.display(description="delivery")
+    @admin.display(description="messages")
     def deliveries(self, run: JobExecutionLog) -> str:
         if run.dry_run:
             return "None: a dry run writes no reminders."
         counts = delivery_counts(run_id=run.pk)
-        base = reverse("admin:reminders_notification_changelist") + f"?run_id={run.pk}&delivery_state="
+        base = reverse("admin:reminders_message_changelist") + f"?reminders__run_id={run.pk}&state__exact="
         return format_html_join(
             " · ",
             '<a href="{}{}">{} {}</a>',
-            ((base, state, grouped(counts[state]), label.lower()) for state, label in DeliveryState.choices),
+            ((base, state, grouped(counts[state]), label.lower()) for state, label in MessageState.choices),
         )
 
     @admin.display(description="errors")

@@ -12,7 +12,7 @@ from django_q.tasks import async_task
 
 from common.configuration import invalid_value
 from reminders.checks import sending_problems
-from reminders.delivery import reminders_send
+from reminders.outbox import reminders_send
 from scheduler.models import RunStatus
 from scheduler.schedules import DELIVERY_TASK_FUNC
 from scheduler.services import SlotAlreadyRun, overdue_check_run
@@ -77,6 +77,7 @@ def send_reminders_task(*, limit: int | None = None) -> dict[str, int]:
         "retried": report.retried,
         "failed": report.failed,
         "cancelled": report.cancelled,
+        "deferred": report.deferred,
         "released": report.released,
     }
 

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 
 from invoicing.models import Customer, Invoice, InvoiceStatus, Payment
-from reminders.models import DeliveryState
+from reminders.models import MessageState
 from tests.api.conftest import headers_with_permissions
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
-from tests.reminders.factories import NotificationFactory
+from tests.reminders.factories import NotificationFactory, delivered
 
 pytestmark = pytest.mark.django_db
 
@@ -260,13 +260,16 @@ def test_put_invoice_with_missing_and_unknown_fields_is_400_naming_each(client, 
 
 def test_get_invoice_has_its_reminders_with_their_message_and_delivery_state(client, books_headers, customer):
     invoice = InvoiceFactory(number="INV-7", customer=customer)
-    NotificationFactory(invoice=invoice, threshold_days=30, level=2, delivery_state=DeliveryState.PENDING)
-    NotificationFactory(invoice=invoice, threshold_days=1, level=1, delivery_state=DeliveryState.SENT)
+    NotificationFactory(invoice=invoice, threshold_days=30, level=2)
+    delivered(
+        NotificationFactory(invoice=invoice, threshold_days=1, level=1), state=MessageState.SENT, attempts=1
+    )
     response = client.get("/api/v1/invoices/INV-7", headers=books_headers)
     assert response.status_code == 200
     reminders = response.json()["reminders"]
     assert [(r["threshold_days"], r["delivery_state"]) for r in reminders] == [(1, "sent"), (30, "pending")]
     assert all(r["message"] for r in reminders)
+    assert [r["attempts"] for r in reminders] == [1, None]
 
 
 def test_get_unknown_invoice_is_404(client, books_headers):

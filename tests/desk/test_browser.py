@@ -127,7 +127,7 @@ def desk_data(transactional_db) -> date:
     from django.utils import timezone
 
     from invoicing.services import demo_data_create
-    from reminders.models import DeliveryState, Notification
+    from reminders.models import Message, MessageState, Notification
     from scheduler.services import overdue_check_run
 
     today = timezone.localdate()
@@ -138,12 +138,16 @@ def desk_data(transactional_db) -> date:
         triggered_by=JobExecutionLog.Trigger.COMMAND, as_of=today + timedelta(days=30), dry_run=True
     )
     now = timezone.now()
-    for n, notification in enumerate(Notification.objects.order_by("id")):
+    for n, notification in enumerate(Notification.objects.select_related("invoice").order_by("id")):
         notification.created_at = now - timedelta(days=(n * 7) % 26, hours=2)
         if n % 5:
-            notification.delivery_state = DeliveryState.SENT
-            notification.sent_at = notification.created_at + timedelta(hours=1)
-        notification.save(update_fields=["created_at", "delivery_state", "sent_at"])
+            notification.delivery = Message.objects.create(
+                customer_id=notification.invoice.customer_id,
+                recipient=notification.recipient,
+                state=MessageState.SENT,
+                sent_at=notification.created_at + timedelta(hours=1),
+            )
+        notification.save(update_fields=["created_at", "delivery"])
     save_heartbeat()
     create_check_schedule(next_run=now + timedelta(hours=6))
     return today

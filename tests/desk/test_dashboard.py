@@ -14,7 +14,7 @@ from django.utils import timezone
 from desk.dashboard import activity_chart, aging_chart, axis_margin, short_amount
 from invoicing.selectors import overdue_totals, receivables_aging
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
-from tests.reminders.factories import NotificationFactory
+from tests.reminders.factories import NotificationFactory, delivered
 from tests.scheduler.factories import JobExecutionLogFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,8 +64,9 @@ def test_dashboard_shows_the_overdue_figure_with_the_paused_customers_part(super
 
 def test_dashboard_marks_a_run_whose_deliveries_failed_beside_its_status(superuser_client):
     run = JobExecutionLogFactory(notifications_created=3)
-    NotificationFactory.create_batch(2, run_id=run.pk, delivery_state="failed")
-    NotificationFactory(run_id=run.pk, delivery_state="sent")
+    for reminder in NotificationFactory.create_batch(2, run_id=run.pk):
+        delivered(reminder, state="failed")
+    delivered(NotificationFactory(run_id=run.pk), state="sent")
     html = superuser_client.get(INDEX_URL).content.decode()
     assert 'Completed <span class="deliveries-failed">2 of 3 deliveries failed</span>' in html
 
@@ -117,7 +118,8 @@ def test_status_box_shows_the_last_real_run_and_the_last_dry_run_apart(superuser
 
 def test_dashboard_counts_reminders_created_and_delivered_over_30_days(superuser_client):
     now = timezone.now()
-    NotificationFactory.create_batch(2, sent_at=now)
+    for reminder in NotificationFactory.create_batch(2):
+        delivered(reminder, state="sent", sent_at=now)
     NotificationFactory()
     old = NotificationFactory()
     type(old).objects.filter(pk=old.pk).update(created_at=now - timedelta(days=45))

@@ -58,7 +58,7 @@ def big_desk(transactional_db) -> dict[str, object]:
     from django.utils import timezone
 
     from invoicing.services import demo_data_create
-    from reminders.models import DeliveryState, Notification
+    from reminders.models import Message, MessageState, Notification
     from scheduler.services import overdue_check_run
 
     today = timezone.localdate()
@@ -77,6 +77,17 @@ def big_desk(transactional_db) -> dict[str, object]:
         status=RunStatus.COMPLETED, as_of=today, started_at=timezone.now() - timedelta(hours=1), **RUN_COUNTS
     )
     yesterday = timezone.now() - timedelta(days=1)
+    invoices = list(Invoice.objects.select_related("customer").order_by("id")[:1500])
+    messages = Message.objects.bulk_create(
+        Message(
+            customer=invoice.customer,
+            recipient=invoice.customer.email,
+            state=MessageState.FAILED if n % 3 else MessageState.SENT,
+            sent_at=None if n % 3 else yesterday + timedelta(minutes=5),
+            attempts=5,
+        )
+        for n, invoice in enumerate(invoices)
+    )
     Notification.objects.bulk_create(
         Notification(
             invoice=invoice,
@@ -87,11 +98,9 @@ def big_desk(transactional_db) -> dict[str, object]:
             message="Reminder",
             run_id=failed_run.pk,
             created_at=yesterday,
-            delivery_state=DeliveryState.FAILED if n % 3 else DeliveryState.SENT,
-            sent_at=None if n % 3 else yesterday + timedelta(minutes=5),
-            attempts=5,
+            delivery=message,
         )
-        for n, invoice in enumerate(Invoice.objects.select_related("customer").order_by("id")[:1500])
+        for invoice, message in zip(invoices, messages, strict=True)
     )
     save_heartbeat()
     create_check_schedule(next_run=timezone.now() + timedelta(hours=6))
@@ -140,7 +149,7 @@ def test_desk_pages_show_every_label_and_column_at_1366_by_768(
 
     from selenium.webdriver.common.by import By
 
-    failed = Notification.objects.filter(run_id=run.pk, delivery_state="failed").count()
+    failed = Notification.objects.filter(run_id=run.pk, delivery__state="failed").count()
     laptop.get(live_server.url + pages["runs"])
     assert laptop.find_element(By.CSS_SELECTOR, ".deliveries-failed").text == (
         f"{failed:,} of {run.notifications_created:,} deliveries failed"

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.invoicing.factories import InvoiceFactory
-from tests.reminders.factories import NotificationFactory
+from tests.reminders.factories import NotificationFactory, delivered
 
 pytestmark = pytest.mark.django_db
 
@@ -257,7 +257,7 @@ def test_csv_exports_are_for_staff_with_the_view_permission(client, django_user_
 
 def test_invoice_page_lists_its_reminders_with_their_delivery_state(staff_client):
     invoice = InvoiceFactory(number="INV-REMINDED")
-    NotificationFactory(invoice=invoice, threshold_days=7, level=2, days_overdue=8, delivery_state="sent")
+    delivered(NotificationFactory(invoice=invoice, threshold_days=7, level=2, days_overdue=8), state="sent")
     NotificationFactory(invoice__number="INV-OTHER")
     html = staff_client.get(reverse("admin:invoicing_invoice_change", args=[invoice.pk])).content.decode()
     assert '<table class="reminders">' in html

@@ -7,12 +7,11 @@ from __future__ import annotations
 import pytest
 
 from invoicing.models import Customer
-from reminders.delivery import message_id_for
-from reminders.models import DeliveryState, Notification
+from reminders.models import MessageState, Notification
 from tests.invoicing.imports import write_csv
 from tests.processes import needs_postgresql, run_manage
 from tests.reminders.conftest import smtp_server  # noqa: F401 - the fixture, shared with the sender's tests
-from tests.reminders.outbox import pending_reminders
+from tests.reminders.outbox import mid, pending_reminders, states
 
 pytestmark = [pytest.mark.processes, needs_postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -56,6 +55,6 @@ def test_invoices_imported_paid_or_void_get_no_message(smtp_server, tmp_path):  
     assert sent.returncode == 0, sent.stdout + sent.stderr
 
     received = set(smtp_server.message_ids())
-    assert received == {message_id_for(r.pk, "shop.example") for r in (still_owed, untouched)}
-    states = dict(Notification.objects.values_list("pk", "delivery_state"))
-    assert states[paid.pk] == states[void.pk] == DeliveryState.CANCELLED
+    assert received == {mid(r) for r in (still_owed, untouched)}
+    after = states(reminders)
+    assert after[paid.pk] == after[void.pk] == MessageState.CANCELLED

@@ -19,7 +19,7 @@ from django_q.models import OrmQ
 
 from api.tokens import api_token_create
 from invoicing.models import Invoice, InvoiceStatus
-from reminders.models import DeliveryState, Notification
+from reminders.models import Message, MessageState, Notification
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.api.conftest import bearer
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
@@ -104,6 +104,6 @@ def test_runs_senders_payments_and_api_requests_share_one_sqlite_file(
     )
     message_ids = [MESSAGE_ID.search(path.read_bytes()).group(1) for path in outbox.glob("*.eml")]
     assert len(message_ids) == len(set(message_ids))
-    assert len(message_ids) == Notification.objects.filter(delivery_state=DeliveryState.SENT).count() > 0
+    assert len(message_ids) == Message.objects.filter(state=MessageState.SENT).count() > 0
     assert Invoice.objects.filter(status=InvoiceStatus.PAID).count() == payments > 0
     assert OrmQ.objects.count() == queued

@@ -11,7 +11,12 @@ JSON object (all keys optional):
   (that message is not recorded), once;
 - ``close_after``: after every N accepted messages on a connection, close it just after the reply (as a
   server does with an idle connection, or one that carried its most messages);
-- ``delay``: seconds to wait before answering each ``DATA`` (a slow server).
+- ``delay``: seconds to wait before answering each ``DATA`` (a slow server);
+- ``data_reject``: a list of recipient addresses whose message is answered 554 at the end of ``DATA``;
+- ``rcpt_452``: a list of recipient addresses answered 452 (mailbox full) at ``RCPT``;
+- ``max_per_connection``: after N accepted messages on a connection, answer 421 to the next ``MAIL`` and
+  close it (Exim's ``smtp_accept_max_per_connection``);
+- ``smtputf8``: offer SMTPUTF8 (RFC 6531), so a mailbox that is not ASCII can be given.
 
 A refused connection is a server that is not running: stop it, and start it again on the same port.
 Run: ``python tests/reminders/smtp_server.py --port 8025 --record DIR [--faults JSON]``; it prints
@@ -44,6 +49,18 @@ class RecordingHandler:
         self.dropped = False
         self.carried: dict[int, int] = {}
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        limit = self.faults.get("max_per_connection")
+        if limit and self.carried.get(id(server), 0) >= limit:
+            assert server.transport is not None
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return "421 4.7.0 Too many messages on this connection"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -52,6 +69,8 @@ class RecordingHandler:
             return "451 4.3.0 Try again later"
         if address in self.faults.get("reject", ()):
             return f"550 5.1.1 <{address}>: no such mailbox"
+        if address in self.faults.get("rcpt_452", ()):
+            return f"452 4.2.2 <{address}>: mailbox full"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -66,6 +85,8 @@ class RecordingHandler:
             return "421 4.4.2 connection dropped"
         if self.data_commands <= self.faults.get("data_451_first", 0):
             return "451 4.3.0 Try again later"
+        if set(envelope.rcpt_tos) & set(self.faults.get("data_reject", ())):
+            return "554 5.7.1 Message refused: content rejected"
         self.record(session, envelope)
         self.accepted += 1
         self.close_if_due(server)
@@ -87,6 +108,7 @@ class RecordingHandler:
             # The client's port: messages of one connection share it.
             "connection": session.peer[1] if session.peer else None,
             "mail_from": envelope.mail_from,
+            "mail_options": envelope.mail_options,
             "rcpt_tos": envelope.rcpt_tos,
             "subject": headers.get("Subject", ""),
             "headers": [[name, str(value)] for name, value in headers.items()],
@@ -100,7 +122,9 @@ class RecordingHandler:
 async def serve(port: int, record: Path, faults: dict[str, Any]) -> None:
     handler = RecordingHandler(record, faults)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, hostname="smtp.test"), HOST, port)
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="smtp.test", enable_SMTPUTF8=bool(faults.get("smtputf8"))), HOST, port
+    )
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)

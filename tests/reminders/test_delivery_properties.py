@@ -14,15 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from invoicing.models import Customer, Invoice, InvoiceStatus
-from reminders.delivery import (
-    MAX_JITTER,
-    MAX_RETRY_DELAY,
-    cancel_reason,
-    message_id_for,
-    reminders_send,
-    retry_delay,
-)
-from reminders.models import DeliveryState, Notification
+from reminders.models import Message, MessageState
+from reminders.outbox import MAX_JITTER, MAX_RETRY_DELAY, cancel_reason, reminders_send, retry_delay
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.reminders.factories import NotificationFactory
 from tests.reminders.smtp import SmtpServer
@@ -127,8 +120,9 @@ class SettledBetweenRunAndSendIsNeverSent(TestCase):
         received = self.server.message_ids() - before
         for reminder, change in zip(reminders, changes, strict=True):
             reminder.refresh_from_db()
-            expected = DeliveryState.SENT if change == "unchanged" else DeliveryState.CANCELLED
-            assert reminder.delivery_state == expected
+            message = Message.objects.get(pk=reminder.delivery_id)
+            expected = MessageState.SENT if change == "unchanged" else MessageState.CANCELLED
+            assert message.state == expected
             assert reminder.cancel_reason == ("" if change == "unchanged" else change)
-            assert (message_id_for(reminder.pk, "shop.example") in received) == (change == "unchanged")
-        assert Notification.objects.filter(delivery_state=DeliveryState.SENDING).count() == 0
+            assert (message.message_id in received) == (change == "unchanged")
+        assert Message.objects.filter(state=MessageState.SENDING).count() == 0

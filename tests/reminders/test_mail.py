@@ -10,9 +10,9 @@ from django.core.mail.message import sanitize_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reminders.delivery import reminders_send
 from reminders.mail import PreparedEmail, as_bytes, safe_address
-from tests.reminders.outbox import pending_reminders
+from reminders.outbox import reminders_send
+from tests.reminders.outbox import message_of, pending_reminders
 
 
 @pytest.mark.django_db
@@ -23,12 +23,13 @@ def test_default_backend_writes_one_eml_file_per_reminder_named_by_message_id(se
     reminders = pending_reminders(2, name="Grace Hopper")
     assert reminders_send().sent == 2
     files = sorted((tmp_path / "sent-mail").glob("*.eml"))
+    messages = [message_of(reminder) for reminder in reminders]
     assert [path.name.split("-", 2)[2] for path in files] == [
-        f"reminder-{reminder.pk}_shop.example.eml" for reminder in reminders
+        f"message-{message.pk}_shop.example.eml" for message in messages
     ]
     message = message_from_bytes(files[0].read_bytes())
-    assert message["To"] == reminders[0].recipient
-    assert message["Message-ID"] == f"<reminder-{reminders[0].pk}@shop.example>"
+    assert message["To"] == reminders[0].invoice.customer.email
+    assert message["Message-ID"] == f"<message-{messages[0].pk}@shop.example>"
     text = message.get_payload()[0].get_payload(decode=True).decode()
     assert "Dear Grace Hopper" in text
 

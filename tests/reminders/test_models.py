@@ -1,8 +1,8 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from reminders.models import DeliveryState, Notification
-from tests.reminders.factories import NotificationFactory
+from reminders.models import Message, MessageState, Notification
+from tests.reminders.factories import MessageFactory, NotificationFactory, delivered
 
 pytestmark = pytest.mark.django_db
 
@@ -32,18 +32,33 @@ def test_days_overdue_below_the_threshold_is_refused():
         Notification.objects.filter(pk=notification.pk).update(days_overdue=6)
 
 
-def test_unknown_delivery_state_is_refused():
-    notification = NotificationFactory()
+def test_unknown_message_state_is_refused():
+    message = MessageFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
-        Notification.objects.filter(pk=notification.pk).update(delivery_state="lost")
+        Message.objects.filter(pk=message.pk).update(state="lost")
 
 
-def test_a_new_notification_is_pending_delivery_with_no_attempt():
+def test_a_lease_is_held_only_by_a_message_being_sent():
+    from django.utils import timezone
+
+    message = MessageFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(leased_until=timezone.now())
+
+
+def test_a_new_reminder_is_in_no_message_and_pending():
     notification = NotificationFactory()
     notification.refresh_from_db()
-    assert (notification.delivery_state, notification.attempts) == (DeliveryState.PENDING, 0)
-    assert notification.next_attempt_at is None
-    assert notification.sent_at is None
+    assert notification.delivery_id is None
+    assert (notification.state, notification.cancel_reason) == (MessageState.PENDING, "")
+
+
+def test_a_reminder_takes_its_messages_state_unless_it_was_cancelled():
+    notification = delivered(NotificationFactory(), state=MessageState.SENT)
+    assert notification.state == MessageState.SENT
+    Notification.objects.filter(pk=notification.pk).update(cancel_reason="paid")
+    notification.refresh_from_db()
+    assert notification.state == MessageState.CANCELLED
 
 
 def test_reminders_per_day_counts_created_and_delivered_per_day_in_the_configured_zone(settings):
@@ -53,7 +68,7 @@ def test_reminders_per_day_counts_created_and_delivered_per_day_in_the_configure
 
     settings.TIME_ZONE = "Europe/Paris"
     late_evening = datetime(2026, 2, 1, 23, 30, tzinfo=UTC)  # Feb 2nd in Paris
-    first = NotificationFactory(sent_at=late_evening)
+    first = delivered(NotificationFactory(), state=MessageState.SENT, sent_at=late_evening)
     Notification.objects.filter(pk=first.pk).update(created_at=datetime(2026, 2, 1, 12, tzinfo=UTC))
     second = NotificationFactory()
     Notification.objects.filter(pk=second.pk).update(created_at=late_evening)

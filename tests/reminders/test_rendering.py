@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reminders.delivery import current_templates
 from reminders.models import ReminderTemplate
+from reminders.outbox import current_templates
 from reminders.rendering import (
     SAMPLE_ROW,
     TemplateSet,
@@ -127,3 +127,85 @@ def test_include_of_a_missing_file_is_found_on_save_not_at_sending_time():
 def test_stored_template_with_a_syntax_error_stops_the_sender_naming_its_level():
     with pytest.raises(ValueError, match="template of level 2 is invalid"):
         TemplateSet([TemplateSource(1, "ok", "ok"), TemplateSource(2, "{% if %}", "x")])
+
+
+def statement_rows(level: int, earlier: int = 0) -> list[dict]:
+    return [
+        row(
+            number="INV-1",
+            level=level,
+            currency="EUR",
+            balance_due=Decimal("100.00"),
+            earlier_reminders=earlier,
+        ),
+        row(number="INV-2", level=1, currency="EUR", balance_due=Decimal("50.50"), earlier_reminders=earlier),
+        row(number="INV-3", level=1, currency="USD", balance_due=Decimal("20.00"), earlier_reminders=earlier),
+    ]
+
+
+def words(text: str) -> list[str]:
+    """The words a reader sees, whatever the markup: tags dropped, entities and spaces normalised."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", " ", text)).replace("- ", " ").split()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("level", [1, 2, 3])
+@pytest.mark.parametrize("statement", [False, True])
+def test_shipped_text_and_html_say_the_same(level, statement):
+    from reminders.rendering import render_context, statement_context
+
+    rows = statement_rows(level) if statement else [row(level=level)]
+    others = [
+        {
+            "number": "OLD-9",
+            "due_date": SAMPLE_ROW["due_date"],
+            "days_overdue": 40,
+            "currency": "EUR",
+            "balance_due": Decimal("9.99"),
+        }
+    ]
+    context = statement_context(customer_name="Acme", customer_email="a@b.example", rows=rows, others=others)
+    email = render_context(current_templates().for_level(level), context)
+    assert words(email.text) == words(email.html)
+
+
+@pytest.mark.django_db
+def test_shipped_statement_lists_each_invoice_totals_per_currency_and_the_others_apart():
+    from reminders.rendering import render_context, statement_context
+
+    others = [
+        {
+            "number": "OLD-9",
+            "due_date": SAMPLE_ROW["due_date"],
+            "days_overdue": 40,
+            "currency": "EUR",
+            "balance_due": Decimal("9.99"),
+        }
+    ]
+    context = statement_context(
+        customer_name="Acme", customer_email="a@b.example", rows=statement_rows(2), others=others
+    )
+    email = render_context(current_templates().for_level(2), context)
+    for shown in ("INV-1", "INV-2", "INV-3", "EUR 150.50", "USD 20.00", "OLD-9", "EUR 9.99"):
+        assert shown in email.text
+    assert email.text.index("OLD-9") > email.text.index("Total due")
+    assert email.subject == "Second reminder: 3 invoices overdue"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("level", [2, 3])
+@pytest.mark.parametrize("statement", [False, True])
+def test_firm_and_final_notices_speak_of_earlier_reminders_only_when_one_was_sent(level, statement):
+    from reminders.rendering import render_context, statement_context
+
+    def rendered(earlier: int) -> str:
+        rows = statement_rows(level, earlier) if statement else [row(level=level, earlier_reminders=earlier)]
+        context = statement_context(customer_name="Acme", customer_email="a@b.example", rows=rows)
+        email = render_context(current_templates().for_level(level), context)
+        return email.text + email.html
+
+    assert "earlier reminder" not in rendered(0)
+    assert "earlier reminder" in rendered(2)

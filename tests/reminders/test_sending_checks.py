@@ -10,10 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.environment import EML_FOLDER_BACKEND, SMTP_BACKEND
 from reminders.checks import EMAIL_URL_UNSET, FILES_BACKEND, email_url_check, sending_problems
-from reminders.models import DeliveryState, Notification
 from scheduler.tasks import send_reminders_task
 from tests.processes import needs_postgresql, run_manage
-from tests.reminders.outbox import pending_reminders
+from tests.reminders.outbox import pending_reminders, unsent
 
 
 @pytest.fixture
@@ -59,7 +58,7 @@ def test_the_cluster_task_refuses_to_send_and_sends_nothing(files_by_default):
     pending_reminders(2)
     with pytest.raises(ImproperlyConfigured, match="EMAIL_URL is not set"):
         send_reminders_task()
-    assert Notification.objects.filter(delivery_state=DeliveryState.PENDING).count() == 2
+    assert unsent() == 2
 
 
 def run_without_email_url(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -87,7 +86,7 @@ def test_send_reminders_exits_2_naming_email_url_and_sends_nothing():
     result = run_without_email_url("send_reminders")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Sending refused:\n  - EMAIL_URL is not set while DJANGO_DEBUG is off" in result.stderr
-    assert Notification.objects.filter(delivery_state=DeliveryState.PENDING).count() == 2
+    assert unsent() == 2
 
 
 @pytest.mark.processes
@@ -106,4 +105,4 @@ def test_send_reminders_writes_files_when_email_url_asks_for_them(tmp_path):
 def test_send_reminders_starts_in_debug_without_email_url():
     result = run_without_email_url("send_reminders", DJANGO_DEBUG="1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Reminders: 0 sent" in result.stdout
+    assert "Messages: 0 sent" in result.stdout

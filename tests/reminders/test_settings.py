@@ -111,3 +111,18 @@ def test_send_reminders_refuses_connections_outside_1_to_16_with_exit_2(value: s
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"REMINDER_SEND_CONNECTIONS={value!r} is invalid" in result.stderr
     assert "from 1 to 16" in result.stderr or "whole number" in result.stderr
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("value", ["customers", "Invoice", ""])
+def test_check_names_a_grouping_other_than_customer_or_invoice(value: str) -> None:
+    result = run_manage("check", REMINDER_GROUPING=value)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert f"REMINDER_GROUPING={value!r} is invalid: allowed values are customer, invoice" in result.stderr
+
+
+@pytest.mark.processes
+def test_check_accepts_either_grouping() -> None:
+    for value in ("customer", "invoice"):
+        result = run_manage("check", REMINDER_GROUPING=value)
+        assert result.returncode == 0, result.stdout + result.stderr

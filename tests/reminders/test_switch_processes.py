@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from reminders.models import DeliveryState, Notification
 from reminders.switch import sending_pause, sending_resume
 from tests.processes import needs_postgresql, run_manage, start_manage, wait_until
-from tests.reminders.outbox import pending_reminders
+from tests.reminders.outbox import pending_reminders, sent_reminders, unsent
 
 pytestmark = [pytest.mark.processes, needs_postgresql, pytest.mark.django_db(transaction=True)]
 
@@ -18,7 +17,7 @@ def sender_env(server, **extra: str) -> dict[str, str]:
 
 
 def pending() -> int:
-    return Notification.objects.filter(delivery_state=DeliveryState.PENDING).count()
+    return unsent()
 
 
 def test_a_paused_outbox_sends_nothing_and_the_sender_exits_0(smtp_server, django_user_model):
@@ -47,7 +46,7 @@ def test_a_sender_at_work_stops_claiming_once_sending_is_paused(smtp_server, dja
     output, _ = sender.communicate(timeout=60)
 
     assert sender.returncode == 0, output
-    sent = Notification.objects.filter(delivery_state=DeliveryState.SENT).count()
+    sent = sent_reminders()
     assert sent == len(smtp_server.messages())
     # Only what was claimed before the pause still goes: at most a chunk per connection (2) and one
     # claimed ahead, 3 chunks of 2.

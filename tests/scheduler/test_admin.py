@@ -7,9 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_q.models import OrmQ
 
-from reminders.models import Notification
 from scheduler.models import JobExecutionLog, RunStatus
-from tests.reminders.factories import NotificationFactory
+from tests.reminders.factories import MessageFactory, NotificationFactory, delivered
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 
@@ -349,23 +348,25 @@ def test_times_on_the_list_and_the_page_carry_their_zone(superuser_client, setti
     assert page.count("2026-02-04 00:00 CET") == 2  # started and finished
 
 
-def test_the_status_box_shows_the_outbox_and_links_its_failed_reminders(superuser_client):
-    Notification.objects.filter(pk=NotificationFactory().pk).update(delivery_state="failed")
-    NotificationFactory()
+def test_the_status_box_shows_the_outbox_and_links_its_failed_messages(superuser_client):
+    MessageFactory(state="failed")
+    MessageFactory()
     page = superuser_client.get(RUNS_URL).content.decode()
     assert 'id="delivery-health"' in page
     assert "1 pending" in page
-    assert "?delivery_state=failed" in page
+    assert "?state__exact=failed" in page
     assert "1 failed" in page
 
 
 def test_a_run_whose_deliveries_failed_says_so_beside_its_status_on_the_list_and_its_page(superuser_client):
     failed = JobExecutionLogFactory(notifications_created=2)
-    NotificationFactory.create_batch(2, run_id=failed.pk, delivery_state="failed")
-    delivered = JobExecutionLogFactory(notifications_created=1)
-    NotificationFactory(run_id=delivered.pk, delivery_state="sent")
+    for reminder in NotificationFactory.create_batch(2, run_id=failed.pk):
+        delivered(reminder, state="failed")
+    sent = JobExecutionLogFactory(notifications_created=1)
+    delivered(NotificationFactory(run_id=sent.pk), state="sent")
     link = (
-        reverse("admin:reminders_notification_changelist") + f"?run_id={failed.pk}&amp;delivery_state=failed"
+        reverse("admin:reminders_message_changelist")
+        + f"?reminders__run_id={failed.pk}&amp;state__exact=failed"
     )
     note = f'<a href="{link}"><span class="deliveries-failed">all 2 deliveries failed</span></a>'
 
@@ -373,7 +374,7 @@ def test_a_run_whose_deliveries_failed_says_so_beside_its_status_on_the_list_and
     assert listed.count("deliveries failed") == 1
     assert note in listed
     assert note in superuser_client.get(run_url(failed)).content.decode()
-    assert "deliveries failed" not in superuser_client.get(run_url(delivered)).content.decode()
+    assert "deliveries failed" not in superuser_client.get(run_url(sent)).content.decode()
 
 
 def test_run_counts_are_grouped_by_thousands(superuser_client):

@@ -9,24 +9,24 @@ from common.display import moment
 from common.exit_codes import FAILED_EXIT_CODE, REFUSED_EXIT_CODE
 from common.interrupts import Interrupted, stopping_signals_raise
 from reminders.checks import sending_problems
-from reminders.delivery import SendReport, reminders_send
 from reminders.mail import mail_destination
 from reminders.models import OutboxSwitch
+from reminders.outbox import SendReport, reminders_send
 from reminders.selectors import sending_paused
 
 
 def summary(report: SendReport) -> str:
-    return f"Reminders: {report.summary()} ({report.chunks} chunks)."
+    return f"Messages: {report.summary()} ({report.chunks} chunks)."
 
 
 def interrupted(exc: Interrupted, report: SendReport) -> str:
     text = (
-        f"Sending was {exc}; what the mail server accepted is recorded above, and the reminders "
-        "claimed but not sent are pending again."
+        f"Sending was {exc}; what the mail server accepted is recorded above, and the "
+        f"{report.released} messages claimed but not sent are pending again."
     )
     if report.awaiting_lease:
         text += (
-            f" {report.awaiting_lease} reminders claimed and not recorded wait for their lease to expire "
+            f" {report.awaiting_lease} messages claimed and not recorded wait for their lease to expire "
             f"(REMINDER_LEASE_SECONDS={settings.REMINDER_LEASE_SECONDS}); the next sending takes them."
         )
     return text
@@ -45,7 +45,7 @@ class Command(CheckedCommand):
     help = "Send the reminders that are due by email, then exit (see docs/delivery.md)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--limit", type=positive_int, help="try at most N reminders, then exit")
+        parser.add_argument("--limit", type=positive_int, help="claim about N messages at most, then exit")
 
     def configured(self) -> None:
         if problems := sending_problems():
@@ -57,7 +57,7 @@ class Command(CheckedCommand):
         if switch := sending_paused():
             self.stdout.write(paused(switch))
             return
-        progress = self.progress(desc="Sending reminders", unit="reminder", verb="process")
+        progress = self.progress(desc="Sending reminders", unit="message", verb="process")
         report = SendReport()
         stopped: Interrupted | None = None
         try:
@@ -78,7 +78,7 @@ class Command(CheckedCommand):
             self.stdout.write(f"  {error}")
         if report.failed:
             raise CommandError(
-                f"{report.failed} reminders failed for good; they are listed with their error in the admin "
-                "(delivery state: failed).",
+                f"{report.failed} messages failed for good; they are listed with their error in the admin "
+                "(Reminders → Messages, state: failed).",
                 returncode=FAILED_EXIT_CODE,
             )

@@ -1,0 +1,863 @@
+"""The outbox (SPEC §10): claiming, leasing, re-checking, retrying and recording messages; no protocol.
+
+A sender claims a chunk of customers in one short transaction: their rows are locked with
+``FOR NO KEY UPDATE SKIP LOCKED`` (so no two senders split a customer), their due reminders are grouped
+into new messages (one per customer, or one per reminder with ``REMINDER_GROUPING=invoice``) and their
+due messages (retries, and those a dead sender left behind) are taken, all marked ``sending`` under a
+lease and a claim token of this sender. A customer with a message still in flight keeps its new
+reminders waiting for it; reminders of a run still ``running`` wait for the run.
+
+A channel (``reminders.channels``) then sends the chunk, asking for each message just before it goes on
+the wire: that is when the message is re-checked against its invoices (one commit-visible read), its
+cancelled reminders are left out with their reason, and it is rendered to the customer's address as it
+is then. Each outcome is written as it comes, guarded by the claim token, so a sender that lost its claim
+changes nothing. The lease is renewed as messages go out, and no message is started that could not
+finish inside it. A stop gives back every message not on the wire at once.
+
+Every query runs on the thread that called ``reminders_send``: the channel's threads ask it (``_Desk``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from functools import cached_property
+from typing import Any, Protocol, TypeVar
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Cast, Coalesce, Concat
+from django.utils import timezone
+
+from invoicing.models import Customer, Invoice, not_owed_reason
+from reminders.channels import Channel, Outcome, Outgoing, Result
+from reminders.models import OUTBOX_STATES, Message, MessageState, Notification, ReminderTemplate
+from reminders.rendering import (
+    FALLBACK_TEMPLATE,
+    RenderedEmail,
+    TemplateSet,
+    TemplateSource,
+    render_context,
+    statement_context,
+)
+from reminders.selectors import sending_paused
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = timedelta(hours=24)
+# The jitter spreads the retries of a chunk that failed together, so they do not return all at once.
+MAX_JITTER = 0.25
+GROUPINGS = ("customer", "invoice")
+# A claim that found only customers other senders hold tries again this many times before it ends.
+CONTENDED_TRIES = 50
+
+# The ids of the overdue check's runs still running, as a queryset (the scheduler app sets it: this app
+# does not know the runs' table). Their reminders wait, so one run's reminders to a customer travel together.
+unfinished_runs: Callable[[], QuerySet[Any, Any]] | None = None
+
+
+class SendProgress(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self, done: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class SendConfig:
+    chunk_size: int
+    connections: int
+    max_attempts: int
+    lease: timedelta
+    retry_base: timedelta
+    from_email: str
+    bcc: tuple[str, ...]
+    grouping: str = "customer"
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> SendConfig:
+        values = {
+            "chunk_size": settings.REMINDER_SEND_CHUNK,
+            "connections": settings.REMINDER_SEND_CONNECTIONS,
+            "max_attempts": settings.REMINDER_MAX_ATTEMPTS,
+            "lease": timedelta(seconds=settings.REMINDER_LEASE_SECONDS),
+            "retry_base": timedelta(seconds=settings.REMINDER_RETRY_BASE_SECONDS),
+            "from_email": settings.DEFAULT_FROM_EMAIL,
+            "bcc": tuple(settings.REMINDER_BCC),
+            "grouping": settings.REMINDER_GROUPING,
+        }
+        return cls(**{**values, **{name: value for name, value in overrides.items() if value is not None}})
+
+    @cached_property
+    def message_id_domain(self) -> str:
+        _, address = parseaddr(self.from_email)
+        return address.rpartition("@")[2] or "localhost"
+
+    @property
+    def seconds_per_message(self) -> float:
+        """The longest one message can take: every command of its exchange (MAIL, a RCPT per address,
+        DATA, the end of data) waiting out the mail timeout."""
+        return (3 + 1 + len(self.bcc)) * float(settings.EMAIL_TIMEOUT or 30)
+
+
+@dataclass
+class SendReport:
+    """Messages by what became of them in one sending; ``reminders_cancelled`` counts reminders."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    reminders_cancelled: int = 0
+    # Claimed but given back unsent: the lease would not cover them, or the sending was stopped.
+    released: int = 0
+    # Not offered (the connection was gone): waiting for a later sending, no attempt spent.
+    deferred: int = 0
+    # Claimed when the sending was stopped and not recorded: sent again once their lease expires.
+    awaiting_lease: int = 0
+    # Outcomes not written: another sender had taken the message over.
+    lost: int = 0
+    chunks: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def tried(self) -> int:
+        return self.sent + self.retried + self.failed + self.cancelled
+
+    def failure(self, message_pk: int, error: str) -> None:
+        self.failed += 1
+        if len(self.errors) < 10:
+            self.errors.append(f"message {message_pk}: {error}")
+
+    def summary(self) -> str:
+        text = (
+            f"{self.sent} sent, {self.retried} to retry later, {self.failed} failed, "
+            f"{self.cancelled} cancelled"
+        )
+        if self.reminders_cancelled:
+            text += f" ({self.reminders_cancelled} reminders left out)"
+        if self.deferred:
+            text += f", {self.deferred} deferred"
+        return text + (f", {self.released} given back unsent" if self.released else "")
+
+
+def retry_delay(*, attempts: int, base: timedelta, jitter: float = 0.0) -> timedelta:
+    """How long to wait after ``attempts`` failed tries: ``base * 2 ** (attempts - 1)``, at most
+    ``MAX_RETRY_DELAY``, stretched by ``jitter`` (0 to ``MAX_JITTER``)."""
+    exponent = min(max(attempts - 1, 0), 30)  # any base times 2**30 is past the cap
+    return min(base * 2**exponent, MAX_RETRY_DELAY) * (1 + jitter)
+
+
+def message_id_for(message_pk: int, domain: str) -> str:
+    """The same for every attempt of a message, so a retry is recognisable as the same message."""
+    return f"<message-{message_pk}@{domain}>"
+
+
+def due_messages(now: datetime) -> Q:
+    """Messages a sender may take now: pending and due, or left ``sending`` by a sender whose lease ran
+    out. The one definition of the claim's condition."""
+    pending = Q(state=MessageState.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return pending | Q(state=MessageState.SENDING, leased_until__lt=now)
+
+
+def ungrouped_reminders() -> QuerySet[Notification]:
+    """Reminders no message carries yet, not cancelled, whose run has finished."""
+    reminders = Notification.objects.filter(delivery__isnull=True, cancel_reason="")
+    if unfinished_runs is not None:
+        reminders = reminders.exclude(run_id__in=unfinished_runs())
+    return reminders
+
+
+def waiting_reminders() -> QuerySet[Notification]:
+    """Ungrouped reminders a sender would group now: their customer has no message in flight."""
+    busy = Message.objects.filter(state__in=OUTBOX_STATES).values("customer_id")
+    return ungrouped_reminders().exclude(invoice__customer_id__in=busy)
+
+
+def due_count(*, now: datetime, grouping: str = "customer") -> int:
+    """About how many messages a sender would send now (for a progress display): those due, and those
+    the waiting reminders will make."""
+    waiting = waiting_reminders()
+    if grouping == "customer":
+        customers = waiting.order_by().values("invoice__customer_id").distinct().count()
+        return Message.objects.filter(due_messages(now)).count() + customers
+    return Message.objects.filter(due_messages(now)).count() + waiting.count()
+
+
+def reminders_send(
+    *,
+    limit: int | None = None,
+    config: SendConfig | None = None,
+    clock: Callable[[], datetime] = timezone.now,
+    progress: SendProgress | None = None,
+    rng: random.Random | None = None,
+    report: SendReport | None = None,
+    channel: Channel | None = None,
+) -> SendReport:
+    """Send what is due, chunk by chunk, until nothing is or about ``limit`` messages were claimed.
+
+    ``report``, when given, is filled as outcomes are written: it says what was done even when an
+    exception (a signal, a database error) ends the sending, which then gives back every message not on
+    the wire and waits only for the ones that are.
+    """
+    config = config or SendConfig.from_settings()
+    if channel is None:
+        from reminders.channels.email import EmailChannel
+
+        channel = EmailChannel(from_email=config.from_email, bcc=config.bcc)
+    sender = _Sender(config, clock, rng or random.Random(), report if report is not None else SendReport())
+    if progress:
+        progress.start(min(due_count(now=clock(), grouping=config.grouping), limit or 2**62))
+    try:
+        with _outcomes_committed_lazily():
+            sender.run(channel, limit, progress)
+    finally:
+        channel.close()
+    return sender.report
+
+
+@contextmanager
+def _outcomes_committed_lazily() -> Iterator[None]:
+    """Each outcome is its own short transaction; on PostgreSQL its commit does not wait for the disk.
+    A database crash may then lose the last outcomes written, which sends those messages again with
+    their Message-ID: the window a kill opens anyway, at no cost per message."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception), connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+_T = TypeVar("_T")
+
+
+class _Stopped(Exception):
+    """The sending is stopping: a channel thread's question gets no further message."""
+
+
+class _Desk:
+    """Questions of the channel threads, answered on the thread that owns the database connection."""
+
+    def __init__(self) -> None:
+        self.owner = threading.get_ident()
+        self.requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self.closed = False
+
+    def ask(self, question: Callable[[], _T]) -> _T:
+        if threading.get_ident() == self.owner:
+            return question()
+        if self.closed:
+            raise _Stopped
+        answer: Future[_T] = Future()
+        self.requests.put((question, answer))
+        while True:
+            try:
+                return answer.result(timeout=0.2)
+            except FutureTimeout:
+                # Asked just as the desk closed: nobody will answer.
+                if self.closed and not answer.done():
+                    raise _Stopped from None
+
+    def wake(self) -> None:
+        self.requests.put(None)
+
+    def serve(self, timeout: float) -> None:
+        """Answer the questions waiting, or wait up to ``timeout`` for one."""
+        try:
+            item = self.requests.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while item is not None:
+            question, answer = item
+            try:
+                answer.set_result(question())
+            except BaseException:
+                # Asked again while stopping: a stop that cut the answer short must not leave it unanswered.
+                if not answer.done():
+                    self.requests.put(item)
+                raise
+            try:
+                item = self.requests.get_nowait()
+            except queue.Empty:
+                return
+
+    def refuse_all(self) -> None:
+        self.closed = True
+        while True:
+            try:
+                item = self.requests.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(_Stopped("stopping"))
+
+
+@dataclass
+class _Claimed:
+    id: int
+    customer_id: int
+    attempts: int
+    message_id: str
+
+
+class _Chunk:
+    """One claim: its messages in order, how far the channel got, and this sender's token."""
+
+    def __init__(self, sender: _Sender, token: str, messages: list[_Claimed], lease_until: datetime) -> None:
+        self.sender = sender
+        self.token = token
+        self.messages = messages
+        self.position = 0
+        self.on_wire: dict[int, tuple[_Claimed, Outgoing]] = {}
+        self.deadline = time.monotonic() + sender.config.lease.total_seconds()
+        self.lease_until = lease_until
+        self.stopping = False
+        self.given_back = 0
+        self.templates: TemplateSet | None = None
+        self.others: dict[int, list[dict[str, Any]]] = {}
+
+    # --- the feed a channel reads (each call answered on the database's thread) ---
+
+    def next(self) -> Outgoing | None:
+        while self.position < len(self.messages) and not self.stopping:
+            if not self._lease_covers_one():
+                return None
+            claimed = self.messages[self.position]
+            outgoing = self.sender.prepare(self, claimed)
+            self.position += 1  # after the re-check: one that failed (a stop) is given back
+            if outgoing is not None:
+                self.on_wire[claimed.id] = (claimed, outgoing)
+                return outgoing
+        return None
+
+    def report(self, outcome: Outcome) -> None:
+        if (entry := self.on_wire.get(outcome.key)) is None:
+            return  # recorded already: asked again after a stop cut the answer short
+        self.sender.record(self, *entry, outcome)
+        del self.on_wire[outcome.key]
+
+    def defer_rest(self, error: str) -> None:
+        rest = self.messages[self.position :]
+        self.position = len(self.messages)
+        self.sender.defer(self, rest, error)
+
+    # --- the lease ---
+
+    def _lease_covers_one(self) -> bool:
+        """Whether the next message can finish inside the lease; renews it when it could not."""
+        needed = self.sender.config.seconds_per_message
+        if time.monotonic() + needed < self.deadline:
+            return True
+        renewed = self.sender.renew(self)
+        if not renewed:
+            self.stopping = True  # another sender holds these messages now: nothing more is ours
+            return False
+        if time.monotonic() + needed >= self.deadline:
+            self.sender.report.errors.append(
+                f"REMINDER_LEASE_SECONDS={self.sender.config.lease.total_seconds():.0f} is shorter than one "
+                f"message may take ({needed:.0f} s, from EMAIL_TIMEOUT): nothing can be sent."
+            )
+            self.stopping = True
+            return False
+        return True
+
+    def unstarted(self) -> list[_Claimed]:
+        return self.messages[self.position :]
+
+
+class _Sender:
+    def __init__(
+        self, config: SendConfig, clock: Callable[[], datetime], rng: random.Random, report: SendReport
+    ) -> None:
+        self.config, self.clock, self.rng, self.report = config, clock, rng, report
+        self.desk = _Desk()
+
+    # --- the loop ---
+
+    def run(self, channel: Channel, limit: int | None, progress: SendProgress | None) -> None:
+        in_flight: list[tuple[_Chunk, Future[None]]] = []
+        claimed_total, exhausted, contended = 0, False, 0
+        with ThreadPoolExecutor(
+            max_workers=self.config.connections, thread_name_prefix="reminders-send"
+        ) as wire:
+            try:
+                while True:
+                    while not exhausted and len(in_flight) < self.config.connections:
+                        size = (
+                            self.config.chunk_size
+                            if limit is None
+                            else min(self.config.chunk_size, limit - claimed_total)
+                        )
+                        # Staff may pause the outbox at any time: checked before every claim.
+                        chunk = self._claim(size) if size > 0 and not sending_paused() else None
+                        if chunk is None:
+                            exhausted = True
+                            break
+                        if not chunk.messages:  # only customers another sender holds: they are moving
+                            contended += 1
+                            exhausted = contended > CONTENDED_TRIES
+                            time.sleep(0.02)
+                            break
+                        contended = 0
+                        claimed_total += len(chunk.messages)
+                        future = wire.submit(self._send_chunk, channel, chunk)
+                        future.add_done_callback(lambda _: self.desk.wake())
+                        in_flight.append((chunk, future))
+                        self._prepare_chunk(chunk)
+                    if not in_flight:
+                        if exhausted:
+                            return
+                        continue
+                    self.desk.serve(timeout=0.5)
+                    for chunk, future in [entry for entry in in_flight if entry[1].done()]:
+                        in_flight.remove((chunk, future))
+                        # A chunk given back whole (its lease covered no message) would come back at once.
+                        exhausted = self._finish(chunk, future) or exhausted
+                        if progress:
+                            progress.advance(len(chunk.messages))
+            except BaseException:
+                self._stop(in_flight)
+                raise
+
+    def _send_chunk(self, channel: Channel, chunk: _Chunk) -> None:
+        channel.send(_AskingFeed(chunk, self.desk))
+
+    def _finish(self, chunk: _Chunk, future: Future[None]) -> bool:
+        """A chunk's channel returned: give back what it did not take (the lease ran short); True when
+        that was all of it."""
+        self.report.chunks += 1
+        if (exc := future.exception()) is not None and not isinstance(exc, _Stopped):
+            logger.error("Sending a chunk failed: %s", exc, exc_info=exc)
+            self.report.errors.append(f"a chunk failed: {type(exc).__name__}: {exc}")
+            # What the channel sent of it is unknown: the lease covers it.
+            self.report.awaiting_lease += len(chunk.on_wire)
+            chunk.on_wire.clear()
+        untouched = chunk.position == 0
+        self._give_back(chunk, chunk.unstarted())
+        chunk.position = len(chunk.messages)
+        return untouched
+
+    def _stop(self, in_flight: list[tuple[_Chunk, Future[None]]]) -> None:
+        """This thread failed (a signal, the database): give back at once every message not on the wire,
+        then wait for those that are and record them. What cannot be recorded waits for its lease."""
+        for chunk, _ in in_flight:
+            chunk.stopping = True
+        try:
+            self._give_back_all([chunk for chunk, _ in in_flight])
+        except Exception:
+            # The stop cut a query short and left the connection unusable: a new one gives back.
+            connection.close()
+            try:
+                self._give_back_all([chunk for chunk, _ in in_flight])
+            except Exception as exc:
+                logger.warning("Giving back the claimed messages failed: %s", exc)
+                self.report.awaiting_lease += sum(len(chunk.unstarted()) for chunk, _ in in_flight)
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
+        deadline = time.monotonic() + self.config.seconds_per_message + 1
+        pending = [future for _, future in in_flight]
+        while any(not future.done() for future in pending) and time.monotonic() < deadline:
+            try:
+                self.desk.serve(timeout=0.1)
+            except BaseException as exc:  # the database that failed above; the rest waits for its lease
+                logger.warning("Recording after a stop failed: %s", exc)
+                break
+        self.desk.refuse_all()
+        for chunk, future in in_flight:
+            self.report.awaiting_lease += len(chunk.on_wire)
+            if not future.done():
+                chunk.on_wire.clear()
+
+    # --- claiming ---
+
+    def _claim(self, size: int) -> _Chunk | None:
+        """Claim up to ``size`` customers' due work; None when nothing is due, an empty chunk when every
+        customer with work is held by another sender right now."""
+        now = self.clock()
+        token = secrets.token_hex(16)
+        lease_until = now + self.config.lease
+        with transaction.atomic():
+            candidates = _candidate_customers(now, size)
+            if not candidates:
+                return None
+            locked = list(
+                Customer.objects.filter(id__in=candidates)
+                .order_by("id")
+                .select_for_update(skip_locked=True, no_key=True)
+                .values_list("id", flat=True)[:size]
+            )
+            # A statement after the locks sees what a sender that held them committed before it let go.
+            busy = set(
+                Message.objects.filter(customer_id__in=locked, state__in=OUTBOX_STATES).values_list(
+                    "customer_id", flat=True
+                )
+            )
+            self._form_messages(set(locked) - busy, token, now, lease_until)
+            Message.objects.filter(due_messages(now), customer_id__in=busy).update(
+                state=MessageState.SENDING, leased_until=lease_until, claim_token=token, last_attempt_at=now
+            )
+            rows = (
+                Message.objects.filter(state=MessageState.SENDING, claim_token=token)
+                .order_by("id")
+                .values_list("id", "customer_id", "attempts", "message_id")
+            )
+            messages = [_Claimed(*row) for row in rows]
+        return _Chunk(self, token, messages, lease_until)
+
+    def _form_messages(self, customers: set[int], token: str, now: datetime, lease_until: datetime) -> None:
+        if not customers:
+            return
+        reminders = list(
+            ungrouped_reminders()
+            .filter(invoice__customer_id__in=customers)
+            .order_by("id")
+            .values_list("id", "invoice__customer_id")
+        )
+        groups: dict[Any, list[int]] = {}
+        for reminder_id, customer_id in reminders:
+            key = customer_id if self.config.grouping == "customer" else (customer_id, reminder_id)
+            groups.setdefault(key, []).append(reminder_id)
+        if not groups:
+            return
+        created = Message.objects.bulk_create(
+            Message(
+                customer_id=key if isinstance(key, int) else key[0],
+                state=MessageState.SENDING,
+                leased_until=lease_until,
+                claim_token=token,
+                last_attempt_at=now,
+            )
+            for key in groups
+        )
+        ids = [message.pk for message in created]
+        Message.objects.filter(id__in=ids).update(
+            message_id=Concat(
+                Value("<message-"),
+                Cast("id", CharField()),
+                Value(f"@{self.config.message_id_domain}>"),
+                output_field=CharField(),
+            )
+        )
+        carried_by = {
+            reminder: message
+            for message, group in zip(ids, groups.values(), strict=True)
+            for reminder in group
+        }
+        Notification.objects.filter(id__in=carried_by).update(
+            delivery_id=Case(
+                *(When(id=reminder, then=Value(message)) for reminder, message in carried_by.items())
+            )
+        )
+
+    def _prepare_chunk(self, chunk: _Chunk) -> None:
+        """What every message of a chunk shares: the templates, and each customer's open overdue
+        invoices (those not in a message are listed apart)."""
+        chunk.templates = current_templates()
+        as_of = timezone.localdate(self.clock())
+        customers = {message.customer_id for message in chunk.messages}
+        for row in (
+            Invoice.objects.overdue(as_of=as_of)
+            .filter(customer_id__in=customers)
+            .order_by("due_date", "number")
+            .values("id", "customer_id", "number", "due_date", "currency", "balance_due")
+        ):
+            other: dict[str, Any] = {**row, "days_overdue": (as_of - row["due_date"]).days}
+            chunk.others.setdefault(row["customer_id"], []).append(other)
+
+    # --- just before a message goes on the wire ---
+
+    def prepare(self, chunk: _Chunk, claimed: _Claimed) -> Outgoing | None:
+        """Re-check ``claimed`` against its invoices as committed now and render it; None when nothing
+        of it is to be sent (every reminder cancelled, or the claim lost)."""
+        now = self.clock()
+        as_of = timezone.localdate(now)
+        # One read in autocommit: it sees every payment committed before it.
+        rows = list(_reminder_rows(claimed.id, chunk.token))
+        if not rows:
+            if Message.objects.filter(
+                id=claimed.id, claim_token=chunk.token, state=MessageState.SENDING
+            ).exists():
+                self._cancel_message(chunk, claimed)
+            else:
+                self.report.lost += 1
+            return None
+        reasons = {row["id"]: cancel_reason(row, as_of) for row in rows}
+        kept = [row for row in rows if not reasons[row["id"]]]
+        if len(kept) < len(rows):
+            with transaction.atomic():
+                for reason in set(reasons.values()) - {""}:
+                    cancelled = [reminder for reminder, why in reasons.items() if why == reason]
+                    Notification.objects.filter(id__in=cancelled, delivery_id=claimed.id).update(
+                        cancel_reason=reason
+                    )
+                    self.report.reminders_cancelled += len(cancelled)
+                if not kept:
+                    self._cancel_message(chunk, claimed)
+                    return None
+        assert chunk.templates is not None
+        invoices = {row["invoice_id"] for row in kept}
+        others = [other for other in chunk.others.get(claimed.customer_id, []) if other["id"] not in invoices]
+        for row in kept:
+            row["days_overdue"] = max((as_of - row["due_date"]).days, row["days_overdue"])
+        context = statement_context(
+            customer_name=kept[0]["customer_name"],
+            customer_email=kept[0]["customer_email"],
+            rows=kept,
+            others=others,
+        )
+        template = chunk.templates.for_level(max(row["level"] for row in kept))
+        try:
+            rendered = render_context(template, context)
+        except Exception as exc:  # a template that fails on this message's data fails only this message
+            error = f"The template could not be rendered: {type(exc).__name__}: {exc}"
+            if self._guarded(chunk, claimed).update(
+                state=MessageState.FAILED, last_error=error, leased_until=None, claim_token=""
+            ):
+                self.report.failure(claimed.id, error)
+            return None
+        message_id = claimed.message_id or message_id_for(claimed.id, self.config.message_id_domain)
+        return _outgoing(claimed.id, kept[0]["customer_email"], rendered, message_id)
+
+    def _cancel_message(self, chunk: _Chunk, claimed: _Claimed) -> None:
+        if self._guarded(chunk, claimed).update(
+            state=MessageState.CANCELLED,
+            leased_until=None,
+            claim_token="",
+            next_attempt_at=None,
+            last_error="Every reminder in it was cancelled before it was sent.",
+        ):
+            self.report.cancelled += 1
+
+    # --- recording ---
+
+    def record(self, chunk: _Chunk, claimed: _Claimed, outgoing: Outgoing, outcome: Outcome) -> None:
+        attempts = claimed.attempts + (1 if outcome.offered else 0)
+        if outcome.result == Result.SENT:
+            if self._guarded(chunk, claimed).update(
+                state=MessageState.SENT,
+                attempts=attempts,
+                sent_at=self.clock(),
+                recipient=outgoing.recipient,
+                message_id=outgoing.message_id,
+                subject=outgoing.subject,
+                text_body=outgoing.text,
+                html_body=outgoing.html,
+                refused_copies=outcome.refused_copies,
+                last_error="",
+                leased_until=None,
+                claim_token="",
+                next_attempt_at=None,
+            ):
+                self.report.sent += 1
+            else:
+                self.report.lost += 1
+            return
+        if outcome.result == Result.TRANSIENT and attempts < self.config.max_attempts:
+            delay = retry_delay(
+                attempts=max(attempts, 1), base=self.config.retry_base, jitter=self.rng.uniform(0, MAX_JITTER)
+            )
+            if self._guarded(chunk, claimed).update(
+                state=MessageState.PENDING,
+                attempts=attempts,
+                next_attempt_at=self.clock() + delay,
+                last_error=outcome.error,
+                recipient=outgoing.recipient,
+                message_id=outgoing.message_id,
+                leased_until=None,
+                claim_token="",
+            ):
+                self.report.retried += 1
+            else:
+                self.report.lost += 1
+            return
+        error = outcome.error
+        if outcome.result == Result.TRANSIENT:
+            error = f"{error} (attempt {attempts} of {self.config.max_attempts})"
+        if self._guarded(chunk, claimed).update(
+            state=MessageState.FAILED,
+            attempts=attempts,
+            last_error=error,
+            recipient=outgoing.recipient,
+            message_id=outgoing.message_id,
+            leased_until=None,
+            claim_token="",
+        ):
+            self.report.failure(claimed.id, error)
+        else:
+            self.report.lost += 1
+
+    @staticmethod
+    def _guarded(chunk: _Chunk, claimed: _Claimed) -> QuerySet[Message]:
+        """The message, as long as this sender still holds it: an outcome written by a sender that lost
+        its claim changes nothing."""
+        return Message.objects.filter(id=claimed.id, claim_token=chunk.token, state=MessageState.SENDING)
+
+    def defer(self, chunk: _Chunk, rest: list[_Claimed], error: str) -> None:
+        """The channel could not go on: the rest waits a retry delay, no attempt spent."""
+        delay = retry_delay(attempts=1, base=self.config.retry_base, jitter=self.rng.uniform(0, MAX_JITTER))
+        done = Message.objects.filter(
+            id__in=[claimed.id for claimed in rest], claim_token=chunk.token, state=MessageState.SENDING
+        ).update(
+            state=MessageState.PENDING,
+            next_attempt_at=self.clock() + delay,
+            last_error=error,
+            leased_until=None,
+            claim_token="",
+        )
+        self.report.deferred += done
+
+    def renew(self, chunk: _Chunk) -> bool:
+        """Extend the lease of the chunk's messages still held; False when none is held any more."""
+        started = time.monotonic()
+        lease_until = self.clock() + self.config.lease
+        held = Message.objects.filter(claim_token=chunk.token, state=MessageState.SENDING).update(
+            leased_until=lease_until
+        )
+        if held:
+            chunk.deadline = started + self.config.lease.total_seconds()
+            chunk.lease_until = lease_until
+        return bool(held)
+
+    def _give_back(self, chunk: _Chunk, messages: Iterable[_Claimed]) -> None:
+        ids = [claimed.id for claimed in messages]
+        if ids:
+            self.report.released += Message.objects.filter(
+                id__in=ids, claim_token=chunk.token, state=MessageState.SENDING
+            ).update(state=MessageState.PENDING, leased_until=None, claim_token="", next_attempt_at=None)
+
+    def _give_back_all(self, chunks: list[_Chunk]) -> None:
+        for chunk in chunks:
+            self._give_back(chunk, chunk.unstarted())
+            chunk.position = len(chunk.messages)
+
+
+class _AskingFeed:
+    """The chunk's feed for a channel thread: each call is answered on the database's thread."""
+
+    def __init__(self, chunk: _Chunk, desk: _Desk) -> None:
+        self.chunk, self.desk = chunk, desk
+
+    def next(self) -> Outgoing | None:
+        try:
+            return self.desk.ask(self.chunk.next)
+        except _Stopped:
+            return None
+
+    def report(self, outcome: Outcome) -> None:
+        # Not recorded when stopped: the message waits for its lease.
+        with contextlib.suppress(_Stopped):
+            self.desk.ask(lambda: self.chunk.report(outcome))
+
+    def defer_rest(self, error: str) -> None:
+        with contextlib.suppress(_Stopped):
+            self.desk.ask(lambda: self.chunk.defer_rest(error))
+
+
+def _candidate_customers(now: datetime, size: int) -> list[int]:
+    """Customers with due work, oldest work first: due messages, and reminders waiting to be grouped."""
+    from_messages = (
+        Message.objects.filter(due_messages(now)).order_by("id").values_list("customer_id", flat=True)[:size]
+    )
+    from_reminders = (
+        waiting_reminders().order_by("id").values_list("invoice__customer_id", flat=True)[: size * 4]
+    )
+    return sorted({*from_messages, *from_reminders})
+
+
+def _reminder_rows(message_pk: int, token: str) -> QuerySet[Any, Any]:
+    """A message's reminders not cancelled, with their invoices and customer as committed now, and how
+    many of each invoice's reminders were sent before; none when the claim is not held."""
+    earlier = (
+        Notification.objects.filter(
+            invoice_id=OuterRef("invoice_id"), delivery__state=MessageState.SENT, cancel_reason=""
+        )
+        .exclude(id=OuterRef("id"))
+        .order_by()
+        .values("invoice_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        Notification.objects.filter(
+            delivery_id=message_pk,
+            cancel_reason="",
+            delivery__claim_token=token,
+            delivery__state=MessageState.SENDING,
+        )
+        .order_by("id")
+        .values(
+            "id",
+            "level",
+            "threshold_days",
+            "days_overdue",
+            "invoice_id",
+            number=F("invoice__number"),
+            due_date=F("invoice__due_date"),
+            currency=F("invoice__currency"),
+            total=F("invoice__total"),
+            balance_due=F("invoice__balance_due"),
+            status=F("invoice__status"),
+            paused=F("invoice__customer__reminders_paused"),
+            customer_name=F("invoice__customer__name"),
+            customer_email=F("invoice__customer__email"),
+            earlier_reminders=Coalesce(Subquery(earlier), 0),
+        )
+    )
+
+
+def cancel_reason(row: Mapping[str, Any], as_of: Any) -> str:
+    """Why a reminder must not be sent any more (empty: send it): the overdue rule of SPEC §3, applied to
+    the invoice as it is now, and the customer's email."""
+    if reason := not_owed_reason(
+        status=row["status"], balance_due=row["balance_due"], reminders_paused=row["paused"]
+    ):
+        return reason
+    if (as_of - row["due_date"]).days < row["threshold_days"]:
+        return "not due"
+    if not row["customer_email"].strip():
+        return "no email"
+    return ""
+
+
+def _outgoing(key: int, recipient: str, rendered: RenderedEmail, message_id: str) -> Outgoing:
+    return Outgoing(
+        key=key,
+        recipient=recipient,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=message_id,
+    )
+
+
+def current_templates() -> TemplateSet:
+    """The templates as staff left them, compiled again only when they changed (one query)."""
+    sources = tuple(
+        TemplateSource(**values)
+        for values in ReminderTemplate.objects.order_by("level").values(
+            "level", "subject", "text_body", "html_body"
+        )
+    ) or (FALLBACK_TEMPLATE,)
+    if sources not in _compiled:
+        _compiled.clear()
+        _compiled[sources] = TemplateSet(sources)
+    return _compiled[sources]
+
+
+_compiled: dict[tuple[TemplateSource, ...], TemplateSet] = {}
