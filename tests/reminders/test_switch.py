@@ -80,7 +80,7 @@ class PauseAfterFirstChunk:
         self.by = by
 
     def start(self, total: int) -> None:
-        pass
+        """Nothing to do before the first chunk."""
 
     def advance(self, done: int) -> None:
         sending_pause(by=self.by)
