@@ -279,7 +279,13 @@ def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
 
     from reminders.mail import PreparedEmail
     from reminders.models import Notification
-    from reminders.outbox import SendConfig, current_templates, message_id_for
+    from reminders.outbox import (
+        REMINDER_ROW_FIELDS,
+        SendConfig,
+        current_templates,
+        message_id_for,
+        reminder_row_expressions,
+    )
     from reminders.rendering import render_context, statement_context
 
     config = SendConfig.from_settings()
@@ -287,21 +293,7 @@ def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
     rows = (
         Notification.objects.filter(delivery__isnull=True, cancel_reason="")
         .order_by("invoice__customer_id", "id")
-        .values(
-            "id",
-            "level",
-            "threshold_days",
-            "days_overdue",
-            "invoice_id",
-            customer_id=F("invoice__customer_id"),
-            number=F("invoice__number"),
-            due_date=F("invoice__due_date"),
-            currency=F("invoice__currency"),
-            total=F("invoice__total"),
-            balance_due=F("invoice__balance_due"),
-            customer_name=F("invoice__customer__name"),
-            customer_email=F("invoice__customer__email"),
-        )
+        .values(*REMINDER_ROW_FIELDS, customer_id=F("invoice__customer_id"), **reminder_row_expressions())
     )
     by_customer = settings.REMINDER_GROUPING == "customer"
     key = (lambda row: row["customer_id"]) if by_customer else (lambda row: row["id"])
