@@ -46,3 +46,10 @@ def duration(seconds: float | None) -> str:
 def count_of(number: int, unit: str) -> str:
     """``1 day``, ``7 days``, ``0 invoices``: a number with its unit, plural unless it is one."""
     return f"{grouped(number)} {unit}{'' if number == 1 else 's'}"
+
+
+def due_phrase(days: int) -> str:
+    """``3 days overdue``, ``due today``, ``due in 3 days``: an invoice ``days`` overdue in words."""
+    if days > 0:
+        return f"{count_of(days, 'day')} overdue"
+    return "due today" if days == 0 else f"due in {count_of(-days, 'day')}"

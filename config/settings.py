@@ -149,6 +149,8 @@ OVERDUE_INVOICE_SCHEDULE_VALUE = env.text("OVERDUE_INVOICE_SCHEDULE_VALUE", "0 0
 OVERDUE_INVOICE_BATCH_SIZE = env.text("OVERDUE_INVOICE_BATCH_SIZE", "100")
 OVERDUE_INVOICE_TIMEZONE = env.text("OVERDUE_INVOICE_TIMEZONE", "UTC")
 OVERDUE_INVOICE_REMINDER_DAYS = env.text("OVERDUE_INVOICE_REMINDER_DAYS", "1")
+# highest (catch up with the highest threshold reached) or in_sequence (docs/SPEC.md §13).
+REMINDER_ESCALATION = env.text("REMINDER_ESCALATION", "highest")
 
 # https://docs.djangoproject.com/en/5.2/topics/i18n/timezones/
 USE_TZ = True

@@ -37,8 +37,19 @@ class Customer(models.Model):
 
 
 def due_before(as_of: date, *, min_days: int = 1) -> Q:
-    """Due at least ``min_days`` before ``as_of``: the date condition of ``InvoiceQuerySet.overdue``."""
+    """Due at least ``min_days`` before ``as_of``: the date condition of ``InvoiceQuerySet.overdue``.
+    ``min_days`` of zero or less reaches invoices due on or after ``as_of`` (a courtesy reminder's)."""
     return Q(due_date__lte=as_of - timedelta(days=min_days))
+
+
+def not_held(as_of: date) -> Q:
+    """Not on hold on ``as_of``: a hold keeps reminders away through its date (docs/SPEC.md §13)."""
+    return Q(reminders_held_until__isnull=True) | Q(reminders_held_until__lt=as_of)
+
+
+def held_on(held_until: date | None, as_of: date) -> bool:
+    """``not_held`` negated for a row already read (the sender's re-check, the admin)."""
+    return held_until is not None and held_until >= as_of
 
 
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
@@ -57,6 +68,19 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
         customer not paused. An invoice due on ``as_of`` itself is not overdue. ``min_days`` keeps only
         those at least that many days overdue."""
         return self.past_due(as_of=as_of, min_days=min_days).filter(customer__reminders_paused=False)
+
+    def remindable(self, *, as_of: date, min_days: int) -> InvoiceQuerySet:
+        """Invoices a reminder may go to on ``as_of`` once ``min_days`` overdue (docs/SPEC.md §3, §13): the
+        overdue rule with ``min_days`` zero or negative allowed (before the due date), and not held."""
+        return (
+            self.open()
+            .filter(due_before(as_of, min_days=min_days), customer__reminders_paused=False)
+            .filter(not_held(as_of))
+        )
+
+    def held(self, *, as_of: date) -> InvoiceQuerySet:
+        """Open invoices on hold on ``as_of``."""
+        return self.open().filter(reminders_held_until__gte=as_of)
 
 
 def not_owed_reason(*, status: str, balance_due: Decimal, reminders_paused: bool) -> str:
@@ -88,8 +112,15 @@ class InvoiceStatus(models.TextChoices):
     VOID = "void", "Void"
 
 
+class HoldReason(models.TextChoices):
+    DISPUTE = "dispute", "Dispute"
+    PROMISE_TO_PAY = "promise_to_pay", "Promise to pay"
+    OTHER = "other", "Other"
+
+
 class Invoice(models.Model):
     Status = InvoiceStatus
+    HoldReason = HoldReason
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
     number = models.CharField(max_length=50, unique=True)
@@ -104,6 +135,14 @@ class Invoice(models.Model):
         output_field=models.DecimalField(max_digits=14, decimal_places=2),
         db_persist=True,
     )
+    # docs/SPEC.md §13. Database defaults: the importer's upsert lists its columns and leaves these out.
+    reminders_held_until = models.DateField(
+        null=True, blank=True, help_text="No reminder for this invoice through this date."
+    )
+    hold_reason = models.CharField(
+        max_length=14, choices=HoldReason.choices, blank=True, db_default="", default=""
+    )
+    hold_note = models.TextField(blank=True, db_default="", default="")
 
     objects = InvoiceQuerySet.as_manager()
 
@@ -131,6 +170,12 @@ class Invoice(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(due_date__range=(FIRST_DATE, LAST_DATE)), name="invoice_due_date_in_range"
+            ),
+            # A hold has a date and a reason, or neither; its note goes with it.
+            models.CheckConstraint(
+                condition=Q(reminders_held_until__isnull=True, hold_reason="", hold_note="")
+                | Q(reminders_held_until__range=(FIRST_DATE, LAST_DATE), hold_reason__in=HoldReason.values),
+                name="invoice_hold_complete",
             ),
         ]
         indexes = [

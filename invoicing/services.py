@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 
 from invoicing.currency import amount_problem
-from invoicing.models import Customer, Invoice, InvoiceStatus, Payment
+from invoicing.models import Customer, HoldReason, Invoice, InvoiceStatus, Payment
 
 DEMO_CHUNK = 5_000
 # What marks a row as the demo's own: `seed_demo_data --reset` deletes only a database holding nothing else.
@@ -34,6 +34,14 @@ DEMO_SPREAD: tuple[tuple[int, str, tuple[int, int], float], ...] = (
     (8, InvoiceStatus.DRAFT, (-30, -1), 0.0),
 )
 
+# The last invoices of the demo show the dunning policy (docs/SPEC.md §13), each owed to the first customer
+# whose reminders are not paused: (days the due date lies before as_of, days it is held past as_of or None).
+DEMO_POLICY_EXAMPLES: tuple[tuple[int, int | None], ...] = (
+    (-2, None),  # due in 2 days: a courtesy reminder once a threshold is -2 or lower
+    (10, 14),  # 10 days overdue, in dispute: held for two more weeks
+)
+DEMO_HOLD_NOTE = "The customer disputes the delivered quantity."
+
 
 class DemoDataExists(Exception):
     """Demo data would be added on top of existing invoices."""
@@ -48,6 +56,7 @@ class DemoDataSummary:
     customers: int
     invoices: int
     paused_customers: int
+    examples: tuple[Invoice, ...] = ()
 
 
 def demo_data_reset(*, delete_non_demo_data: bool = False) -> None:
@@ -114,6 +123,31 @@ def _demo_invoice(rng: random.Random, number: int, customer_id: int, as_of: date
     )
 
 
+def _demo_policy_invoice(
+    number: int, customer_id: int, as_of: date, days_late: int, held_for: int | None
+) -> Invoice:
+    due_date = as_of - timedelta(days=days_late)
+    hold = (
+        {
+            "reminders_held_until": as_of + timedelta(days=held_for),
+            "hold_reason": HoldReason.DISPUTE,
+            "hold_note": DEMO_HOLD_NOTE,
+        }
+        if held_for is not None
+        else {}
+    )
+    return Invoice(
+        customer_id=customer_id,
+        number=f"{DEMO_INVOICE_PREFIX}{number:07d}",
+        issue_date=due_date - timedelta(days=30),
+        due_date=due_date,
+        currency="EUR",
+        total=Decimal("1250.00"),
+        status=InvoiceStatus.SENT,
+        **hold,
+    )
+
+
 def _chunks(total: int, size: int) -> Iterator[range]:
     for start in range(0, total, size):
         yield range(start, min(start + size, total))
@@ -138,12 +172,22 @@ def demo_data_create(
     rng = random.Random(seed)
     created = Customer.objects.bulk_create(_demo_customers(rng, customers), batch_size=DEMO_CHUNK)
     customer_ids = [customer.pk for customer in created]
-    for chunk in _chunks(invoices, DEMO_CHUNK):
+    examples = DEMO_POLICY_EXAMPLES[:invoices]
+    random_invoices = invoices - len(examples)
+    for chunk in _chunks(random_invoices, DEMO_CHUNK):
         batch = [_demo_invoice(rng, n + 1, rng.choice(customer_ids), as_of) for n in chunk]
         Invoice.objects.bulk_create(batch)
         on_progress(len(batch))
+    reminded = next((customer.pk for customer in created if not customer.reminders_paused), customer_ids[0])
+    shown = Invoice.objects.bulk_create(
+        _demo_policy_invoice(random_invoices + n + 1, reminded, as_of, *example)
+        for n, example in enumerate(examples)
+    )
+    on_progress(len(shown))
     paused = sum(customer.reminders_paused for customer in created)
-    return DemoDataSummary(customers=customers, invoices=invoices, paused_customers=paused)
+    return DemoDataSummary(
+        customers=customers, invoices=invoices, paused_customers=paused, examples=tuple(shown)
+    )
 
 
 @dataclass(frozen=True)

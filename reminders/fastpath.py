@@ -9,7 +9,7 @@ the query. Here:
   checks that it returns exactly the rows of the queryset itself;
 - the insert takes the batch as one array per column: the messages in binary (a text array would quote
   every element on the client), the numbers as array literals, and re-checks the overdue rule in the same
-  statement, so an invoice paid, voided or paused after the read is not reminded (docs/SPEC.md §3, P19); the
+  statement, so an invoice paid, voided, paused or held after the read is not reminded (docs/SPEC.md §3, P19); the
   caller may append its own statement to it (a data-modifying CTE), which then commits or fails with
   the reminders at no extra round trip: the overdue check writes its counters so, without this module
   knowing its table;
@@ -68,7 +68,9 @@ def _prepare() -> bool | None:
 class PreparedStatements:
     """The compiled read and insert of one run, on the database ``using``."""
 
-    def __init__(self, rows: QuerySet[Any, Any], *, columns: Sequence[str], as_of: date, using: str) -> None:
+    def __init__(
+        self, rows: QuerySet[Any, Any], *, columns: Sequence[str], as_of: date, min_days: int, using: str
+    ) -> None:
         self.using = using
         self.as_of = as_of
         inner, self.read_params = rows.order_by().query.sql_with_params()
@@ -78,7 +80,7 @@ class PreparedStatements:
         self.ids_sql = f"SELECT batch.id {batch} WHERE batch.id > %s ORDER BY batch.id LIMIT %s"
         self.one_sql = f"SELECT {selected} {batch} WHERE batch.id = %s"
         still, self.still_params = (
-            Invoice.objects.overdue(as_of=as_of)
+            Invoice.objects.remindable(as_of=as_of, min_days=min_days)
             .order_by()
             .values("id", "due_date", recipient=F("customer__email"))
             .query.sql_with_params()

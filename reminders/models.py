@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
+from common.display import due_phrase
 from invoicing.models import Customer, Invoice
 
 
@@ -94,13 +95,14 @@ class Notification(models.Model):
         # The unique key (invoice, threshold_days) starts with this column and serves its lookups.
         db_index=False,
     )
-    threshold_days = models.PositiveIntegerField(
-        help_text="The reminder's identity: the threshold in days overdue it was created for."
+    threshold_days = models.IntegerField(
+        help_text="The reminder's identity: the threshold in days overdue it was created for "
+        "(negative: before the due date)."
     )
     level = models.PositiveSmallIntegerField(
         help_text="The position the threshold had in the list when the reminder was created (1 = first)."
     )
-    days_overdue = models.PositiveIntegerField()
+    days_overdue = models.IntegerField(help_text="Negative: a courtesy reminder before the due date.")
     recipient = models.EmailField(help_text="The customer's email when the reminder was created.")
     message = models.TextField()
     created_at = models.DateTimeField(db_default=Now(), editable=False)
@@ -129,9 +131,6 @@ class Notification(models.Model):
             ),
             models.CheckConstraint(condition=Q(level__gte=1), name="notification_level_positive"),
             models.CheckConstraint(
-                condition=Q(threshold_days__gte=1), name="notification_threshold_positive"
-            ),
-            models.CheckConstraint(
                 condition=Q(days_overdue__gte=models.F("threshold_days")),
                 name="notification_days_reach_threshold",
             ),
@@ -147,8 +146,7 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        days = f"{self.threshold_days} day{'' if self.threshold_days == 1 else 's'}"
-        return f"Reminder level {self.level} ({days} overdue) for invoice {self.invoice.number}"
+        return f"Reminder level {self.level} ({due_phrase(self.threshold_days)}) for invoice {self.invoice.number}"
 
     @property
     def state(self) -> str:

@@ -42,7 +42,7 @@ from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, S
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
-from invoicing.models import Customer, Invoice, not_owed_reason
+from invoicing.models import Customer, Invoice, held_on, not_held, not_owed_reason
 from reminders.channels import Channel, Outcome, Outgoing, Result
 from reminders.models import OUTBOX_STATES, Message, MessageState, Notification, ReminderTemplate
 from reminders.rendering import (
@@ -573,7 +573,7 @@ class _Sender:
         customers = {message.customer_id for message in chunk.messages}
         for row in (
             Invoice.objects.overdue(as_of=as_of)
-            .filter(customer_id__in=customers)
+            .filter(not_held(as_of), customer_id__in=customers)
             .order_by("due_date", "number")
             .values("id", "customer_id", "number", "due_date", "currency", "balance_due")
         ):
@@ -795,6 +795,7 @@ def reminder_row_expressions() -> dict[str, F]:
         "balance_due": F("invoice__balance_due"),
         "status": F("invoice__status"),
         "paused": F("invoice__customer__reminders_paused"),
+        "held_until": F("invoice__reminders_held_until"),
         "customer_name": F("invoice__customer__name"),
         "customer_email": F("invoice__customer__email"),
     }
@@ -836,6 +837,8 @@ def cancel_reason(row: Mapping[str, Any], as_of: Any) -> str:
         status=row["status"], balance_due=row["balance_due"], reminders_paused=row["paused"]
     ):
         return reason
+    if held_on(row["held_until"], as_of):
+        return "held"
     if (as_of - row["due_date"]).days < row["threshold_days"]:
         return "not due"
     if not row["customer_email"].strip():

@@ -7,8 +7,9 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 
-from common.display import count_of
+from common.display import due_phrase
 from invoicing.currency import money
 
 # Characters that must never reach a message or a mail header: control characters (CR, LF, NUL…),
@@ -16,8 +17,18 @@ from invoicing.currency import money
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
+class Escalation(StrEnum):
+    """How an invoice's reminders follow each other (``REMINDER_ESCALATION``, docs/SPEC.md §13)."""
+
+    # The highest threshold reached, skipping those a run came too late for (catch-up).
+    HIGHEST = "highest"
+    # The thresholds one by one, each at least the gap between them after the one before.
+    IN_SEQUENCE = "in_sequence"
+
+
 def days_overdue(*, due_date: date, as_of: date) -> int:
-    """Whole days past the due date; an invoice due on ``as_of`` is 0 days overdue (not overdue)."""
+    """Whole days past the due date; an invoice due on ``as_of`` is 0 days overdue (not overdue), one due
+    later a negative number (a courtesy reminder's, docs/SPEC.md §13)."""
     return (as_of - due_date).days
 
 
@@ -39,6 +50,39 @@ def is_owed(threshold: int, top_threshold: int | None) -> bool:
     return top_threshold is None or top_threshold < threshold
 
 
+def next_in_sequence(
+    days: int, thresholds: Sequence[int], top_threshold: int | None, top_days: int | None
+) -> tuple[int, int] | None:
+    """The threshold and level owed when reminders go in sequence, or None: the first threshold whatever
+    the invoice's age, then the one above the highest reminded (``top_threshold``, made ``top_days``
+    overdue) once reached and at least the gap between the two thresholds after that reminder."""
+    if top_threshold is None or top_days is None:
+        return (thresholds[0], 1) if days >= thresholds[0] else None
+    level = bisect_right(thresholds, top_threshold)
+    if level == len(thresholds):
+        return None
+    following = thresholds[level]
+    if days < following or days - top_days < following - top_threshold:
+        return None
+    return following, level + 1
+
+
+def owed_threshold(
+    days: int,
+    thresholds: Sequence[int],
+    *,
+    escalation: Escalation,
+    top_threshold: int | None,
+    top_days: int | None,
+) -> tuple[int, int] | None:
+    """The threshold and level of the reminder an invoice ``days`` overdue is owed, or None
+    (docs/SPEC.md §3, §13)."""
+    if escalation == Escalation.IN_SEQUENCE:
+        return next_in_sequence(days, thresholds, top_threshold, top_days)
+    reached = reached_threshold(days, thresholds)
+    return reached if reached and is_owed(reached[0], top_threshold) else None
+
+
 def plain_text(value: str) -> str:
     """``value`` with every control, separator and invisible format character replaced by a space."""
     # A printable string has none of them (Python's "printable" excludes all Other and Separator
@@ -50,6 +94,6 @@ def plain_text(value: str) -> str:
 
 def reminder_message(*, customer: str, number: str, days: int, currency: str, balance: Decimal) -> str:
     return (
-        f"Dear {plain_text(customer)}, invoice {plain_text(number)} is {count_of(days, 'day')} overdue. "
+        f"Dear {plain_text(customer)}, invoice {plain_text(number)} is {due_phrase(days)}. "
         f"Balance due: {money(balance, currency)}."
     )

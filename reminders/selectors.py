@@ -12,14 +12,14 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from invoicing.models import Invoice
 from reminders.fastpath import PreparedStatements
 from reminders.models import Notification, OutboxSwitch
-from reminders.rules import days_overdue, is_owed, reached_threshold, reminder_message
+from reminders.rules import Escalation, days_overdue, owed_threshold, reminder_message
 
 
 class OverdueRow(NamedTuple):
@@ -33,6 +33,8 @@ class OverdueRow(NamedTuple):
     customer_name: str
     customer_email: str
     top_threshold: int | None
+    # The days overdue of that reminder, read only when reminders go in sequence (None otherwise).
+    top_days: int | None
 
 
 class OwedReminder(NamedTuple):
@@ -62,9 +64,12 @@ class Batch:
         return len(self.rows) - len(self.owed)
 
 
-def overdue_reminder_rows(*, as_of: date, first_threshold: int) -> QuerySet[Invoice, dict[str, Any]]:
-    """Invoices at least ``first_threshold`` days overdue on ``as_of``, with what a reminder needs and the
-    highest threshold already reminded (``top_threshold``, None when none)."""
+def overdue_reminder_rows(
+    *, as_of: date, first_threshold: int, escalation: Escalation = Escalation.HIGHEST
+) -> QuerySet[Invoice, dict[str, Any]]:
+    """Invoices a reminder may go to that are at least ``first_threshold`` days overdue on ``as_of``
+    (negative: before the due date), with what a reminder needs and the highest threshold already
+    reminded (``top_threshold``, None when none); in sequence also the days overdue of that reminder."""
     top = (
         Notification.objects.filter(invoice=OuterRef("pk"))
         .order_by()
@@ -72,21 +77,29 @@ def overdue_reminder_rows(*, as_of: date, first_threshold: int) -> QuerySet[Invo
         .annotate(top=Max("threshold_days"))
         .values("top")
     )
+    top_days: Any = Value(None, output_field=IntegerField())
+    if escalation == Escalation.IN_SEQUENCE:
+        newest = Notification.objects.filter(invoice=OuterRef("pk")).order_by("-threshold_days")
+        top_days = Subquery(newest.values("days_overdue")[:1])
     return (
-        Invoice.objects.overdue(as_of=as_of, min_days=first_threshold)
-        .annotate(top_threshold=Subquery(top))
+        Invoice.objects.remindable(as_of=as_of, min_days=first_threshold)
+        .annotate(top_threshold=Subquery(top), top_days=top_days)
         .annotate(customer_name=F("customer__name"), customer_email=F("customer__email"))
         .values(*OverdueRow._fields)
     )
 
 
-def owed_reminder(row: OverdueRow, *, as_of: date, thresholds: tuple[int, ...]) -> OwedReminder | None:
-    """The reminder ``row`` is owed on ``as_of``, or None when it has one at its threshold or higher."""
+def owed_reminder(
+    row: OverdueRow, *, as_of: date, thresholds: tuple[int, ...], escalation: Escalation = Escalation.HIGHEST
+) -> OwedReminder | None:
+    """The reminder ``row`` is owed on ``as_of``, or None (``reminders.rules.owed_threshold``)."""
     days = days_overdue(due_date=row.due_date, as_of=as_of)
-    reached = reached_threshold(days, thresholds)
-    if reached is None or not is_owed(reached[0], row.top_threshold):
+    owed = owed_threshold(
+        days, thresholds, escalation=escalation, top_threshold=row.top_threshold, top_days=row.top_days
+    )
+    if owed is None:
         return None
-    threshold, level = reached
+    threshold, level = owed
     message = reminder_message(
         customer=row.customer_name,
         number=row.number,
@@ -101,12 +114,23 @@ class ReminderPlan:
     """Batches of owed reminders for one run: ``as_of``, the thresholds and the batch size fixed."""
 
     def __init__(
-        self, *, as_of: date, thresholds: tuple[int, ...], size: int, using: str = "default"
+        self,
+        *,
+        as_of: date,
+        thresholds: tuple[int, ...],
+        size: int,
+        escalation: Escalation = Escalation.HIGHEST,
+        using: str = "default",
     ) -> None:
         self.as_of, self.thresholds, self.size, self.using = as_of, thresholds, size, using
-        self.rows = overdue_reminder_rows(as_of=as_of, first_threshold=thresholds[0]).using(using)
+        self.escalation = escalation
+        self.rows = overdue_reminder_rows(
+            as_of=as_of, first_threshold=thresholds[0], escalation=escalation
+        ).using(using)
         self.prepared = (
-            PreparedStatements(self.rows, columns=OverdueRow._fields, as_of=as_of, using=using)
+            PreparedStatements(
+                self.rows, columns=OverdueRow._fields, as_of=as_of, min_days=thresholds[0], using=using
+            )
             if connections[using].vendor == "postgresql"
             else None
         )
@@ -147,7 +171,11 @@ class ReminderPlan:
         owed = [
             reminder
             for row in rows
-            if (reminder := owed_reminder(row, as_of=self.as_of, thresholds=self.thresholds))
+            if (
+                reminder := owed_reminder(
+                    row, as_of=self.as_of, thresholds=self.thresholds, escalation=self.escalation
+                )
+            )
         ]
         return Batch(rows=rows, owed=owed)
 

@@ -23,7 +23,7 @@ def reminders_insert(
 ) -> int:
     """Insert ``owed`` in one statement and return how many rows were inserted.
 
-    The overdue rule is checked again as the rows go in: an invoice paid, voided or paused (or whose
+    The overdue rule is checked again as the rows go in: an invoice paid, voided, paused or held (or whose
     due date moved) since the batch read it gets nothing. A reminder that breaks a constraint fails the
     whole statement (nothing is ignored): the caller decides what to retry.
 
@@ -48,7 +48,7 @@ def reminders_insert(
 def _insert_with_orm(plan: ReminderPlan, owed: list[OwedReminder], run_id: int) -> int:
     still = dict(
         Invoice.objects.using(plan.using)
-        .overdue(as_of=plan.as_of)
+        .remindable(as_of=plan.as_of, min_days=plan.thresholds[0])
         .filter(id__in=[reminder.invoice_id for reminder in owed])
         .values_list("id", "due_date")
     )

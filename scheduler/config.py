@@ -22,6 +22,7 @@ from django.utils import timezone as django_timezone
 
 from common.configuration import invalid_value
 from common.dates import FIRST_DATE
+from reminders.rules import Escalation
 
 MAX_BATCH_SIZE = 10_000
 # django-q2 keeps an interval in Schedule.minutes, a PositiveSmallIntegerField (at most 32767).
@@ -30,9 +31,12 @@ MAX_INTERVAL_HOURS = 32767 // 60
 MAX_CRON_LENGTH = 100
 # A threshold beyond a century is a typo; it would also push date arithmetic towards date.min.
 MAX_REMINDER_DAY = 36_500
+# A courtesy reminder (docs/SPEC.md §13) comes at most a year before the due date.
+MIN_REMINDER_DAY = -365
 # The run log keeps the thresholds as text in a CharField(max_length=200).
 MAX_REMINDER_DAYS_LENGTH = 200
 WHOLE_NUMBER = re.compile(r"[0-9]+")
+SIGNED_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 VARIABLES = (
     "OVERDUE_INVOICE_SCHEDULE_TYPE",
@@ -40,6 +44,7 @@ VARIABLES = (
     "OVERDUE_INVOICE_BATCH_SIZE",
     "OVERDUE_INVOICE_TIMEZONE",
     "OVERDUE_INVOICE_REMINDER_DAYS",
+    "REMINDER_ESCALATION",
 )
 
 
@@ -62,6 +67,7 @@ class OverdueConfig:
     batch_size: int
     timezone: ZoneInfo
     reminder_days: tuple[int, ...]
+    escalation: Escalation = Escalation.HIGHEST
 
     @property
     def interval_hours(self) -> int:
@@ -126,16 +132,31 @@ def parse_timezone(value: str) -> ZoneInfo:
     return ZoneInfo(value)
 
 
+def _day_threshold(value: str) -> int | None:
+    if SIGNED_WHOLE_NUMBER.fullmatch(value) and MIN_REMINDER_DAY <= int(value) <= MAX_REMINDER_DAY:
+        return int(value)
+    return None
+
+
 def parse_reminder_days(value: str) -> tuple[int, ...]:
-    parts = [_whole_number(part.strip(), 1, MAX_REMINDER_DAY) for part in value.split(",")]
+    """Days after the due date, ascending; zero is the due date, negative days are before it."""
+    parts = [_day_threshold(part.strip()) for part in value.split(",")]
     days = tuple(day for day in parts if day is not None)
     ascending = all(earlier < later for earlier, later in pairwise(days))
     if len(days) != len(parts) or not ascending or len(format_reminder_days(days)) > MAX_REMINDER_DAYS_LENGTH:
         raise ValueError(
-            f"expected ascending whole numbers of days from 1 to {MAX_REMINDER_DAY} separated by commas, "
-            f"e.g. '1,7,30', at most {MAX_REMINDER_DAYS_LENGTH} characters"
+            f"expected ascending whole numbers of days from {MIN_REMINDER_DAY} to {MAX_REMINDER_DAY} "
+            "separated by commas (negative: before the due date), e.g. '1,7,30' or '-3,1,7,30', "
+            f"at most {MAX_REMINDER_DAYS_LENGTH} characters"
         )
     return days
+
+
+def parse_escalation(value: str) -> Escalation:
+    allowed = [item.value for item in Escalation]
+    if value not in allowed:
+        raise ValueError(f"allowed values are {', '.join(allowed)}")
+    return Escalation(value)
 
 
 def format_reminder_days(days: tuple[int, ...]) -> str:
@@ -153,7 +174,7 @@ def _parse(name: str, raw: Mapping[str, str], parser: Callable[[str], Any], prob
 
 
 def parse_overdue_config(raw: Mapping[str, str]) -> OverdueConfig:
-    """Parse the five variables of docs/SPEC.md §5 from ``raw``; raise ``ConfigError`` naming every bad one.
+    """Parse the variables of docs/SPEC.md §5 (and §13's escalation) from ``raw``; raise ``ConfigError`` naming every bad one.
 
     The schedule value is judged by the schedule type, so it is not judged while the type is invalid.
     """
@@ -166,9 +187,10 @@ def parse_overdue_config(raw: Mapping[str, str]) -> OverdueConfig:
     batch_size = _parse("OVERDUE_INVOICE_BATCH_SIZE", raw, parse_batch_size, problems)
     timezone = _parse("OVERDUE_INVOICE_TIMEZONE", raw, parse_timezone, problems)
     reminder_days = _parse("OVERDUE_INVOICE_REMINDER_DAYS", raw, parse_reminder_days, problems)
+    escalation = _parse("REMINDER_ESCALATION", raw, parse_escalation, problems)
     if problems or schedule_value is None:
         raise ConfigError(problems)
-    return OverdueConfig(schedule_type, schedule_value, batch_size, timezone, reminder_days)
+    return OverdueConfig(schedule_type, schedule_value, batch_size, timezone, reminder_days, escalation)
 
 
 def raw_settings() -> dict[str, str]:

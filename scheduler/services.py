@@ -16,6 +16,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.utils import timezone
 
 from invoicing.models import Invoice
+from reminders.rules import Escalation
 from reminders.selectors import Batch, ReminderPlan
 from reminders.services import reminders_insert
 from scheduler.config import OverdueConfig, as_of_problem, load_overdue_config, today
@@ -66,6 +67,7 @@ class RunPlan:
     batch_size: int
     thresholds: tuple[int, ...]
     dry_run: bool
+    escalation: Escalation = Escalation.HIGHEST
 
 
 @dataclass
@@ -109,6 +111,7 @@ def overdue_check_run(
         batch_size=batch_size or config.batch_size,
         thresholds=config.reminder_days,
         dry_run=dry_run,
+        escalation=config.escalation,
     )
     log = _log_start(
         plan,
@@ -153,11 +156,12 @@ def _log_start(
             raise SlotAlreadyRun(f"The slot {key} ({zone.key}) already has a run.") from exc
         raise
     logger.info(
-        "Run #%s started: as_of=%s batch_size=%s reminder_days=%s dry_run=%s triggered_by=%s",
+        "Run #%s started: as_of=%s batch_size=%s reminder_days=%s escalation=%s dry_run=%s triggered_by=%s",
         log.pk,
         plan.as_of,
         plan.batch_size,
         log.reminder_days,
+        plan.escalation,
         plan.dry_run,
         triggered_by,
     )
@@ -205,7 +209,9 @@ def _abandon_dead_runs(lock: RunLock, log: JobExecutionLog) -> None:
 
 def _walk(log: JobExecutionLog, plan: RunPlan, progress: RunProgress | None) -> None:
     """Keyset batches over the overdue invoices that reached the first threshold (``id > last``)."""
-    reminders = ReminderPlan(as_of=plan.as_of, thresholds=plan.thresholds, size=plan.batch_size)
+    reminders = ReminderPlan(
+        as_of=plan.as_of, thresholds=plan.thresholds, size=plan.batch_size, escalation=plan.escalation
+    )
     if progress:
         progress.start(reminders.candidates())
     last_id = 0

@@ -27,3 +27,10 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     total = Decimal("100.00")
     amount_paid = Decimal("0.00")
     status = InvoiceStatus.SENT
+
+
+def held_fields(until: date | None, reason: str = "dispute") -> dict[str, object]:
+    """An invoice's hold fields: held through ``until`` for ``reason``, or not held when None."""
+    if until is None:
+        return {}
+    return {"reminders_held_until": until, "hold_reason": reason, "hold_note": f"Held ({reason})."}

@@ -16,7 +16,7 @@ from hypothesis.extra.django import TestCase
 from invoicing.models import Customer, Invoice, InvoiceStatus
 from reminders.models import Message, MessageState
 from reminders.outbox import MAX_JITTER, MAX_RETRY_DELAY, cancel_reason, reminders_send, retry_delay
-from tests.invoicing.factories import CustomerFactory, InvoiceFactory
+from tests.invoicing.factories import CustomerFactory, InvoiceFactory, held_fields
 from tests.reminders.factories import NotificationFactory
 from tests.reminders.smtp import SmtpServer
 
@@ -43,32 +43,37 @@ class CancelRuleAgreesWithTheOverdueRule(TestCase):
         status=st.sampled_from(InvoiceStatus.values),
         paid=st.sampled_from([Decimal("0.00"), Decimal("40.00"), Decimal("100.00")]),
         paused=st.booleans(),
-        days=st.integers(min_value=-3, max_value=40),
-        threshold=st.sampled_from([1, 7, 30]),
+        days=st.integers(min_value=-6, max_value=40),
+        threshold=st.sampled_from([-3, 0, 1, 7, 30]),
+        held_for=st.sampled_from([None, -1, 0, 5]),
     )
-    @settings(max_examples=60, deadline=None)
-    def test_a_reminder_is_sent_exactly_when_its_invoice_is_overdue_past_its_threshold(
-        self, status, paid, paused, days, threshold
+    @settings(max_examples=80, deadline=None)
+    def test_a_reminder_is_sent_exactly_when_its_invoice_is_remindable_at_its_threshold(
+        self, status, paid, paused, days, threshold, held_for
     ):
+        """P21, P27, P28: the sender's re-check and the check's rule (courtesy thresholds and holds
+        included) agree."""
         invoice = InvoiceFactory(
             status=status,
             amount_paid=paid,
             customer=CustomerFactory(reminders_paused=paused),
             due_date=AS_OF - timedelta(days=days),
             issue_date=AS_OF - timedelta(days=days + 30),
+            **held_fields(None if held_for is None else AS_OF + timedelta(days=held_for)),
         )
         invoice.refresh_from_db()
         row = {
             "status": invoice.status,
             "balance_due": invoice.balance_due,
             "paused": paused,
+            "held_until": invoice.reminders_held_until,
             "due_date": invoice.due_date,
             "threshold_days": threshold,
             "recipient": invoice.customer.email,
             "customer_email": invoice.customer.email,
         }
-        overdue = Invoice.objects.overdue(as_of=AS_OF, min_days=threshold).filter(pk=invoice.pk).exists()
-        assert (cancel_reason(row, AS_OF) == "") == overdue
+        owed = Invoice.objects.remindable(as_of=AS_OF, min_days=threshold).filter(pk=invoice.pk).exists()
+        assert (cancel_reason(row, AS_OF) == "") == owed
 
 
 CHANGES = {

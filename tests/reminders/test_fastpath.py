@@ -71,7 +71,9 @@ def orm_rows(first_threshold: int, **filters) -> list[tuple]:
 
 def prepared(first_threshold: int) -> PreparedStatements:
     rows = overdue_reminder_rows(as_of=AS_OF, first_threshold=first_threshold)
-    return PreparedStatements(rows, columns=OverdueRow._fields, as_of=AS_OF, using="default")
+    return PreparedStatements(
+        rows, columns=OverdueRow._fields, as_of=AS_OF, min_days=first_threshold, using="default"
+    )
 
 
 class PreparedReadEqualsTheQueryset(TestCase):

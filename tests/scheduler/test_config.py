@@ -21,6 +21,7 @@ from scheduler.config import (
     MAX_BATCH_SIZE,
     MAX_INTERVAL_HOURS,
     MAX_REMINDER_DAY,
+    MIN_REMINDER_DAY,
     NOT_IANA_ZONES,
     ConfigError,
     OverdueConfig,
@@ -29,6 +30,7 @@ from scheduler.config import (
     load_overdue_config,
     parse_overdue_config,
 )
+from reminders.rules import Escalation
 from scheduler.management.base import ConfiguredCommand
 from tests.processes import run_manage
 from tests.scheduler.oracle import DEFAULT_RAW
@@ -46,7 +48,10 @@ schedules = st.one_of(
     st.tuples(st.just("interval"), st.integers(1, MAX_INTERVAL_HOURS).map(str)),
 )
 zones = st.sampled_from(sorted(available_timezones() - NOT_IANA_ZONES))
-reminder_days = st.lists(st.integers(1, MAX_REMINDER_DAY), min_size=1, max_size=10, unique=True).map(
+# Negative and zero thresholds too: a courtesy reminder before or on the due date (docs/SPEC.md §13).
+reminder_days = st.lists(
+    st.integers(MIN_REMINDER_DAY, MAX_REMINDER_DAY), min_size=1, max_size=10, unique=True
+).map(
     lambda days: format_reminder_days(tuple(sorted(days)))
 )
 
@@ -120,10 +125,16 @@ INVALID = [
     ("TIMEZONE", "Factory", {}, "IANA time zone name"),
     ("REMINDER_DAYS", "7,1", {}, "ascending whole numbers of days"),
     ("REMINDER_DAYS", "1,1", {}, "ascending whole numbers of days"),
-    ("REMINDER_DAYS", "0", {}, "ascending whole numbers of days"),
+    ("REMINDER_DAYS", "0,0", {}, "ascending whole numbers of days"),
     ("REMINDER_DAYS", "1,,7", {}, "ascending whole numbers of days"),
     ("REMINDER_DAYS", "", {}, "ascending whole numbers of days"),
-    ("REMINDER_DAYS", str(MAX_REMINDER_DAY + 1), {}, f"from 1 to {MAX_REMINDER_DAY}"),
+    ("REMINDER_DAYS", "+3,7", {}, "ascending whole numbers of days"),
+    ("REMINDER_DAYS", "- 3,7", {}, "ascending whole numbers of days"),
+    ("REMINDER_DAYS", "--3,7", {}, "ascending whole numbers of days"),
+    ("REMINDER_DAYS", "-1.5,7", {}, "ascending whole numbers of days"),
+    ("REMINDER_DAYS", "1,-3", {}, "ascending whole numbers of days"),
+    ("REMINDER_DAYS", str(MAX_REMINDER_DAY + 1), {}, f"from {MIN_REMINDER_DAY} to {MAX_REMINDER_DAY}"),
+    ("REMINDER_DAYS", str(MIN_REMINDER_DAY - 1), {}, f"from {MIN_REMINDER_DAY} to {MAX_REMINDER_DAY}"),
 ]
 
 
@@ -177,10 +188,40 @@ def test_every_invalid_variable_is_reported_at_once() -> None:
         TIMEZONE="Nowhere/City",
         REMINDER_DAYS="3,2",
     )
+    variables["REMINDER_ESCALATION"] = "fastest"
     with pytest.raises(ConfigError) as caught:
         parse_overdue_config(variables)
     named = [problem.split("=")[0] for problem in caught.value.problems]
     assert named == [name for name in DEFAULT_RAW if name != "OVERDUE_INVOICE_SCHEDULE_TYPE"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("-3,1,7,30", (-3, 1, 7, 30)), ("0", (0,)), ("-365,-1,0", (-365, -1, 0))]
+)
+def test_thresholds_may_be_zero_or_before_the_due_date(value: str, expected: tuple[int, ...]) -> None:
+    assert parse_overdue_config(raw(REMINDER_DAYS=value)).reminder_days == expected
+
+
+@pytest.mark.parametrize("value", ["highest", "in_sequence"])
+def test_escalation_parses(value: str) -> None:
+    assert parse_overdue_config({**DEFAULT_RAW, "REMINDER_ESCALATION": value}).escalation == Escalation(value)
+
+
+def test_escalation_defaults_to_highest() -> None:
+    assert parse_overdue_config(DEFAULT_RAW).escalation == Escalation.HIGHEST
+
+
+@pytest.mark.parametrize("value", ["", "Highest", "sequence", "in-sequence", "highest "])
+def test_a_bad_escalation_is_refused_naming_it_and_the_allowed_values(value: str) -> None:
+    assert the_problem({**DEFAULT_RAW, "REMINDER_ESCALATION": value}) == (
+        f"REMINDER_ESCALATION={value!r} is invalid: allowed values are highest, in_sequence."
+    )
+
+
+def test_run_overdue_check_process_exits_2_naming_a_bad_escalation() -> None:
+    result = run_manage("run_overdue_check", "--dry-run", REMINDER_ESCALATION="gentle")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "REMINDER_ESCALATION='gentle' is invalid: allowed values are highest, in_sequence" in result.stderr
 
 
 def test_schedule_value_is_not_judged_while_the_type_is_invalid() -> None:

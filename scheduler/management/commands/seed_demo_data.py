@@ -1,12 +1,15 @@
 from argparse import ArgumentParser
+from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from common.commands import positive_int
+from common.display import due_phrase
 from common.exit_codes import REFUSED_EXIT_CODE
 from common.progress import progress_for
+from invoicing.models import Invoice
 from invoicing.services import DemoDataExists, NonDemoDataFound, demo_data_create, demo_data_reset
 from reminders.services import reminders_delete_all
 from scheduler.config import today
@@ -55,12 +58,13 @@ class Command(BaseCommand):
             verb="create",
         )
         progress.start(invoices)
+        as_of = today()
         try:
             summary = demo_data_create(
                 customers=customers,
                 invoices=invoices,
                 seed=seed,
-                as_of=today(),
+                as_of=as_of,
                 on_progress=progress.advance,
             )
         except DemoDataExists as exc:
@@ -71,6 +75,8 @@ class Command(BaseCommand):
             f"Created {summary.customers} customers ({summary.paused_customers} with reminders paused) "
             f"and {summary.invoices} invoices."
         )
+        for invoice in summary.examples:
+            self.stdout.write(f"  {demo_example_text(invoice, as_of=as_of)}")
 
     def reset(self, *, delete_non_demo_data: bool) -> None:
         # Holding the run lock: a run in progress would be inserting reminders to invoices being deleted.
@@ -93,3 +99,11 @@ class Command(BaseCommand):
             ) from exc
         finally:
             lock.release()
+
+
+def demo_example_text(invoice: Invoice, *, as_of: date) -> str:
+    """``INV-0001999 is due in 2 days.``, ``INV-0002000 is 10 days overdue, on hold until … (dispute).``"""
+    text = f"{invoice.number} is {due_phrase((as_of - invoice.due_date).days)}"
+    if invoice.reminders_held_until:
+        text += f", on hold until {invoice.reminders_held_until} ({invoice.get_hold_reason_display().lower()})"
+    return text + "."
