@@ -53,3 +53,15 @@ def due_phrase(days: int) -> str:
     if days > 0:
         return f"{count_of(days, 'day')} overdue"
     return "due today" if days == 0 else f"due in {count_of(-days, 'day')}"
+
+
+def threshold_phrase(days: int) -> str:
+    """A reminder's threshold in words: ``7 days``, ``on the due date``, ``3 days before due``."""
+    if days > 0:
+        return count_of(days, "day")
+    return "on the due date" if days == 0 else f"{count_of(-days, 'day')} before due"
+
+
+def days_overdue_text(days: int) -> str:
+    """A days overdue column's cell: ``44``; before the due date ``due in 3 days``, ``due today``."""
+    return f"{days:,}" if days > 0 else due_phrase(days)

@@ -6,7 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, StreamingHttpResponse
@@ -16,9 +18,18 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from invoicing.currency import amount_text, in_minor_units
-from invoicing.models import Customer, Invoice, InvoiceQuerySet, days_overdue, not_owed_reason
+from invoicing.models import (
+    Customer,
+    HoldReason,
+    Invoice,
+    InvoiceQuerySet,
+    days_overdue,
+    held_on,
+    not_owed_reason,
+)
 from invoicing.resources import InvoiceImportExportMixin
 from invoicing.selectors import BUCKET_KEYS, CurrencyOverdue, overdue_totals, receivables_aging
+from invoicing.services import invoices_hold, invoices_release
 
 # The first of a customer's open invoices listed on its page (oldest due first); the rest are a link away.
 CUSTOMER_PAGE_INVOICES = 20
@@ -141,6 +152,45 @@ class OverdueTodayFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OnHoldFilter(admin.SimpleListFilter):
+    title = "reminders held"
+    parameter_name = "held"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "On hold today")]
+
+    def queryset(self, request: HttpRequest, queryset: InvoiceQuerySet) -> InvoiceQuerySet:  # type: ignore[override]
+        if self.value() == "yes":
+            return queryset.filter(reminders_held_until__gte=timezone.localdate())
+        return queryset
+
+
+class HoldForm(forms.Form):
+    """The "hold until…" action's own page: through which date, why, and a note for colleagues."""
+
+    until = forms.DateField(
+        label="Hold reminders through", widget=AdminDateWidget, help_text="No reminder through this date."
+    )
+    reason = forms.ChoiceField(label="Reason", choices=HoldReason.choices)
+    note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+    def clean_until(self) -> date:
+        until: date = self.cleaned_data["until"]
+        if until < timezone.localdate():
+            raise forms.ValidationError(f"{until} has passed: hold through today or a later date.")
+        return until
+
+
+def hold_text(invoice: Invoice, today: date) -> str:
+    """``held through 2026-12-20 (dispute): note``, or ``not held``."""
+    until = invoice.reminders_held_until
+    if until is None or not held_on(until, today):
+        return "not held"
+    note = f": {invoice.hold_note}" if invoice.hold_note else ""
+    held = formats.date_format(until)
+    return f"held through {held} ({invoice.get_hold_reason_display().lower()}){note}"
+
+
 ISO_4217 = re.compile(r"[A-Z]{3}")
 
 
@@ -159,6 +209,9 @@ class InvoiceAdminForm(forms.ModelForm):
             "total",
             "amount_paid",
             "status",
+            "reminders_held_until",
+            "hold_reason",
+            "hold_note",
         ]
 
     def clean_currency(self) -> str:
@@ -180,7 +233,16 @@ class InvoiceAdminForm(forms.ModelForm):
         issue_date, due_date = cleaned.get("issue_date"), cleaned.get("due_date")
         if issue_date and due_date and due_date < issue_date:
             self.add_error("due_date", f"The due date cannot be before the issue date ({issue_date}).")
+        self._clean_hold(cleaned)
         return cleaned
+
+    def _clean_hold(self, cleaned: dict[str, Any]) -> None:
+        held = cleaned.get("reminders_held_until")
+        if held and not cleaned.get("hold_reason"):
+            self.add_error("hold_reason", "A hold needs a reason.")
+        if not held and (cleaned.get("hold_reason") or cleaned.get("hold_note")):
+            field = "hold_reason" if cleaned.get("hold_reason") else "hold_note"
+            self.add_error(field, "Set the date the hold lasts through, or clear the reason and the note.")
 
 
 def _not_negative(amount: Decimal) -> Decimal:
@@ -264,7 +326,14 @@ class InvoiceAdmin(InvoiceImportExportMixin, SummaryAdmin):  # type: ignore[misc
         "total_amount",
         "balance",
     ]
-    list_filter = [OverdueTodayFilter, "status", ("due_date", admin.DateFieldListFilter), "currency"]
+    list_filter = [
+        OverdueTodayFilter,
+        OnHoldFilter,
+        "status",
+        ("due_date", admin.DateFieldListFilter),
+        "currency",
+    ]
+    actions = ["hold", "release"]
     search_fields = ["number", "customer__name", "customer__email"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
@@ -315,7 +384,50 @@ class InvoiceAdmin(InvoiceImportExportMixin, SummaryAdmin):  # type: ignore[misc
             invoice.customer.name,
             " (reminders paused)" if invoice.customer.reminders_paused else "",
         )
-        return [("Balance due", balance), ("Days overdue", overdue), ("Customer", customer)]
+        reminders = format_html('<span id="summary-hold">{}</span>', hold_text(invoice, timezone.localdate()))
+        return [
+            ("Balance due", balance),
+            ("Days overdue", overdue),
+            ("Customer", customer),
+            ("Reminders", reminders),
+        ]
+
+    @admin.action(description="Hold reminders until…", permissions=["change"])
+    def hold(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> TemplateResponse | None:
+        form = HoldForm(request.POST if "apply" in request.POST else None)
+        selected = list(queryset.values_list("pk", flat=True))
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            done = invoices_hold(ids=selected, until=data["until"], reason=data["reason"], note=data["note"])
+            self.message_user(
+                request,
+                f"{done} invoice{'' if done == 1 else 's'} held through {data['until']}: no reminder for "
+                "them until then, and those waiting in the outbox are left out.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Hold reminders",
+            "opts": self.model._meta,
+            "form": form,
+            "media": self.media + form.media,
+            "invoices": queryset.order_by("number")[:20],
+            "count": len(selected),
+            "selected": selected,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/invoicing/invoice/hold.html", context)
+
+    @admin.action(description="Release the hold on reminders", permissions=["change"])
+    def release(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        done = invoices_release(ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            f"{done} invoice{'' if done == 1 else 's'} released: the next run reminds them of the highest "
+            "threshold they have reached.",
+            messages.SUCCESS,
+        )
 
     def get_ordering(self, request: HttpRequest) -> Any:
         # The overdue list is worked from the oldest debt down.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 
+from common.dates import FIRST_DATE, LAST_DATE
 from invoicing.currency import amount_problem
 from invoicing.models import Customer, HoldReason, Invoice, InvoiceStatus, Payment
 
@@ -240,3 +241,24 @@ def _refuse_payment(invoice: Invoice, amount: Decimal) -> None:
 
 def _invalid(field: str, value: object, rule: str) -> ValidationError:
     return ValidationError({field: ValidationError(f"{field}={value!s}: {rule}.", code="invalid")})
+
+
+def invoices_hold(*, ids: Sequence[int], until: date, reason: str, note: str = "") -> int:
+    """Hold reminders for the invoices ``ids`` through ``until`` (docs/SPEC.md §13); returns how many.
+    Raises ``ValidationError`` naming the field for a reason not in ``HoldReason`` or a date outside §2's.
+    Reminders already waiting in the outbox are left out by the sender's re-check."""
+    if reason not in HoldReason.values:
+        raise _invalid("hold_reason", reason, f"must be one of {', '.join(HoldReason.values)}")
+    if not FIRST_DATE <= until <= LAST_DATE:
+        raise _invalid("reminders_held_until", until, f"must be from {FIRST_DATE} to {LAST_DATE}")
+    return Invoice.objects.filter(pk__in=ids).update(
+        reminders_held_until=until, hold_reason=reason, hold_note=note.strip()
+    )
+
+
+def invoices_release(*, ids: Sequence[int]) -> int:
+    """End the hold of the invoices ``ids``: the next run reminds them as owed (the highest threshold
+    reached, docs/SPEC.md §13); returns how many were held."""
+    return Invoice.objects.filter(pk__in=ids, reminders_held_until__isnull=False).update(
+        reminders_held_until=None, hold_reason="", hold_note=""
+    )

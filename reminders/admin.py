@@ -4,6 +4,7 @@ get theirs from here: this module re-registers those two admins with a reminders
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from common.admin import ReadOnlyModelAdmin
-from common.display import count_of, moment
+from common.display import days_overdue_text, moment, threshold_phrase
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
 from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
@@ -43,6 +44,7 @@ TEMPLATE_HELP = (
 # The threshold filter lists the thresholds of the newest reminders only: listing every value ever used
 # would read all reminders (SELECT DISTINCT over a million rows) on every page of the list.
 RECENT_FOR_THRESHOLDS = 10_000
+WHOLE_DAYS = re.compile(r"-?[0-9]+")
 
 
 class ThresholdFilter(admin.SimpleListFilter):
@@ -52,11 +54,13 @@ class ThresholdFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         newest = Notification.objects.order_by("-id").values("threshold_days")[:RECENT_FOR_THRESHOLDS]
         thresholds = sorted({row["threshold_days"] for row in newest})
-        return [(str(days), f"{days} days") for days in thresholds]
+        return [(str(days), threshold_phrase(days)) for days in thresholds]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> QuerySet[Notification]:
         value = self.value()
-        return queryset.filter(threshold_days=int(value)) if value and value.isdigit() else queryset
+        return (
+            queryset.filter(threshold_days=int(value)) if value and WHOLE_DAYS.fullmatch(value) else queryset
+        )
 
 
 @admin.register(Notification)
@@ -119,6 +123,10 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     @admin.display(description="customer", ordering="invoice__customer__name")
     def customer(self, notification: Notification) -> str:
         return notification.invoice.customer.name
+
+    @admin.display(description="days overdue", ordering="days_overdue")
+    def days_overdue(self, notification: Notification) -> str:
+        return days_overdue_text(notification.days_overdue)
 
     @admin.display(description="reminder", ordering="threshold_days")
     def reminder(self, notification: Notification) -> str:
@@ -255,8 +263,7 @@ def delivery_label(notification: Notification) -> str:
 
 
 def reminder_label(notification: Notification) -> str:
-    days = notification.threshold_days
-    return f"level {notification.level} ({count_of(days, 'day')})"
+    return f"level {notification.level} ({threshold_phrase(notification.threshold_days)})"
 
 
 REMINDER_COLUMNS = ("created", "invoice", "reminder", "days overdue", "recipient", "delivery", "run")
@@ -273,7 +280,7 @@ def reminders_table(notifications: list[Notification]) -> str:
                 moment(n.created_at),
                 n.invoice.number,
                 reminder_label(n),
-                f"{n.days_overdue:,}",
+                days_overdue_text(n.days_overdue),
                 n.recipient,
                 delivery_label(n),
                 run_link(n.run_id),

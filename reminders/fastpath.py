@@ -9,8 +9,8 @@ the query. Here:
   checks that it returns exactly the rows of the queryset itself;
 - the insert takes the batch as one array per column: the messages in binary (a text array would quote
   every element on the client), the numbers as array literals, and re-checks the overdue rule in the same
-  statement, so an invoice paid, voided, paused or held after the read is not reminded (docs/SPEC.md §3, P19); the
-  caller may append its own statement to it (a data-modifying CTE), which then commits or fails with
+  statement, so an invoice paid, voided, paused or held after the read is not reminded (docs/SPEC.md §3,
+  P19); the caller may append its own statement to it (a data-modifying CTE), which then commits or fails with
   the reminders at no extra round trip: the overdue check writes its counters so, without this module
   knowing its table;
 - both run on a server-side-binding psycopg cursor that prepares them after a few uses, while the rest

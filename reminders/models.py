@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
 
-from common.display import due_phrase
+from common.display import due_phrase, threshold_phrase
 from invoicing.models import Customer, Invoice
 
 
@@ -146,7 +146,9 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Reminder level {self.level} ({due_phrase(self.threshold_days)}) for invoice {self.invoice.number}"
+        days = self.threshold_days
+        when = due_phrase(days) if days > 0 else threshold_phrase(days)
+        return f"Reminder level {self.level} ({when}) for invoice {self.invoice.number}"
 
     @property
     def state(self) -> str:

@@ -174,7 +174,8 @@ def _parse(name: str, raw: Mapping[str, str], parser: Callable[[str], Any], prob
 
 
 def parse_overdue_config(raw: Mapping[str, str]) -> OverdueConfig:
-    """Parse the variables of docs/SPEC.md §5 (and §13's escalation) from ``raw``; raise ``ConfigError`` naming every bad one.
+    """Parse the variables of docs/SPEC.md §5 (and §13's escalation) from ``raw``; raise ``ConfigError``
+    naming every bad one.
 
     The schedule value is judged by the schedule type, so it is not judged while the type is invalid.
     """

@@ -19,11 +19,18 @@ def test_notifications_for_different_thresholds_are_allowed_whatever_their_level
     assert first.invoice.notifications.count() == 2
 
 
-@pytest.mark.parametrize("field", ["level", "threshold_days", "days_overdue"])
-def test_notification_level_threshold_and_days_overdue_must_be_positive(field):
+def test_notification_level_must_be_positive():
     notification = NotificationFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
-        Notification.objects.filter(pk=notification.pk).update(**{field: 0})
+        Notification.objects.filter(pk=notification.pk).update(level=0)
+
+
+def test_a_courtesy_reminder_before_the_due_date_is_stored_with_its_negative_days():
+    """docs/SPEC.md §13: a threshold of -3 days, made 2 days before the due date."""
+    notification = NotificationFactory(threshold_days=-3, days_overdue=-2)
+    notification.refresh_from_db()
+    assert (notification.threshold_days, notification.days_overdue) == (-3, -2)
+    assert str(notification).startswith("Reminder level 1 (3 days before due) for invoice")
 
 
 def test_days_overdue_below_the_threshold_is_refused():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import Max
-
 from invoicing.models import Invoice
 from reminders.models import Notification
 from scheduler.config import parse_overdue_config
@@ -37,7 +35,9 @@ def is_remindable(invoice: Invoice, as_of: date) -> bool:
     )
 
 
-def owed(as_of: date, thresholds: tuple[int, ...], *, in_sequence: bool = False) -> dict[int, tuple[int, int]]:
+def owed(
+    as_of: date, thresholds: tuple[int, ...], *, in_sequence: bool = False
+) -> dict[int, tuple[int, int]]:
     """invoice id -> (level, days overdue) for every invoice a run on ``as_of`` must notify now."""
     newest = {}
     for invoice_id, threshold, days in Notification.objects.values_list(

@@ -17,6 +17,7 @@ from django_q.models import Schedule
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reminders.rules import Escalation
 from scheduler.config import (
     MAX_BATCH_SIZE,
     MAX_INTERVAL_HOURS,
@@ -30,7 +31,6 @@ from scheduler.config import (
     load_overdue_config,
     parse_overdue_config,
 )
-from reminders.rules import Escalation
 from scheduler.management.base import ConfiguredCommand
 from tests.processes import run_manage
 from tests.scheduler.oracle import DEFAULT_RAW
@@ -51,9 +51,7 @@ zones = st.sampled_from(sorted(available_timezones() - NOT_IANA_ZONES))
 # Negative and zero thresholds too: a courtesy reminder before or on the due date (docs/SPEC.md §13).
 reminder_days = st.lists(
     st.integers(MIN_REMINDER_DAY, MAX_REMINDER_DAY), min_size=1, max_size=10, unique=True
-).map(
-    lambda days: format_reminder_days(tuple(sorted(days)))
-)
+).map(lambda days: format_reminder_days(tuple(sorted(days))))
 
 
 def raw(**variables: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,7 +62,7 @@ class ThresholdsBeforeTheDueDate(TestCase):
         self, offsets, days, forward
     ):
         """P27 with P12: on later and later days, each run gives exactly the oracle's reminders (threshold
-        t reached iff as_of − due_date ≥ t, the highest reached only), never a lower one after a higher."""
+        t reached iff as_of - due_date >= t, the highest reached only), never a lower one after a higher."""
         invoices_due(offsets)
         as_of = START
         for step in forward:
@@ -137,7 +138,7 @@ class EscalationInSequence(TestCase):
                 invoice.notifications.order_by("threshold_days").values_list("threshold_days", "days_overdue")
             )
             assert [threshold for threshold, _ in had] == list(days[: len(had)])
-            for (before, days_then), (after, days_later) in zip(had, had[1:], strict=False):
+            for (before, days_then), (after, days_later) in pairwise(had):
                 assert days_later - days_then >= after - before
                 assert days_later >= after
 

@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
-from common.display import count_of
+from common.display import threshold_phrase
 from reminders.models import Message, MessageState, Notification
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{total} reminders in all; the latest {min(limit, total)}:")
         for notification in latest:
             self.stdout.write(
-                f"  {count_of(notification.threshold_days, 'day')} "
+                f"  {threshold_phrase(notification.threshold_days)} "
                 f"(level {notification.level}) "
                 f"to {notification.recipient} [{notification.state}]: {notification.message}"
             )

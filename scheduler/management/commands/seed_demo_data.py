@@ -105,5 +105,7 @@ def demo_example_text(invoice: Invoice, *, as_of: date) -> str:
     """``INV-0001999 is due in 2 days.``, ``INV-0002000 is 10 days overdue, on hold until … (dispute).``"""
     text = f"{invoice.number} is {due_phrase((as_of - invoice.due_date).days)}"
     if invoice.reminders_held_until:
-        text += f", on hold until {invoice.reminders_held_until} ({invoice.get_hold_reason_display().lower()})"
+        text += (
+            f", on hold until {invoice.reminders_held_until} ({invoice.get_hold_reason_display().lower()})"
+        )
     return text + "."
