@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from invoicing.models import Customer, Invoice, InvoiceStatus, Payment
+from invoicing.models import Customer, HoldReason, Invoice, InvoiceStatus, Payment
 from reminders.models import Notification
 
 RESULTS = ["created", "updated", "unchanged"]
@@ -85,6 +85,9 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "amount_paid",
             "balance_due",
             "status",
+            "reminders_held_until",
+            "hold_reason",
+            "hold_note",
             "payments",
             "reminders",
         ]
@@ -104,6 +107,16 @@ class InvoiceFieldsSerializer(serializers.Serializer):
 
 class InvoicePutSerializer(InvoiceFieldsSerializer):
     customer = serializers.CharField(help_text="The reference of an existing customer.")
+    reminders_held_until = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="No reminder through this date (docs/SPEC.md §13); null ends a hold. Left out with "
+        "hold_reason and hold_note: the hold stays as it is.",
+    )
+    hold_reason = serializers.ChoiceField(
+        choices=HoldReason.choices, required=False, help_text="Required with reminders_held_until."
+    )
+    hold_note = serializers.CharField(required=False, allow_blank=True)
 
 
 class InlineCustomerSerializer(serializers.Serializer):

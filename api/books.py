@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.urls import path
 from django.utils import timezone
@@ -41,15 +42,18 @@ from api.book_serializers import (
 )
 from api.permissions import HasModelPermissions
 from api.serializers import ErrorSerializer
+from common.dates import DATE_RULE, parse_iso_date
 from invoicing.imports import CUSTOMER_COLUMNS, ImportRefused, RowError, invoices_upsert, row_problems
 from invoicing.models import Customer, Invoice
-from invoicing.services import payment_record
+from invoicing.services import hold_problems, invoice_hold_put, payment_record
 from invoicing.upserts import customer_put, invoice_put
 from reminders.models import Notification
 
 TAG = "books"
 BULK_LIMIT = 1_000
 INVOICE_FIELDS = ("issue_date", "due_date", "currency", "total", "amount_paid", "status")
+# Set with PUT of one invoice; left as they are when none is given (the books know nothing of holds).
+HOLD_FIELDS = ("reminders_held_until", "hold_reason", "hold_note")
 OPTIONAL = {"amount_paid": "0"}
 WRITE_ERRORS = {
     400: OpenApiResponse(ValidationErrorSerializer, description="Invalid: every error, nothing written."),
@@ -281,15 +285,20 @@ class InvoiceView(APIView):
     def put(self, request: Request, number: str) -> Response:
         try:
             data = body_object(json_body(request))
-            allowed = ("customer", *INVOICE_FIELDS)
-            required = [name for name in allowed if name not in OPTIONAL]
+            allowed = ("customer", *INVOICE_FIELDS, *HOLD_FIELDS)
+            required = [name for name in allowed if name not in OPTIONAL and name not in HOLD_FIELDS]
             if errors := shape_problems(data, required=required, allowed=allowed):
                 raise Refused(errors)
             customer = _existing_customer(data["customer"])
             row = invoice_row(number, data, (customer.reference, customer.name, customer.email))
-            if problems := row_problems(0, row)[1]:
-                raise ImportRefused(problems, len(problems))
-            result = invoice_put(values=row)
+            hold, hold_errors = hold_values(data)
+            if (problems := row_problems(0, row)[1]) or hold_errors:
+                given = {"number": number, **data}
+                raise Refused([*field_errors(problems, fields=INVOICE_COLUMNS, given=given), *hold_errors])
+            with transaction.atomic():
+                result = invoice_put(values=row)
+                if hold is not None and invoice_hold_put(number=number, **hold) and result == "unchanged":
+                    result = "updated"
         except Refused as refused:
             return refused_response(refused.errors)
         except ImportRefused as refused:
@@ -297,6 +306,33 @@ class InvoiceView(APIView):
             return refused_response(field_errors(refused.errors, fields=INVOICE_COLUMNS, given=given))
         body = {"result": result, **InvoiceSerializer(invoice_detail(number)).data}
         return Response(body, status=status.HTTP_201_CREATED if result == "created" else status.HTTP_200_OK)
+
+
+def hold_values(data: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[FieldError]]:
+    """The hold a PUT gives (``reminders_held_until`` null: none), or None when it gives no hold field;
+    and what is wrong with it, each error naming its field."""
+    if not any(name in data for name in HOLD_FIELDS):
+        return None, []
+    raw_until, reason, note = (data.get(name) for name in HOLD_FIELDS)
+    errors = [
+        FieldError(name, value, "must be text")
+        for name, value in (("hold_reason", reason), ("hold_note", note))
+        if value is not None and not isinstance(value, str)
+    ]
+    until = _hold_date(raw_until)
+    if raw_until is not None and until is None:
+        return None, [*errors, FieldError("reminders_held_until", raw_until, DATE_RULE)]
+    hold = {"until": until, "reason": _text(reason), "note": _text(note).strip()}
+    if not errors:
+        errors += [FieldError(*problem) for problem in hold_problems(**hold)]
+    return hold, errors
+
+
+def _hold_date(value: object) -> date | None:
+    try:
+        return parse_iso_date(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _existing_customer(reference: object) -> Customer:

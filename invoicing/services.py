@@ -243,17 +243,44 @@ def _invalid(field: str, value: object, rule: str) -> ValidationError:
     return ValidationError({field: ValidationError(f"{field}={value!s}: {rule}.", code="invalid")})
 
 
+def hold_problems(*, until: date | None, reason: str, note: str) -> list[tuple[str, object, str]]:
+    """What is wrong with a hold (docs/SPEC.md §13) as (field, value, rule): a date needs a reason of
+    ``HoldReason``; no date means no hold, so no reason and no note either."""
+    if until is None:
+        return [
+            (name, value, "needs reminders_held_until: without a date there is no hold")
+            for name, value in (("hold_reason", reason), ("hold_note", note))
+            if value
+        ]
+    problems: list[tuple[str, object, str]] = []
+    if not FIRST_DATE <= until <= LAST_DATE:
+        problems.append(("reminders_held_until", until, f"must be from {FIRST_DATE} to {LAST_DATE}"))
+    if reason not in HoldReason.values:
+        rule = f"is required with reminders_held_until, one of {', '.join(HoldReason.values)}"
+        problems.append(("hold_reason", reason, rule))
+    return problems
+
+
 def invoices_hold(*, ids: Sequence[int], until: date, reason: str, note: str = "") -> int:
     """Hold reminders for the invoices ``ids`` through ``until`` (docs/SPEC.md §13); returns how many.
     Raises ``ValidationError`` naming the field for a reason not in ``HoldReason`` or a date outside §2's.
     Reminders already waiting in the outbox are left out by the sender's re-check."""
-    if reason not in HoldReason.values:
-        raise _invalid("hold_reason", reason, f"must be one of {', '.join(HoldReason.values)}")
-    if not FIRST_DATE <= until <= LAST_DATE:
-        raise _invalid("reminders_held_until", until, f"must be from {FIRST_DATE} to {LAST_DATE}")
+    if problems := hold_problems(until=until, reason=reason, note=note):
+        field, value, rule = problems[0]
+        raise _invalid(field, value, rule)
     return Invoice.objects.filter(pk__in=ids).update(
         reminders_held_until=until, hold_reason=reason, hold_note=note.strip()
     )
+
+
+def invoice_hold_put(*, number: str, until: date | None, reason: str, note: str) -> bool:
+    """Set the invoice ``number``'s hold as given (``until`` None: no hold), checked by
+    ``hold_problems`` first; returns whether it changed."""
+    if problems := hold_problems(until=until, reason=reason, note=note):
+        field, value, rule = problems[0]
+        raise _invalid(field, value, rule)
+    wanted = {"reminders_held_until": until, "hold_reason": reason, "hold_note": note}
+    return bool(Invoice.objects.filter(number=number).exclude(**wanted).update(**wanted))
 
 
 def invoices_release(*, ids: Sequence[int]) -> int:
