@@ -98,6 +98,11 @@ class Dashboard:
     def bucket_legend(self) -> list[tuple[str, str]]:
         return list(zip(BUCKET_KEYS, BUCKET_COLOURS, strict=True))
 
+    @property
+    def on_hold(self) -> list[CurrencyAging]:
+        """The currencies with invoices on hold today (docs/SPEC.md §13)."""
+        return [row.aging for row in self.aging or [] if row.aging.held.count]
+
 
 def finance_dashboard(*, today: date, user: Any) -> Dashboard:
     sees_runs = user.has_perm("scheduler.view_jobexecutionlog")

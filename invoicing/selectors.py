@@ -67,12 +67,14 @@ class CurrencyOverdue:
 @dataclass(frozen=True)
 class CurrencyAging:
     """The open balance of one currency on ``as_of``, by age. ``paused`` is the part owed by customers
-    whose reminders are paused: included in the buckets and the total, and also shown apart."""
+    whose reminders are paused, ``held`` the invoices on hold on ``as_of`` (docs/SPEC.md §13): included in
+    the buckets and the total, and also shown apart."""
 
     currency: str
     buckets: dict[str, Share]
     paused: Share
     overdue: CurrencyOverdue
+    held: Share = Share(Decimal(0), 0)
 
     @property
     def total(self) -> Decimal:
@@ -104,6 +106,7 @@ def aging_queryset(*, as_of: date) -> QuerySet[Invoice, Any]:
 def _aggregates(as_of: date) -> dict[str, Any]:
     shares = {f"b{index}": bucket.due_dates(as_of) for index, bucket in enumerate(AGING_BUCKETS)}
     shares["paused"] = _PAUSED
+    shares["held"] = Q(reminders_held_until__gte=as_of)
     return {**_sums(shares), **_overdue_aggregates(as_of)}
 
 
@@ -139,6 +142,7 @@ def _currency_aging(row: dict[str, Any]) -> CurrencyAging:
         buckets=buckets,
         paused=_share(row, "paused"),
         overdue=_currency_overdue(row),
+        held=_share(row, "held"),
     )
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from invoicing.models import Invoice, InvoiceStatus
+from invoicing.selectors import overdue_totals, receivables_aging
 from reminders.models import Notification
 from reminders.selectors import ReminderPlan
 from reminders.services import reminders_insert
@@ -241,3 +242,19 @@ class NotYetDueIsNotOverdue(TestCase):
         assert {
             invoice.pk for invoice in Invoice.objects.filter(pk__in=reminded, due_date__gte=START)
         }.isdisjoint(overdue)
+
+    def test_a_courtesy_reminded_invoice_stays_current_in_the_aging_and_out_of_the_overdue_figures(self):
+        """§13: the aging's overdue buckets and the desk's overdue figure leave out an invoice not yet due,
+        though it got a courtesy reminder."""
+        soon, late = invoices_due([2, -5])
+        log = run_on(START, (-3, 1))
+        assert set(Notification.objects.filter(run_id=log.pk).values_list("invoice_id", "days_overdue")) == {
+            (soon.pk, -2),
+            (late.pk, 5),
+        }
+        [aging] = receivables_aging(as_of=START)
+        assert (aging.buckets["current"].count, aging.buckets["1-30"].count) == (1, 1)
+        assert (aging.overdue.overdue.count, aging.overdue.overdue.amount) == (1, late.total)
+        [figure] = overdue_totals(as_of=START)
+        assert figure.overdue.count == 1
+        assert list(Invoice.objects.overdue(as_of=START)) == [late]
