@@ -17,6 +17,7 @@ from typing import Any
 
 from django.template import Context, Engine, Template, TemplateSyntaxError
 
+from common.display import due_phrase
 from reminders.rules import money, plain_text
 
 _SPACES = re.compile(r"\s+")
@@ -107,6 +108,8 @@ def reminder_context(row: Mapping[str, Any]) -> dict[str, Any]:
             "balance": money(row["balance_due"], currency),
         },
         "days_overdue": row["days_overdue"],
+        # "12 days overdue", or before the due date (docs/SPEC.md §13) "due in 2 days", "due today".
+        "due": due_phrase(row["days_overdue"]),
         "balance": money(row["balance_due"], currency),
         "level": row["level"],
         "threshold_days": row["threshold_days"],

@@ -209,3 +209,13 @@ def test_firm_and_final_notices_speak_of_earlier_reminders_only_when_one_was_sen
 
     assert "earlier reminder" not in rendered(0)
     assert "earlier reminder" in rendered(2)
+
+
+@pytest.mark.parametrize(
+    ("days", "text"), [(12, "12 days overdue"), (0, "due today"), (-2, "due in 2 days"), (-1, "due in 1 day")]
+)
+def test_a_template_may_say_due_in_words_before_and_after_the_due_date(days, text):
+    """docs/SPEC.md §13: a courtesy reminder before the due date reads "due in 2 days", not "-2 days"."""
+    source = TemplateSource(1, "{{ due }}", "{% for r in reminders %}{{ r.due }}{% endfor %}")
+    email = render(TemplateSet([source]).for_level(1), row(days_overdue=days))
+    assert (email.subject, email.text) == (text, text)

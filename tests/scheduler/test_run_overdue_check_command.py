@@ -34,7 +34,7 @@ def test_prints_a_one_line_summary_of_what_it_did():
     output = call("--as-of", AS_OF)
     log = JobExecutionLog.objects.get()
     assert output.strip() == (
-        f"Run #{log.pk} completed (as of 2026-03-15): 3 overdue invoices examined, 3 reminders created, "
+        f"Run #{log.pk} completed (as of 2026-03-15): 3 invoices examined, 3 reminders created, "
         f"0 already notified, 0 errors in {log.duration_seconds:.2f} s."
     )
     assert log.triggered_by == JobExecutionLog.Trigger.COMMAND

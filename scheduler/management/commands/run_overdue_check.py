@@ -33,7 +33,7 @@ def summary(log: JobExecutionLog) -> str:
     verb = "would be created" if log.dry_run else "created"
     return (
         f"{'Dry run' if log.dry_run else 'Run'} #{log.pk} {log.status} (as of {log.as_of}): "
-        f"{log.invoices_processed} overdue invoices examined, {log.notifications_created} reminders {verb}, "
+        f"{log.invoices_processed} invoices examined, {log.notifications_created} reminders {verb}, "
         f"{log.already_notified} already notified, {log.error_count} errors in {log.duration_seconds:.2f} s."
     )
 
