@@ -188,6 +188,7 @@ def test_a_missing_or_an_extra_key_in_a_nested_object_is_a_difference():
 VARIABLE = [
     (re.compile(r"Run #\d+"), "Run #N"),
     (re.compile(r"as of \d{4}-\d{2}-\d{2}"), "as of DATE"),
+    (re.compile(r"on hold until \d{4}-\d{2}-\d{2}"), "on hold until DATE"),
     (re.compile(r"errors in \d+\.\d+ s\."), "errors in N s."),
     (re.compile(r"into \S+/sent-mail/"), "into CLONE/sent-mail/"),
     # The latest email sent is whichever of the last chunks a connection finished last.
