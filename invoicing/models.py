@@ -78,10 +78,6 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
             .filter(not_held(as_of))
         )
 
-    def held(self, *, as_of: date) -> InvoiceQuerySet:
-        """Open invoices on hold on ``as_of``."""
-        return self.open().filter(reminders_held_until__gte=as_of)
-
 
 def not_owed_reason(*, status: str, balance_due: Decimal, reminders_paused: bool) -> str:
     """Why an invoice is owed no reminder whatever its dates ("paid", "void", "not sent", "zero balance",

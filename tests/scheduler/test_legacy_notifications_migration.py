@@ -4,6 +4,7 @@ threshold (`scheduler` 0004): run by Django's migration executor on a hand-made 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import pytest
 from django.db import connection
@@ -11,7 +12,6 @@ from django.db.migrations.executor import MigrationExecutor
 
 from reminders.models import Notification
 from scheduler.models import JobExecutionLog
-from tests.invoicing.factories import InvoiceFactory
 from tests.scheduler.factories import JobExecutionLogFactory
 
 BEFORE = [
@@ -60,6 +60,27 @@ def before_adoption() -> Iterator[MigrationExecutor]:
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+class LegacyInvoice(NamedTuple):
+    pk: int
+
+
+def legacy_invoice() -> LegacyInvoice:
+    """An invoice in the columns of the schema before the adoption (the model may have more by now)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO invoicing_customer (name, email, reminders_paused, reference) "
+            "VALUES ('Customer', 'ap@customer.example', false, '') RETURNING id"
+        )
+        customer_id = cursor.fetchone()[0]
+        cursor.execute(
+            "INSERT INTO invoicing_invoice (customer_id, number, issue_date, due_date, currency, total, "
+            "amount_paid, status) VALUES (%s, %s, '2026-01-01', '2026-01-31', 'EUR', 100, 0, 'sent') "
+            "RETURNING id",
+            [customer_id, f"INV-LEGACY-{customer_id}"],
+        )
+        return LegacyInvoice(cursor.fetchone()[0])
+
+
 def legacy_run(reminder_days: str) -> JobExecutionLog:
     return JobExecutionLogFactory(reminder_days=reminder_days)
 
@@ -86,7 +107,7 @@ def legacy_table_exists() -> bool:
 
 
 def test_legacy_reminders_keep_the_threshold_their_level_stood_for_in_their_run(before_adoption):
-    first, second = InvoiceFactory(), InvoiceFactory()
+    first, second = legacy_invoice(), legacy_invoice()
     short, long = legacy_run("7,30"), legacy_run("1,7,30")
     ids = [
         legacy_reminder(first.pk, 1, 8, short),  # level 1 of 7,30: 7 days
@@ -113,7 +134,7 @@ def test_legacy_reminders_keep_the_threshold_their_level_stood_for_in_their_run(
     assert not legacy_table_exists()
     # The sequence continues after the copied ids: a new reminder does not collide with them.
     assert Notification.objects.create(
-        invoice=first,
+        invoice_id=first.pk,
         threshold_days=60,
         level=3,
         days_overdue=61,
@@ -127,7 +148,7 @@ def test_the_repeated_reminders_of_a_threshold_change_become_one(before_adoption
     """The defect's own data: `7,30` then `1,7,30` gave an invoice level 2 (30 days) and then level 3
     (30 days again). Both are the same threshold; the first is kept, and the migration does not stop
     on the unique key."""
-    invoice = InvoiceFactory()
+    invoice = legacy_invoice()
     short, long = legacy_run("7,30"), legacy_run("1,7,30")
     kept = legacy_reminder(invoice.pk, 2, 30, short)
     legacy_reminder(invoice.pk, 3, 31, long)
