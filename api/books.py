@@ -322,7 +322,7 @@ def hold_values(data: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[Fi
     until = _hold_date(raw_until)
     if raw_until is not None and until is None:
         return None, [*errors, FieldError("reminders_held_until", raw_until, DATE_RULE)]
-    hold = {"until": until, "reason": _text(reason), "note": _text(note).strip()}
+    hold: dict[str, Any] = {"until": until, "reason": _text(reason), "note": _text(note).strip()}
     if not errors:
         errors += [FieldError(*problem) for problem in hold_problems(**hold)]
     return hold, errors
