@@ -54,6 +54,7 @@ from reminders.rendering import (
     statement_context,
 )
 from reminders.selectors import sending_paused
+from reminders.window import send_window
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ class SendReport:
     # Outcomes not written: another sender had taken the message over.
     lost: int = 0
     chunks: int = 0
+    # The send window was shut when a claim was due: what is left waits for it to open.
+    window_closed: bool = False
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -149,7 +152,8 @@ class SendReport:
             text += f" ({self.reminders_cancelled} reminders left out)"
         if self.deferred:
             text += f", {self.deferred} deferred"
-        return text + (f", {self.released} given back unsent" if self.released else "")
+        text += f", {self.released} given back unsent" if self.released else ""
+        return text + ("; the send window closed, the rest waits for it" if self.window_closed else "")
 
 
 def retry_delay(*, attempts: int, base: timedelta, jitter: float = 0.0) -> timedelta:
@@ -404,8 +408,9 @@ class _Sender:
                             if limit is None
                             else min(self.config.chunk_size, limit - claimed_total)
                         )
-                        # Staff may pause the outbox at any time: checked before every claim.
-                        chunk = self._claim(size) if size > 0 and not sending_paused() else None
+                        # Staff may pause the outbox, and the send window may close, at any time:
+                        # both are checked before every claim.
+                        chunk = self._claim(size) if size > 0 and self._may_claim() else None
                         if chunk is None:
                             exhausted = True
                             break
@@ -434,6 +439,14 @@ class _Sender:
             except BaseException:
                 self._stop(in_flight)
                 raise
+
+    def _may_claim(self) -> bool:
+        if sending_paused():
+            return False
+        if not send_window().is_open(self.clock()):
+            self.report.window_closed = True
+            return False
+        return True
 
     def _send_chunk(self, channel: Channel, chunk: _Chunk) -> None:
         channel.send(_AskingFeed(chunk, self.desk))
