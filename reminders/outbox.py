@@ -588,7 +588,7 @@ class _Sender:
             Invoice.objects.overdue(as_of=as_of)
             .filter(customer_id__in=customers)
             .order_by("due_date", "number")
-            .values("id", "customer_id", "number", "due_date", "currency", "balance_due")
+            .values("id", "customer_id", "number", "due_date", "currency", "balance_due", "payment_url")
         ):
             other: dict[str, Any] = {**row, "days_overdue": (as_of - row["due_date"]).days}
             chunk.others.setdefault(row["customer_id"], []).append(other)
@@ -628,13 +628,15 @@ class _Sender:
         others = [other for other in chunk.others.get(claimed.customer_id, []) if other["id"] not in invoices]
         for row in kept:
             row["days_overdue"] = max((as_of - row["due_date"]).days, row["days_overdue"])
+        # The customer's language, or the default language's template when it has none (SPEC §13).
+        template = chunk.templates.for_level(max(row["level"] for row in kept), kept[0]["language"])
         context = statement_context(
             customer_name=kept[0]["customer_name"],
             customer_email=kept[0]["customer_email"],
             rows=kept,
             others=others,
+            language=template.language,
         )
-        template = chunk.templates.for_level(max(row["level"] for row in kept))
         try:
             rendered = render_context(template, context)
         except Exception as exc:  # a template that fails on this message's data fails only this message
@@ -810,6 +812,8 @@ def reminder_row_expressions() -> dict[str, F]:
         "paused": F("invoice__customer__reminders_paused"),
         "customer_name": F("invoice__customer__name"),
         "customer_email": F("invoice__customer__email"),
+        "language": F("invoice__customer__language"),
+        "payment_url": F("invoice__payment_url"),
     }
 
 
@@ -871,14 +875,15 @@ def current_templates() -> TemplateSet:
     """The templates as staff left them, compiled again only when they changed (one query)."""
     sources = tuple(
         TemplateSource(**values)
-        for values in ReminderTemplate.objects.order_by("level").values(
-            "level", "subject", "text_body", "html_body"
+        for values in ReminderTemplate.objects.order_by("language", "level").values(
+            "level", "subject", "text_body", "html_body", "language"
         )
     ) or (FALLBACK_TEMPLATE,)
-    if sources not in _compiled:
+    key = (sources, settings.LANGUAGE_CODE)
+    if key not in _compiled:
         _compiled.clear()
-        _compiled[sources] = TemplateSet(sources)
-    return _compiled[sources]
+        _compiled[key] = TemplateSet(sources, default=settings.LANGUAGE_CODE)
+    return _compiled[key]
 
 
-_compiled: dict[tuple[TemplateSource, ...], TemplateSet] = {}
+_compiled: dict[tuple[tuple[TemplateSource, ...], str], TemplateSet] = {}
