@@ -47,7 +47,6 @@ class Customer(models.Model):
         ordering = ["name", "id"]
         indexes = [models.Index(fields=["email"], name="customer_email_idx")]
         constraints = [
-
             models.UniqueConstraint(
                 fields=["reference"], condition=~Q(reference=""), name="customer_reference_unique"
             ),
