@@ -47,8 +47,8 @@ class SummaryAdmin(admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(SummaryAdmin):
-    list_display = ["name", "email", "reminders_paused"]
-    list_filter = ["reminders_paused"]
+    list_display = ["name", "email", "reminders_paused", "language"]
+    list_filter = ["reminders_paused", "language"]
     search_fields = ["name", "email"]
 
     def summary(self, customer: Customer) -> Summary:
@@ -159,6 +159,7 @@ class InvoiceAdminForm(forms.ModelForm):
             "total",
             "amount_paid",
             "status",
+            "payment_url",
         ]
 
     def clean_currency(self) -> str:

@@ -24,7 +24,7 @@ class ReminderTemplateForm(forms.ModelForm):
 
     class Meta:
         model = ReminderTemplate
-        fields = ["level", "name", "subject", "text_body", "html_body"]
+        fields = ["level", "language", "name", "subject", "text_body", "html_body"]
         labels = {"html_body": "HTML body"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -59,8 +59,8 @@ class ReminderTemplateForm(forms.ModelForm):
 
 
 class ReminderTemplatePreviewForm(ReminderTemplateForm):
-    """The form as entered, checked as on save except that its level may be another template's: a preview
-    of a new template for an existing level saves nothing."""
+    """The form as entered, checked as on save except that its level and language may be another
+    template's: a preview of a new template for an existing level saves nothing."""
 
     def validate_unique(self) -> None:
         pass
