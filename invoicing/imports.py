@@ -304,10 +304,11 @@ def language_rule() -> str:
     return f"is not a language reminders are written in: one of {', '.join(dict(language_choices()))}"
 
 
-def _language(code: str, problems: list[Problem]) -> str:
-    """A customer's language from its cell: the default language when empty."""
+def _language(code: str, problems: list[Problem]) -> str | None:
+    """A customer's language from its cell; None when empty (another row of the customer may give it,
+    and without one it is the default language)."""
     if not code:
-        return default_language()
+        return None
     if code not in dict(language_choices()):
         problems.append(("customer_language", code, language_rule()))
     return code
@@ -499,10 +500,11 @@ class _Stage:
         _execute(
             f"CREATE TEMPORARY TABLE {STAGE_CUSTOMERS} {on_commit} AS "
             "SELECT customer_reference AS reference, min(customer_name) AS name, "
-            "min(customer_email) AS email, min(customer_language) AS language, "
+            "min(customer_email) AS email, coalesce(min(customer_language), %s) AS language, "
             "count(DISTINCT customer_name) AS names, count(DISTINCT customer_email) AS emails, "
             "count(DISTINCT customer_language) AS languages, "
-            f"row_number() OVER (ORDER BY customer_reference) AS n FROM {STAGE} GROUP BY customer_reference"
+            f"row_number() OVER (ORDER BY customer_reference) AS n FROM {STAGE} GROUP BY customer_reference",
+            [default_language()],
         )
         differ = "names > 1 OR emails > 1 OR languages > 1"
         twice = f"SELECT reference FROM {STAGE_CUSTOMERS} WHERE {differ}"
@@ -513,8 +515,9 @@ class _Stage:
         for field_name in ("customer_name", "customer_email", "customer_language"):
             seen: dict[object, set[object]] = {}
             for row in found:
-                seen.setdefault(row["customer_reference"], set()).add(row[field_name])
-            differing = [row for row in found if len(seen[row["customer_reference"]]) > 1]
+                if row[field_name] is not None:  # an empty language cell says nothing
+                    seen.setdefault(row["customer_reference"], set()).add(row[field_name])
+            differing = [row for row in found if len(seen.get(row["customer_reference"], ())) > 1]
             what = field_name.removeprefix("customer_")
             rule = f"has more than one {what} (lines {{lines}}): one per customer"
             yield from _grouped(differing, "customer_reference", rule)

@@ -21,7 +21,7 @@ from tablib import Dataset
 
 from invoicing.files import FILE_COLUMNS, check_header
 from invoicing.imports import OPTIONAL_COLUMNS, RowError, invoices_import, row_problems, text_of
-from invoicing.models import Invoice
+from invoicing.models import Invoice, default_language
 
 HEADER_LINES = 1
 WRITE_PERMISSIONS = (
@@ -33,6 +33,7 @@ WRITE_PERMISSIONS = (
 # Where each of the file's columns is on an invoice, as the staged row of ``row_problems`` holds them.
 ATTRIBUTES = {column: column.replace("customer_", "customer__", 1) for column in FILE_COLUMNS}
 STAGED_INDEX = {column: index + 1 for index, column in enumerate(FILE_COLUMNS)}
+LANGUAGE_INDEX = FILE_COLUMNS.index("customer_language")
 
 
 class TextWidget(widgets.Widget):
@@ -94,6 +95,8 @@ class InvoiceResource(resources.ModelResource):
         staged, _ = row_problems(line, row)
         stored = self._stored(text_of(row.get("number")))
         wanted = [text_of(staged[STAGED_INDEX[column]]) if staged else "" for column in FILE_COLUMNS]
+        if staged and not wanted[LANGUAGE_INDEX]:  # an empty cell: the default language
+            wanted[LANGUAGE_INDEX] = default_language()
         if stored is not None:  # a column the file leaves out leaves its value as it is
             for index, column in enumerate(FILE_COLUMNS):
                 if column in OPTIONAL_COLUMNS and column not in row:

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import NON_FIELD_ERRORS
 
 from invoicing.models import Customer, Invoice
 from reminders.models import ReminderTemplate
@@ -64,3 +65,12 @@ class ReminderTemplatePreviewForm(ReminderTemplateForm):
 
     def validate_unique(self) -> None:
         pass
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        # The one constraint a preview may break: another template of the same level and language.
+        kept = [error for error in self.non_field_errors().as_data() if error.code != "unique_together"]
+        if kept:
+            self._errors[NON_FIELD_ERRORS] = self.error_class(kept, error_class="nonfield")
+        else:
+            self._errors.pop(NON_FIELD_ERRORS, None)

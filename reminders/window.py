@@ -64,7 +64,7 @@ class SendWindow:
     def is_open(self, at: datetime) -> bool:
         """Whether a sender may send at the instant ``at`` (an aware datetime)."""
         local = at.astimezone(self.zone)
-        return self._day_open(local.date()) and self.start <= local.time() < self.end
+        return self._day_open(local.date()) and self._in_span(local.time())
 
     def next_open(self, at: datetime) -> datetime | None:
         """``at`` when the window is open then, otherwise the first instant after it when it opens; None
@@ -110,6 +110,10 @@ class SendWindow:
             else f"it does not open within {SEARCH_DAYS} days"
         )
         return f"Outside the send window {self.describe()}: nothing is sent now; {when}."
+
+    def _in_span(self, moment: time) -> bool:
+        # The end is excluded, but a span to midnight (24:00) holds the day's last instant.
+        return self.start <= moment and (moment < self.end or self.end == END_OF_DAY)
 
     def _day_open(self, day: date) -> bool:
         return day.weekday() in self.days and not (self.holiday and self.holiday(day))

@@ -26,7 +26,6 @@ ENGLISH = {
     "total": "Total due",
     "also": "Also overdue on your account:",
     "pay": "Pay online",
-    "pay_invoice": "Pay invoice {{ invoice.number }} online",
     "pay_row": "pay online",
     "signature": "Kind regards,\nAccounts receivable",
     "signature_html": "Kind regards,<br>Accounts receivable",
@@ -43,7 +42,6 @@ GERMAN = {
     "total": "Offener Gesamtbetrag",
     "also": "Ebenfalls überfällig auf Ihrem Kundenkonto:",
     "pay": "Online bezahlen",
-    "pay_invoice": "Rechnung {{ invoice.number }} online bezahlen",
     "pay_row": "online bezahlen",
     "signature": "Mit freundlichen Grüßen\nIhre Buchhaltung",
     "signature_html": "Mit freundlichen Grüßen<br>Ihre Buchhaltung",
@@ -138,9 +136,9 @@ def text_body(language, level):
     return (
         words["greeting"] + "\n\n"
         "{% if statement %}" + statement + "\n\n"
-        "{% for r in reminders %}- " + words["line"] + "{% if r.invoice.payment_url %}\n  "
-        + words["pay"]
-        + ": {{ r.invoice.payment_url }}{% endif %}\n{% endfor %}\n"
+        "{% for r in reminders %}- " + words["line"] + "{% if r.invoice.payment_url %} ("
+        + words["pay_row"]
+        + ": {{ r.invoice.payment_url }}){% endif %}\n{% endfor %}\n"
         + words["total"]
         + ": "
         + TOTALS
@@ -152,9 +150,9 @@ def text_body(language, level):
         + words["pay"]
         + ": {{ invoice.payment_url }}\n{% endif %}{% endif %}"
         "{% if other_invoices %}\n" + words["also"] + "\n"
-        "{% for o in other_invoices %}- " + words["other"] + "{% if o.payment_url %}\n  "
-        + words["pay"]
-        + ": {{ o.payment_url }}{% endif %}\n{% endfor %}{% endif %}\n"
+        "{% for o in other_invoices %}- " + words["other"] + "{% if o.payment_url %} ("
+        + words["pay_row"]
+        + ": {{ o.payment_url }}){% endif %}\n{% endfor %}{% endif %}\n"
         + "\n\n".join(closing)
         + "\n\n"
         + words["signature"]
@@ -165,19 +163,26 @@ def text_body(language, level):
 def html_body(language, level):
     words = PHRASES[language]
     _, _, single, statement, closing = WORDING[language][level]
-    row_link = '{% if r.invoice.payment_url %} (<a href="{{ r.invoice.payment_url }}">' + words["pay_row"]
-    other_link = '{% if o.payment_url %} (<a href="{{ o.payment_url }}">' + words["pay_row"]
+    row_link = (
+        "{% if r.invoice.payment_url %} (" + words["pay_row"] + ': <a href="{{ r.invoice.payment_url }}">'
+        "{{ r.invoice.payment_url }}</a>){% endif %}"
+    )
+    other_link = (
+        "{% if o.payment_url %} (" + words["pay_row"] + ': <a href="{{ o.payment_url }}">{{ o.payment_url }}'
+        "</a>){% endif %}"
+    )
     return (
         "<p>" + words["greeting_html"] + "</p>\n"
         "{% if statement %}<p>" + statement + "</p>\n<ul>\n"
-        "{% for r in reminders %}<li>" + words["line"] + row_link + "</a>){% endif %}</li>\n{% endfor %}</ul>\n"
+        "{% for r in reminders %}<li>" + words["line"] + row_link + "</li>\n{% endfor %}</ul>\n"
         "<p>" + words["total"] + ": <strong>" + TOTALS + "</strong></p>\n"
         "{% else %}<p>" + single + "</p>\n<p>" + words["balance"] + ": <strong>{{ balance }}</strong></p>\n"
-        '{% if invoice.payment_url %}<p><a href="{{ invoice.payment_url }}">'
-        + words["pay_invoice"]
-        + "</a></p>\n{% endif %}{% endif %}"
+        "{% if invoice.payment_url %}<p>"
+        + words["pay"]
+        + ': <a href="{{ invoice.payment_url }}">{{ invoice.payment_url }}</a></p>\n'
+        "{% endif %}{% endif %}"
         "{% if other_invoices %}<p>" + words["also"] + "</p>\n<ul>\n"
-        "{% for o in other_invoices %}<li>" + words["other"] + other_link + "</a>){% endif %}</li>\n"
+        "{% for o in other_invoices %}<li>" + words["other"] + other_link + "</li>\n"
         "{% endfor %}</ul>\n{% endif %}"
         + "".join(f"<p>{sentence}</p>\n" for sentence in closing)
         + "<p>"

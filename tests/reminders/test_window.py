@@ -80,7 +80,7 @@ def oracle_open(window: SendWindow, at: datetime, country: str | None = None) ->
     local = at.astimezone(window.zone)
     if local.weekday() not in window.days or (window.holiday and window.holiday(local.date())):
         return False
-    return window.start <= local.time() < window.end
+    return window.start <= local.time() and (local.time() < window.end or window.end == END_OF_DAY)
 
 
 @settings(max_examples=300, deadline=None)
