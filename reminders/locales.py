@@ -33,8 +33,9 @@ def babel_locale(language: str) -> Locale:
 def money_in(amount: Decimal, currency: str, language: str) -> str:
     """``amount`` of ``currency`` as ``language`` writes it, in the currency's minor units."""
     text = format_currency(in_minor_units(amount, currency), currency, locale=babel_locale(language))
-    # CLDR puts a space between a currency code and its digits (CHF 1.25); Babel leaves it out.
-    return _CODE_THEN_DIGIT.sub(r"\1 \2", text)
+    # CLDR puts a space between a currency code and its digits (CHF 1.25); Babel leaves it out. A
+    # no-break space, as Babel puts between the digits and a code that follows them (1,25 CHF).
+    return _CODE_THEN_DIGIT.sub("\\1\xa0\\2", text)
 
 
 @lru_cache(maxsize=FORMATTED_VALUES)
