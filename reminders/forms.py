@@ -8,9 +8,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.core.exceptions import NON_FIELD_ERRORS
 
-from invoicing.models import Customer, Invoice
+from invoicing.models import Customer, Invoice, language_choices
 from reminders.models import ReminderTemplate
 from reminders.rendering import template_errors
 
@@ -61,16 +60,11 @@ class ReminderTemplateForm(forms.ModelForm):
 
 class ReminderTemplatePreviewForm(ReminderTemplateForm):
     """The form as entered, checked as on save except that its level and language may be another
-    template's: a preview of a new template for an existing level saves nothing."""
+    template's: a preview of a new template for an existing level saves nothing. Level and language are
+    the form's own fields, so the model's one-template-per-level-and-language constraint is not asked."""
 
-    def validate_unique(self) -> None:
-        pass
+    level = forms.IntegerField(min_value=1)
+    language = forms.ChoiceField(choices=language_choices)
 
-    def _post_clean(self) -> None:
-        super()._post_clean()
-        # The one constraint a preview may break: another template of the same level and language.
-        kept = [error for error in self.non_field_errors().as_data() if error.code != "unique_together"]
-        if kept:
-            self._errors[NON_FIELD_ERRORS] = self.error_class(kept, error_class="nonfield")
-        else:
-            self._errors.pop(NON_FIELD_ERRORS, None)
+    class Meta(ReminderTemplateForm.Meta):
+        fields = ["name", "subject", "text_body", "html_body"]
