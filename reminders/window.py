@@ -17,8 +17,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from common.configuration import invalid_value
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -190,6 +188,8 @@ def holiday_calendar(value: str, *, name: str = "REMINDER_HOLIDAYS") -> Callable
     text = value.strip()
     if not text:
         return None
+    import holidays  # over half a second to import: only when a country is named
+
     country, _, subdivision = text.partition("-")
     country = country.upper()
     supported = holidays.list_supported_countries()
