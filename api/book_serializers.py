@@ -16,7 +16,7 @@ AMOUNT = "A decimal string with a dot and at most the currency's minor units: 12
 class CustomerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Customer
-        fields = ["reference", "name", "email", "reminders_paused"]
+        fields = ["reference", "name", "email", "reminders_paused", "language"]
         read_only_fields = fields
 
 
@@ -24,6 +24,10 @@ class CustomerPutSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     email = serializers.EmailField(max_length=254)
     reminders_paused = serializers.BooleanField(required=False, default=False)
+    language = serializers.CharField(
+        required=False,
+        help_text="The language of its reminders, one of LANGUAGES (en, de); LANGUAGE_CODE when left out.",
+    )
 
 
 class CustomerWrittenSerializer(CustomerSerializer):
@@ -88,6 +92,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "reminders_held_until",
             "hold_reason",
             "hold_note",
+            "payment_url",
             "payments",
             "reminders",
         ]
@@ -103,6 +108,12 @@ class InvoiceFieldsSerializer(serializers.Serializer):
         required=False, default="0", help_text=f"0 or more, not above total. {AMOUNT}"
     )
     status = serializers.ChoiceField(choices=InvoiceStatus.choices)
+    payment_url = serializers.CharField(
+        required=False,
+        default="",
+        help_text="The pay link shown in its reminders: https://, or http:// on a loopback host; "
+        "empty for none.",
+    )
 
 
 class InvoicePutSerializer(InvoiceFieldsSerializer):

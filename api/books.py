@@ -44,17 +44,17 @@ from api.permissions import HasModelPermissions
 from api.serializers import ErrorSerializer
 from common.dates import DATE_RULE, parse_iso_date
 from invoicing.imports import CUSTOMER_COLUMNS, ImportRefused, RowError, invoices_upsert, row_problems
-from invoicing.models import Customer, Invoice
+from invoicing.models import Customer, Invoice, default_language
 from invoicing.services import hold_problems, invoice_hold_put, payment_record
 from invoicing.upserts import customer_put, invoice_put
 from reminders.models import Notification
 
 TAG = "books"
 BULK_LIMIT = 1_000
-INVOICE_FIELDS = ("issue_date", "due_date", "currency", "total", "amount_paid", "status")
+INVOICE_FIELDS = ("issue_date", "due_date", "currency", "total", "amount_paid", "status", "payment_url")
 # Set with PUT of one invoice; left as they are when none is given (the books know nothing of holds).
 HOLD_FIELDS = ("reminders_held_until", "hold_reason", "hold_note")
-OPTIONAL = {"amount_paid": "0"}
+OPTIONAL = {"amount_paid": "0", "payment_url": ""}
 WRITE_ERRORS = {
     400: OpenApiResponse(ValidationErrorSerializer, description="Invalid: every error, nothing written."),
     401: OpenApiResponse(ErrorSerializer, description="No token, or an invalid, revoked or misplaced one."),
@@ -167,7 +167,12 @@ def field_errors(
 
 # --- customers -------------------------------------------------------------------------------------------
 
-CUSTOMER_FIELDS = {"customer_reference": "reference", "customer_name": "name", "customer_email": "email"}
+CUSTOMER_FIELDS = {
+    "customer_reference": "reference",
+    "customer_name": "name",
+    "customer_email": "email",
+    "customer_language": "language",
+}
 
 
 class CustomerView(APIView):
@@ -200,7 +205,7 @@ class CustomerView(APIView):
     def put(self, request: Request, reference: str) -> Response:
         try:
             data = body_object(json_body(request))
-            allowed = ("name", "email", "reminders_paused")
+            allowed = ("name", "email", "reminders_paused", "language")
             if errors := shape_problems(data, required=allowed[:2], allowed=allowed):
                 raise Refused(errors)
             paused = data.get("reminders_paused", False)
@@ -211,6 +216,7 @@ class CustomerView(APIView):
                 name=_text(data["name"]),
                 email=_text(data["email"]),
                 reminders_paused=paused,
+                language=data.get("language", default_language()),
             )
         except Refused as refused:
             return refused_response(refused.errors)

@@ -73,7 +73,8 @@ class DeliveriesSerializer(serializers.Serializer):
     health = serializers.ChoiceField(
         choices=["ok", "unavailable"],
         help_text="unavailable when a pending message (or a reminder not yet in one) has waited over an "
-        "hour, or the newest chunk a sender claimed sent nothing.",
+        "hour (while the send window is open: waiting for it is not counted), or the newest chunk a sender "
+        "claimed sent nothing.",
     )
     oldest_waiting_since = serializers.DateTimeField(
         allow_null=True, help_text="When the longest-waiting pending message (or reminder) became due."

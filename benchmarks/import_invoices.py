@@ -46,15 +46,15 @@ CREATE TEMPORARY TABLE {LEAN_TABLE} (
 ) ON COMMIT DROP
 """
 FLOOR_CUSTOMERS = f"""
-INSERT INTO invoicing_customer AS c (reference, name, email, reminders_paused)
-SELECT DISTINCT ON (customer_reference) customer_reference, customer_name, customer_email, false
+INSERT INTO invoicing_customer AS c (reference, name, email, reminders_paused, language)
+SELECT DISTINCT ON (customer_reference) customer_reference, customer_name, customer_email, false, 'en'
 FROM {LEAN_TABLE} ORDER BY customer_reference
 ON CONFLICT (reference) WHERE NOT (reference = '') DO UPDATE SET name = excluded.name, email = excluded.email
 """
 FLOOR_INVOICES = f"""
 INSERT INTO invoicing_invoice AS i
-    (number, customer_id, issue_date, due_date, currency, total, amount_paid, status)
-SELECT l.number, c.id, l.issue_date, l.due_date, l.currency, l.total, l.amount_paid, l.status
+    (number, customer_id, issue_date, due_date, currency, total, amount_paid, status, payment_url)
+SELECT l.number, c.id, l.issue_date, l.due_date, l.currency, l.total, l.amount_paid, l.status, ''
 FROM {LEAN_TABLE} AS l JOIN invoicing_customer AS c ON c.reference = l.customer_reference
 ON CONFLICT (number) DO UPDATE SET customer_id = excluded.customer_id, issue_date = excluded.issue_date,
     due_date = excluded.due_date, currency = excluded.currency, total = excluded.total,

@@ -14,6 +14,7 @@ from zoneinfo import available_timezones
 import environ
 
 from config.environment import LOG_LEVELS, THROTTLE_RATE, StrictEnv
+from reminders.window import window_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -154,7 +155,10 @@ REMINDER_ESCALATION = env.text("REMINDER_ESCALATION", "highest")
 
 # https://docs.djangoproject.com/en/5.2/topics/i18n/timezones/
 USE_TZ = True
-LANGUAGE_CODE = "en-us"
+# The languages a customer's reminders may be written in (SPEC §13): templates per level and language,
+# dates and amounts formatted for it (Babel); LANGUAGE_CODE is a new customer's, and the fallback.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "German")]
 USE_I18N = True
 # Admin and API dates are shown in the zone finance works in. An invalid zone is reported by the
 # system check (the commands refuse to run), so UTC here only lets the check itself start.
@@ -296,6 +300,12 @@ REMINDER_SEND_CONNECTIONS = env.integer("REMINDER_SEND_CONNECTIONS", default=2, 
 REMINDER_LEASE_SECONDS = env.integer("REMINDER_LEASE_SECONDS", default=300, minimum=1)
 REMINDER_RETRY_BASE_SECONDS = env.integer("REMINDER_RETRY_BASE_SECONDS", default=60, minimum=0)
 REMINDER_SEND_SCHEDULE_MINUTES = env.integer("REMINDER_SEND_SCHEDULE_MINUTES", default=5, minimum=1)
+# When reminders may go out (SPEC §13), in TIME_ZONE, public holidays of REMINDER_HOLIDAYS left out.
+REMINDER_SEND_WINDOW = env.text("REMINDER_SEND_WINDOW", "always")
+REMINDER_HOLIDAYS = env.text("REMINDER_HOLIDAYS", "")
+if _window_problems := window_problems(REMINDER_SEND_WINDOW, REMINDER_HOLIDAYS):
+    env.problems.extend(_window_problems)
+    REMINDER_SEND_WINDOW, REMINDER_HOLIDAYS = "always", ""  # only so that the check can report them
 
 # Every invalid variable above, each naming the variable, its value and what is allowed.
 CONFIGURATION_PROBLEMS = env.problems

@@ -58,8 +58,8 @@ class SummaryAdmin(admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(SummaryAdmin):
-    list_display = ["name", "email", "reminders_paused"]
-    list_filter = ["reminders_paused"]
+    list_display = ["name", "email", "reminders_paused", "language"]
+    list_filter = ["reminders_paused", "language"]
     search_fields = ["name", "email"]
 
     def summary(self, customer: Customer) -> Summary:
@@ -212,6 +212,7 @@ class InvoiceAdminForm(forms.ModelForm):
             "reminders_held_until",
             "hold_reason",
             "hold_note",
+            "payment_url",
         ]
 
     def clean_currency(self) -> str:

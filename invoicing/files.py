@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from invoicing.imports import COLUMNS, IGNORED_COLUMNS, ROW_PROBLEM, RowError, text_of
+from invoicing.imports import COLUMNS, OPTIONAL_COLUMNS, ROW_PROBLEM, RowError, text_of
 from invoicing.models import Invoice
 
 XLSX_MAGIC = b"PK\x03\x04"
@@ -63,10 +63,10 @@ def check_header(header: Sequence[str]) -> list[str]:
         raise FileRefused(
             f"the header lacks the column(s) {', '.join(missing)}; it must have {','.join(COLUMNS)}"
         )
-    if unknown := [name for name in names if name not in COLUMNS + IGNORED_COLUMNS]:
+    if unknown := [name for name in names if name not in COLUMNS + OPTIONAL_COLUMNS]:
         raise FileRefused(
             f"the header has unknown column(s) {', '.join(map(repr, unknown))}; the columns are "
-            f"{','.join(COLUMNS)} and optionally {','.join(IGNORED_COLUMNS)}"
+            f"{','.join(COLUMNS)} and optionally {','.join(OPTIONAL_COLUMNS)}"
         )
     if twice := sorted({name for name in names if names.count(name) > 1}):
         raise FileRefused(f"the header names {', '.join(twice)} more than once")
@@ -167,8 +167,10 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
 
 # --- Export ----------------------------------------------------------------------------------------------
 
+# What an export writes: every column, the optional ones too, so that export then import is unchanged.
+FILE_COLUMNS = (*COLUMNS, *OPTIONAL_COLUMNS)
 # The file's columns as the ORM reads them: customer_name is customer__name.
-EXPORT_FIELDS = tuple(column.replace("customer_", "customer__", 1) for column in COLUMNS)
+EXPORT_FIELDS = tuple(column.replace("customer_", "customer__", 1) for column in FILE_COLUMNS)
 
 
 def export_rows() -> Iterator[tuple[str, ...]]:
@@ -187,7 +189,7 @@ def _write_csv(path: Path, rows: Iterable[Sequence[str]]) -> int:
     written = 0
     with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow(COLUMNS)
+        writer.writerow(FILE_COLUMNS)
         for row in rows:
             writer.writerow(row)
             written += 1
@@ -200,7 +202,7 @@ def _write_xlsx(path: Path, rows: Iterable[Sequence[str]]) -> int:
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("invoices")
-    sheet.append(COLUMNS)
+    sheet.append(FILE_COLUMNS)
     written = 0
     for row in rows:
         cells = []
@@ -214,7 +216,7 @@ def _write_xlsx(path: Path, rows: Iterable[Sequence[str]]) -> int:
     return written
 
 
-def rejects_writer(stream: IO[str], columns: Sequence[str] = COLUMNS) -> Any:
+def rejects_writer(stream: IO[str], columns: Sequence[str] = FILE_COLUMNS) -> Any:
     """A ``RejectSink`` writing each rejected row to ``stream`` as CSV: its line, its values, its errors."""
     writer = csv.writer(stream)
     writer.writerow(["line", *columns, "error"])

@@ -23,7 +23,15 @@ from django.core.validators import EmailValidator
 from django.db import connection, transaction
 
 from invoicing.currency import COLUMN_DIGITS, amount_problem, column_places, is_known_currency
-from invoicing.models import FIRST_DATE, LAST_DATE, REFERENCE_LENGTH, InvoiceStatus
+from invoicing.links import payment_url_problem
+from invoicing.models import (
+    FIRST_DATE,
+    LAST_DATE,
+    REFERENCE_LENGTH,
+    InvoiceStatus,
+    default_language,
+    language_choices,
+)
 
 COLUMNS = (
     "customer_reference",
@@ -37,8 +45,9 @@ COLUMNS = (
     "amount_paid",
     "status",
 )
-# Accepted so that a file made for a later release imports today; nothing is stored for them yet.
-IGNORED_COLUMNS = ("customer_language", "payment_url")
+# A file may leave these out: what they set is then left as it is (a new customer gets the default
+# language, a new invoice no pay link). An empty cell is the default language, or no pay link.
+OPTIONAL_COLUMNS = ("customer_language", "payment_url")
 SHOWN_ERRORS = 50
 CHUNK_ROWS = 20_000  # rows checked and copied at a time: what the process holds
 # Rows per upsert statement: fewer statements join the staged rows to the customers fewer times; the
@@ -63,7 +72,7 @@ CUSTOMER_COLUMNS = ("customer_reference", "customer_name", "customer_email")
 STAGE = "import_invoice_row"
 STAGE_CUSTOMERS = "import_customer_row"
 STAGE_REFUSED = "import_refused_customer"
-STAGE_COLUMNS = ("line", *COLUMNS)
+STAGE_COLUMNS = ("line", *COLUMNS, *OPTIONAL_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,10 @@ def row_problems(line: int, values: Mapping[str, object]) -> tuple[tuple[Any, ..
     status = text_of(get("status")).strip()
     if status not in STATUSES:
         problems.append(("status", status, f"is not a status: one of {', '.join(STATUSES)}"))
+    language = _language(text_of(get("customer_language")).strip(), problems)
+    payment_url = text_of(get("payment_url")).strip()
+    if problem := payment_url_problem(payment_url):
+        problems.append(("payment_url", payment_url, problem))
     if problems:
         # A refused row is never staged, so the customer check after staging would not see it: its
         # customer's problems are named here, with the row's own.
@@ -192,6 +205,8 @@ def row_problems(line: int, values: Mapping[str, object]) -> tuple[tuple[Any, ..
         total,
         amount_paid,
         status,
+        language,
+        payment_url,
     ), []
 
 
@@ -285,6 +300,20 @@ def _currency(code: str, problems: list[Problem]) -> str | None:
     return code
 
 
+def language_rule() -> str:
+    return f"is not a language reminders are written in: one of {', '.join(dict(language_choices()))}"
+
+
+def _language(code: str, problems: list[Problem]) -> str | None:
+    """A customer's language from its cell; None when empty (another row of the customer may give it,
+    and without one it is the default language)."""
+    if not code:
+        return None
+    if code not in dict(language_choices()):
+        problems.append(("customer_language", code, language_rule()))
+    return code
+
+
 def _amount(column: str, value: object, currency: str | None, problems: list[Problem]) -> Decimal | None:
     text = repr(value) if isinstance(value, float) else text_of(value).strip()
     if not AMOUNT_SHAPE.fullmatch(text):
@@ -364,6 +393,7 @@ def _import(
             row, problems = row_problems(line, values)
             if row is not None:
                 valid.append(row)
+                stage.given.update(column for column in OPTIONAL_COLUMNS if column in values)
             elif reject is not None:
                 reject(line, values, problems)
                 result.rejected += 1
@@ -410,6 +440,9 @@ def _chunks(
 
 CUSTOMER_FIELDS = (("name", "customer_name"), ("email", "customer_email"))
 INVOICE_FIELDS = ("customer_id", "issue_date", "due_date", "currency", "total", "amount_paid", "status")
+# Written by an update only when the rows gave their column (OPTIONAL_COLUMNS); a new row always gets one.
+GIVEN_CUSTOMER_FIELDS = (("language", "customer_language"),)
+GIVEN_INVOICE_FIELDS = ("payment_url",)
 
 
 class _Stage:
@@ -418,6 +451,7 @@ class _Stage:
     def __init__(self, postgres: bool) -> None:
         self.postgres = postgres
         self.distinct = "IS DISTINCT FROM" if postgres else "IS NOT"
+        self.given: set[str] = set()  # the optional columns the valid rows had
 
     @classmethod
     def create(cls) -> _Stage:
@@ -428,7 +462,8 @@ class _Stage:
         _execute(
             f"CREATE TEMPORARY TABLE {STAGE} (line integer NOT NULL, customer_reference {text}, "
             f"customer_name {text}, customer_email {text}, number {text}, issue_date date, due_date date, "
-            f"currency {text}, total decimal(14, 2), amount_paid decimal(14, 2), status {text}) {on_commit}"
+            f"currency {text}, total decimal(14, 2), amount_paid decimal(14, 2), status {text}, "
+            f"customer_language {text}, payment_url {text}) {on_commit}"
         )
         return stage
 
@@ -446,7 +481,7 @@ class _Stage:
                 cursor.executemany(
                     f"INSERT INTO {STAGE} ({', '.join(STAGE_COLUMNS)}) VALUES ({marks})",
                     [
-                        (*row[:5], str(row[5]), str(row[6]), row[7], str(row[8]), str(row[9]), row[10])
+                        (*row[:5], str(row[5]), str(row[6]), row[7], str(row[8]), str(row[9]), *row[10:])
                         for row in rows
                     ],
                 )
@@ -465,20 +500,24 @@ class _Stage:
         _execute(
             f"CREATE TEMPORARY TABLE {STAGE_CUSTOMERS} {on_commit} AS "
             "SELECT customer_reference AS reference, min(customer_name) AS name, "
-            "min(customer_email) AS email, "
+            "min(customer_email) AS email, coalesce(min(customer_language), %s) AS language, "
             "count(DISTINCT customer_name) AS names, count(DISTINCT customer_email) AS emails, "
-            f"row_number() OVER (ORDER BY customer_reference) AS n FROM {STAGE} GROUP BY customer_reference"
+            "count(DISTINCT customer_language) AS languages, "
+            f"row_number() OVER (ORDER BY customer_reference) AS n FROM {STAGE} GROUP BY customer_reference",
+            [default_language()],
         )
-        twice = f"SELECT reference FROM {STAGE_CUSTOMERS} WHERE names > 1 OR emails > 1"
+        differ = "names > 1 OR emails > 1 OR languages > 1"
+        twice = f"SELECT reference FROM {STAGE_CUSTOMERS} WHERE {differ}"
         found = self._rows(f"customer_reference IN ({twice})")
         if found:
             _execute(f"DELETE FROM {STAGE} WHERE customer_reference IN ({twice})")
-            _execute(f"DELETE FROM {STAGE_CUSTOMERS} WHERE names > 1 OR emails > 1")
-        for field_name in ("customer_name", "customer_email"):
+            _execute(f"DELETE FROM {STAGE_CUSTOMERS} WHERE {differ}")
+        for field_name in ("customer_name", "customer_email", "customer_language"):
             seen: dict[object, set[object]] = {}
             for row in found:
-                seen.setdefault(row["customer_reference"], set()).add(row[field_name])
-            differing = [row for row in found if len(seen[row["customer_reference"]]) > 1]
+                if row[field_name] is not None:  # an empty language cell says nothing
+                    seen.setdefault(row["customer_reference"], set()).add(row[field_name])
+            differing = [row for row in found if len(seen.get(row["customer_reference"], ())) > 1]
             what = field_name.removeprefix("customer_")
             rule = f"has more than one {what} (lines {{lines}}): one per customer"
             yield from _grouped(differing, "customer_reference", rule)
@@ -534,12 +573,15 @@ class _Stage:
                     progress.advance(done)
 
     def _customers_sql(self) -> tuple[str, str]:
-        changed = " OR ".join(f"c.{name} {self.distinct} excluded.{name}" for name, _ in CUSTOMER_FIELDS)
+        given = [name for name, column in GIVEN_CUSTOMER_FIELDS if column in self.given]
+        updated = [name for name, _ in CUSTOMER_FIELDS] + given
+        changed = " OR ".join(f"c.{name} {self.distinct} excluded.{name}" for name in updated)
         upsert = (
-            "INSERT INTO invoicing_customer AS c (reference, name, email, reminders_paused) "
-            f"SELECT reference, name, email, false FROM {STAGE_CUSTOMERS} WHERE n BETWEEN %s AND %s "
+            "INSERT INTO invoicing_customer AS c (reference, name, email, reminders_paused, language) "
+            f"SELECT reference, name, email, false, language FROM {STAGE_CUSTOMERS} "
+            "WHERE n BETWEEN %s AND %s "
             "ON CONFLICT (reference) WHERE NOT (reference = '') DO UPDATE SET "
-            + ", ".join(f"{name} = excluded.{name}" for name, _ in CUSTOMER_FIELDS)
+            + ", ".join(f"{name} = excluded.{name}" for name in updated)
             + f" WHERE {changed}"
         )
         new = (
@@ -549,14 +591,15 @@ class _Stage:
         return upsert, new
 
     def _invoices_sql(self) -> tuple[str, str]:
-        changed = " OR ".join(f"i.{name} {self.distinct} excluded.{name}" for name in INVOICE_FIELDS)
+        updated = [*INVOICE_FIELDS, *(name for name in GIVEN_INVOICE_FIELDS if name in self.given)]
+        changed = " OR ".join(f"i.{name} {self.distinct} excluded.{name}" for name in updated)
         upsert = (
-            f"INSERT INTO invoicing_invoice AS i (number, {', '.join(INVOICE_FIELDS)}) "
-            "SELECT s.number, c.id, s.issue_date, s.due_date, s.currency, s.total, s.amount_paid, s.status "
-            f"FROM {STAGE} AS s JOIN invoicing_customer AS c ON c.reference = s.customer_reference "
-            "AND NOT (c.reference = '') WHERE s.line BETWEEN %s AND %s "
+            f"INSERT INTO invoicing_invoice AS i (number, {', '.join(INVOICE_FIELDS)}, payment_url) "
+            "SELECT s.number, c.id, s.issue_date, s.due_date, s.currency, s.total, s.amount_paid, s.status, "
+            f"s.payment_url FROM {STAGE} AS s JOIN invoicing_customer AS c "
+            "ON c.reference = s.customer_reference AND NOT (c.reference = '') WHERE s.line BETWEEN %s AND %s "
             "ON CONFLICT (number) DO UPDATE SET "
-            + ", ".join(f"{name} = excluded.{name}" for name in INVOICE_FIELDS)
+            + ", ".join(f"{name} = excluded.{name}" for name in updated)
             + f" WHERE {changed}"
         )
         new = (

@@ -3,12 +3,25 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from common.dates import FIRST_DATE, LAST_DATE
+from invoicing.links import PAYMENT_URL_LENGTH, validate_payment_url
 
 REFERENCE_LENGTH = 100
+# What the database gives a row written without a language (a raw upsert): LANGUAGE_CODE as shipped.
+SHIPPED_LANGUAGE = "en"
+
+
+def language_choices() -> list[tuple[str, str]]:
+    """The languages reminders are written in (``LANGUAGES``), read when asked, not at import."""
+    return list(settings.LANGUAGES)
+
+
+def default_language() -> str:
+    return str(settings.LANGUAGE_CODE)
 
 
 class Customer(models.Model):
@@ -21,6 +34,13 @@ class Customer(models.Model):
         default="",
         help_text="Its id in the books (the accounting system): imports and the API match customers on it. "
         "Blank for a customer created here.",
+    )
+    language = models.CharField(
+        max_length=10,
+        choices=language_choices,
+        default=default_language,
+        db_default=SHIPPED_LANGUAGE,
+        help_text="The language of its reminders: their template, dates and amounts.",
     )
 
     class Meta:
@@ -139,6 +159,16 @@ class Invoice(models.Model):
         max_length=14, choices=HoldReason.choices, blank=True, db_default="", default=""
     )
     hold_note = models.TextField(blank=True, db_default="", default="")
+    payment_url = models.CharField(
+        "pay link",
+        max_length=PAYMENT_URL_LENGTH,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_payment_url],
+        help_text="Where the customer pays it online, shown in its reminders: https://, or http:// on a "
+        "loopback host.",
+    )
 
     objects = InvoiceQuerySet.as_manager()
 
@@ -172,6 +202,12 @@ class Invoice(models.Model):
                 condition=Q(reminders_held_until__isnull=True, hold_reason="", hold_note="")
                 | Q(reminders_held_until__range=(FIRST_DATE, LAST_DATE), hold_reason__in=HoldReason.values),
                 name="invoice_hold_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(payment_url="")
+                | Q(payment_url__startswith="https://")
+                | Q(payment_url__regex=r"^http://(localhost|127\.[0-9.]+|\[::1\])([:/?#]|$)"),
+                name="invoice_payment_url_https",
             ),
         ]
         indexes = [

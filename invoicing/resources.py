@@ -19,9 +19,9 @@ from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 from tablib import Dataset
 
-from invoicing.files import check_header
-from invoicing.imports import COLUMNS, RowError, invoices_import, row_problems, text_of
-from invoicing.models import Invoice
+from invoicing.files import FILE_COLUMNS, check_header
+from invoicing.imports import OPTIONAL_COLUMNS, RowError, invoices_import, row_problems, text_of
+from invoicing.models import Invoice, default_language
 
 HEADER_LINES = 1
 WRITE_PERMISSIONS = (
@@ -31,8 +31,9 @@ WRITE_PERMISSIONS = (
     "invoicing.change_customer",
 )
 # Where each of the file's columns is on an invoice, as the staged row of ``row_problems`` holds them.
-ATTRIBUTES = {column: column.replace("customer_", "customer__", 1) for column in COLUMNS}
-STAGED_INDEX = {column: index + 1 for index, column in enumerate(COLUMNS)}
+ATTRIBUTES = {column: column.replace("customer_", "customer__", 1) for column in FILE_COLUMNS}
+STAGED_INDEX = {column: index + 1 for index, column in enumerate(FILE_COLUMNS)}
+LANGUAGE_INDEX = FILE_COLUMNS.index("customer_language")
 
 
 class TextWidget(widgets.Widget):
@@ -53,16 +54,17 @@ class InvoiceResource(resources.ModelResource):
     customer_reference = fields.Field("customer__reference", "customer_reference", TextWidget())
     customer_name = fields.Field("customer__name", "customer_name", TextWidget())
     customer_email = fields.Field("customer__email", "customer_email", TextWidget())
+    customer_language = fields.Field("customer__language", "customer_language", TextWidget())
 
     class Meta:
         model = Invoice
-        fields = COLUMNS
-        export_order = COLUMNS
+        fields = FILE_COLUMNS
+        export_order = FILE_COLUMNS
         import_id_fields = ("number",)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        for name in COLUMNS[3:]:
+        for name in FILE_COLUMNS[3:]:
             self.fields[name].widget = TextWidget()
         self.rejected: dict[int, list[RowError]] = {}
 
@@ -92,7 +94,13 @@ class InvoiceResource(resources.ModelResource):
             return result
         staged, _ = row_problems(line, row)
         stored = self._stored(text_of(row.get("number")))
-        wanted = [text_of(staged[STAGED_INDEX[column]]) if staged else "" for column in COLUMNS]
+        wanted = [text_of(staged[STAGED_INDEX[column]]) if staged else "" for column in FILE_COLUMNS]
+        if staged and not wanted[LANGUAGE_INDEX]:  # an empty cell: the default language
+            wanted[LANGUAGE_INDEX] = default_language()
+        if stored is not None:  # a column the file leaves out leaves its value as it is
+            for index, column in enumerate(FILE_COLUMNS):
+                if column in OPTIONAL_COLUMNS and column not in row:
+                    wanted[index] = stored[index]
         if stored is None:
             result.import_type, result.diff = RowResult.IMPORT_TYPE_NEW, [str(line), *wanted]
             return result

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import CharField, F, QuerySet, Value
+from django.db.models.functions import Concat
 
 from common.dates import FIRST_DATE, LAST_DATE
 from invoicing.currency import amount_problem
@@ -23,6 +24,11 @@ DEMO_EMAIL_DOMAIN = ".example"  # reserved (RFC 2606): no real customer has an a
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK")
 FIRST_NAMES = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Hooli", "Vandelay")
 LAST_NAMES = ("Industries", "Trading", "Logistics", "Foods", "Labs", "Holdings", "Partners", "GmbH", "SA")
+
+# The demo's customer who reads German (SPEC §13), with several overdue invoices, some with a pay link.
+DEMO_GERMAN_CUSTOMER = ("Müller & Söhne GmbH", "buchhaltung@mueller-soehne.example")
+DEMO_GERMAN_OVERDUE = 4
+DEMO_PAY_LINK = "https://pay.example/"  # every third invoice has one
 
 # (weight, status, days the due date lies before as_of: (min, max), share of total already paid)
 DEMO_SPREAD: tuple[tuple[int, str, tuple[int, int], float], ...] = (
@@ -121,6 +127,23 @@ def _demo_invoice(rng: random.Random, number: int, customer_id: int, as_of: date
         total=total,
         amount_paid=amount_paid,
         status=status,
+        payment_url=f"{DEMO_PAY_LINK}{DEMO_INVOICE_PREFIX}{number:07d}" if number % 3 == 0 else "",
+    )
+
+
+def _demo_german_customer(customer: Customer, as_of: date) -> None:
+    """The last demo customer reads German: it gets the first overdue invoices of the demo, so that its
+    statement lists several, some with their pay link."""
+    customer.name, customer.email = DEMO_GERMAN_CUSTOMER
+    customer.language = "de"
+    customer.save(update_fields=["name", "email", "language"])
+    overdue = Invoice.objects.filter(
+        status=InvoiceStatus.SENT, due_date__lt=as_of, amount_paid=0, customer__reminders_paused=False
+    ).order_by("id")
+    moved = list(overdue.values_list("id", flat=True)[:DEMO_GERMAN_OVERDUE])
+    Invoice.objects.filter(id__in=moved).update(customer=customer, payment_url="")
+    Invoice.objects.filter(id__in=moved[::2]).update(
+        payment_url=Concat(Value(DEMO_PAY_LINK), "number", output_field=CharField())
     )
 
 
@@ -179,6 +202,7 @@ def demo_data_create(
         batch = [_demo_invoice(rng, n + 1, rng.choice(customer_ids), as_of) for n in chunk]
         Invoice.objects.bulk_create(batch)
         on_progress(len(batch))
+    _demo_german_customer(created[-1], as_of)
     reminded = next((customer.pk for customer in created if not customer.reminders_paused), customer_ids[0])
     shown = Invoice.objects.bulk_create(
         _demo_policy_invoice(random_invoices + n + 1, reminded, as_of, *example)

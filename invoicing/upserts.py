@@ -9,8 +9,8 @@ from typing import Literal
 
 from django.db import transaction
 
-from invoicing.imports import ImportRefused, RowError, _customer_problems, invoices_upsert
-from invoicing.models import Customer
+from invoicing.imports import ImportRefused, RowError, _customer_problems, invoices_upsert, language_rule
+from invoicing.models import Customer, language_choices
 
 Result = Literal["created", "updated", "unchanged"]
 
@@ -21,17 +21,22 @@ class CustomerPut:
     result: Result
 
 
-def customer_problems(*, reference: str, name: str, email: str) -> list[RowError]:
-    """The import's rules for a customer's reference, name and email (``line`` 0)."""
-    return [RowError(0, *problem) for problem in _customer_problems(reference, name, email)]
+def customer_problems(*, reference: str, name: str, email: str, language: object = None) -> list[RowError]:
+    """The import's rules for a customer's reference, name, email and language (``line`` 0)."""
+    errors = [RowError(0, *problem) for problem in _customer_problems(reference, name, email)]
+    if language is not None and language not in dict(language_choices()):
+        errors.append(RowError(0, "customer_language", str(language), language_rule()))
+    return errors
 
 
-def customer_put(*, reference: str, name: str, email: str, reminders_paused: bool) -> CustomerPut:
+def customer_put(
+    *, reference: str, name: str, email: str, reminders_paused: bool, language: str
+) -> CustomerPut:
     """Create the customer with this ``reference`` or replace its fields; raises ``ImportRefused``
     with the errors (named by the import's columns) when a value breaks a rule, writing nothing."""
-    if errors := customer_problems(reference=reference, name=name, email=email):
+    if errors := customer_problems(reference=reference, name=name, email=email, language=language):
         raise ImportRefused(errors, len(errors))
-    wanted = {"name": name, "email": email, "reminders_paused": reminders_paused}
+    wanted = {"name": name, "email": email, "reminders_paused": reminders_paused, "language": language}
     with transaction.atomic():
         customer, created = Customer.objects.select_for_update().get_or_create(
             reference=reference, defaults=wanted

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from common.admin import ReadOnlyModelAdmin
 from common.display import days_overdue_text, moment, threshold_phrase
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
-from invoicing.models import Customer, Invoice
+from invoicing.models import Customer, Invoice, language_choices
 from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
 from reminders.models import Message, MessageState, Notification, OutboxSwitch, ReminderTemplate
 from reminders.monitoring import unsent_reminders
@@ -39,8 +39,11 @@ TEMPLATE_HELP = (
     "{{ due }} (12 days overdue, due in 2 days), {{ level }}, {{ threshold_days }}; "
     "{% for r in reminders %} each reminder with the same values "
     "(r.invoice.number, r.balance, …); {{ totals }} (currency, amount), {{ other_invoices }}, "
-    "{{ statement }} (more than one reminder), {{ earlier_reminders }}. In HTML every value is escaped. "
-    "The template of the highest level serves every level above it."
+    "{{ statement }} (more than one reminder), {{ earlier_reminders }}; {{ invoice.due_on }} (the due date "
+    "written out in the template's language) and {{ invoice.payment_url }} (the pay link, when set). "
+    "Dates and amounts are written for the template's language. In HTML every value is escaped. "
+    "The template of the highest level serves every level above it; a customer whose language has no "
+    "template gets the default language's."
 )
 # The threshold filter lists the thresholds of the newest reminders only: listing every value ever used
 # would read all reminders (SELECT DISTINCT over a million rows) on every page of the list.
@@ -331,11 +334,12 @@ class ReminderTemplateAdmin(admin.ModelAdmin):
     on save, and "Preview" shows it, unsaved, against a customer's open invoices."""
 
     form = ReminderTemplateForm
-    list_display = ["level", "name", "subject", "has_html", "updated"]
+    list_display = ["level", "language", "name", "subject", "has_html", "updated"]
     list_display_links = ["level", "name"]
-    ordering = ["level"]
+    list_filter = ["language"]
+    ordering = ["language", "level"]
     fieldsets = [
-        (None, {"fields": ["level", "name"]}),
+        (None, {"fields": ["level", "language", "name"]}),
         (
             "Email",
             {
@@ -371,7 +375,9 @@ class ReminderTemplateAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/reminders/remindertemplate/preview.html", context)
 
     def _preview(self, request: HttpRequest, data: dict[str, Any]) -> dict[str, Any]:
-        source = TemplateSource(data["level"], data["subject"], data["text_body"], data["html_body"])
+        source = TemplateSource(
+            data["level"], data["subject"], data["text_body"], data["html_body"], data["language"]
+        )
         customer, as_of = data["preview_customer"], timezone.localdate()
         may_see_invoices = request.user.has_perm("invoicing.view_invoice")
         rows: list[dict[str, Any]] = []
@@ -383,6 +389,7 @@ class ReminderTemplateAdmin(admin.ModelAdmin):
             "may_see_invoices": may_see_invoices,
             "open_invoices": total,
             "level": data["level"],
+            "language": dict(language_choices()).get(data["language"], data["language"]),
             "as_of": as_of,
             "emails": render_unsaved(source, rows or [{**SAMPLE_ROW, "level": data["level"]}]),
         }

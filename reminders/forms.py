@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 
-from invoicing.models import Customer, Invoice
+from invoicing.models import Customer, Invoice, language_choices
 from reminders.models import ReminderTemplate
 from reminders.rendering import template_errors
 
@@ -24,7 +24,7 @@ class ReminderTemplateForm(forms.ModelForm):
 
     class Meta:
         model = ReminderTemplate
-        fields = ["level", "name", "subject", "text_body", "html_body"]
+        fields = ["level", "language", "name", "subject", "text_body", "html_body"]
         labels = {"html_body": "HTML body"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -59,8 +59,12 @@ class ReminderTemplateForm(forms.ModelForm):
 
 
 class ReminderTemplatePreviewForm(ReminderTemplateForm):
-    """The form as entered, checked as on save except that its level may be another template's: a preview
-    of a new template for an existing level saves nothing."""
+    """The form as entered, checked as on save except that its level and language may be another
+    template's: a preview of a new template for an existing level saves nothing. Level and language are
+    the form's own fields, so the model's one-template-per-level-and-language constraint is not asked."""
 
-    def validate_unique(self) -> None:
-        pass
+    level = forms.IntegerField(min_value=1)
+    language = forms.ChoiceField(choices=language_choices)
+
+    class Meta(ReminderTemplateForm.Meta):
+        fields = ["name", "subject", "text_body", "html_body"]

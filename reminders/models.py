@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 
 from common.display import due_phrase, threshold_phrase
-from invoicing.models import Customer, Invoice
+from invoicing.models import SHIPPED_LANGUAGE, Customer, Invoice, default_language, language_choices
 
 
 class MessageState(models.TextChoices):
@@ -159,10 +159,18 @@ class Notification(models.Model):
 
 
 class ReminderTemplate(models.Model):
-    """The email of one reminder level (SPEC §10); the highest level's template serves every level above."""
+    """The email of one reminder level in one language (SPEC §10, §13); the highest level's template
+    serves every level above, and a language without templates is written in the default language's."""
 
     level = models.PositiveSmallIntegerField(
-        unique=True, help_text="The reminder level this template is for (1 = first reminder)."
+        help_text="The reminder level this template is for (1 = first reminder)."
+    )
+    language = models.CharField(
+        max_length=10,
+        choices=language_choices,
+        default=default_language,
+        db_default=SHIPPED_LANGUAGE,
+        help_text="The customers' language it is for; dates and amounts are written for it.",
     )
     name = models.CharField(max_length=100, help_text="For staff, e.g. Friendly reminder.")
     subject = models.CharField(
@@ -175,13 +183,14 @@ class ReminderTemplate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["level"]
+        ordering = ["language", "level"]
         constraints = [
-            models.CheckConstraint(condition=Q(level__gte=1), name="reminder_template_level_positive")
+            models.CheckConstraint(condition=Q(level__gte=1), name="reminder_template_level_positive"),
+            models.UniqueConstraint(fields=["level", "language"], name="reminder_template_once_per_language"),
         ]
 
     def __str__(self) -> str:
-        return f"Level {self.level}: {self.name}"
+        return f"Level {self.level} ({self.language}): {self.name}"
 
 
 class OutboxSwitch(models.Model):

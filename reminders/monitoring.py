@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from common.display import grouped
 from reminders.models import Message, MessageState, Notification
 from reminders.selectors import sending_paused
+from reminders.window import send_window
 
 # A message due for an hour and still not sent means nobody is sending, or the mail server refuses.
 PENDING_TOO_LONG = timedelta(hours=1)
@@ -24,13 +25,18 @@ class DeliveryStatus:
     last_chunk_failed: bool = False
     checked_at: datetime | None = None
     paused: bool = False
+    # The send window: shut now, or when its open stretch began (None: shut, or always open).
+    window_shut: bool = False
+    window_open_since: datetime | None = None
 
     @property
     def waiting_too_long(self) -> bool:
-        # Staff paused sending on purpose (the outbox switch): waiting is then no fault of the mail.
-        if self.paused or self.oldest_waiting_since is None or self.checked_at is None:
+        # Staff paused sending on purpose (the outbox switch), or the send window is shut: waiting is
+        # then no fault of the mail. Once it opens, what waited for it is counted from its opening.
+        if self.paused or self.window_shut or self.oldest_waiting_since is None or self.checked_at is None:
             return False
-        return self.checked_at - self.oldest_waiting_since > PENDING_TOO_LONG
+        since = max(self.oldest_waiting_since, self.window_open_since or self.oldest_waiting_since)
+        return self.checked_at - since > PENDING_TOO_LONG
 
     @property
     def health(self) -> str:
@@ -79,7 +85,9 @@ def failed_deliveries_note(*, failed: int, created: int) -> str:
 
 
 def delivery_status(*, now: datetime) -> DeliveryStatus:
-    """The counts, the oldest pending entry's due time, and whether the newest chunk sent nothing."""
+    """The counts, the oldest pending entry's due time, whether the newest chunk sent nothing, and the
+    send window at ``now``."""
+    window = send_window()
     waiting = Message.objects.filter(state=MessageState.PENDING).aggregate(
         since=Min(Coalesce("next_attempt_at", "created_at"))
     )["since"]
@@ -97,6 +105,8 @@ def delivery_status(*, now: datetime) -> DeliveryStatus:
         last_chunk_failed=last_chunk_at is not None and _chunk_failed_entirely(last_chunk_at),
         checked_at=now,
         paused=sending_paused() is not None,
+        window_shut=not window.is_open(now),
+        window_open_since=window.open_since(now),
     )
 
 

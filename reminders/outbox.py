@@ -54,6 +54,7 @@ from reminders.rendering import (
     statement_context,
 )
 from reminders.selectors import sending_paused
+from reminders.window import send_window
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ class SendReport:
     # Outcomes not written: another sender had taken the message over.
     lost: int = 0
     chunks: int = 0
+    # The send window was shut when a claim was due: what is left waits for it to open.
+    window_closed: bool = False
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -149,7 +152,8 @@ class SendReport:
             text += f" ({self.reminders_cancelled} reminders left out)"
         if self.deferred:
             text += f", {self.deferred} deferred"
-        return text + (f", {self.released} given back unsent" if self.released else "")
+        text += f", {self.released} given back unsent" if self.released else ""
+        return text + ("; the send window closed, the rest waits for it" if self.window_closed else "")
 
 
 def retry_delay(*, attempts: int, base: timedelta, jitter: float = 0.0) -> timedelta:
@@ -404,8 +408,9 @@ class _Sender:
                             if limit is None
                             else min(self.config.chunk_size, limit - claimed_total)
                         )
-                        # Staff may pause the outbox at any time: checked before every claim.
-                        chunk = self._claim(size) if size > 0 and not sending_paused() else None
+                        # Staff may pause the outbox, and the send window may close, at any time:
+                        # both are checked before every claim.
+                        chunk = self._claim(size) if size > 0 and self._may_claim() else None
                         if chunk is None:
                             exhausted = True
                             break
@@ -434,6 +439,14 @@ class _Sender:
             except BaseException:
                 self._stop(in_flight)
                 raise
+
+    def _may_claim(self) -> bool:
+        if sending_paused():
+            return False
+        if not send_window().is_open(self.clock()):
+            self.report.window_closed = True
+            return False
+        return True
 
     def _send_chunk(self, channel: Channel, chunk: _Chunk) -> None:
         channel.send(_AskingFeed(chunk, self.desk))
@@ -575,7 +588,7 @@ class _Sender:
             Invoice.objects.overdue(as_of=as_of)
             .filter(not_held(as_of), customer_id__in=customers)
             .order_by("due_date", "number")
-            .values("id", "customer_id", "number", "due_date", "currency", "balance_due")
+            .values("id", "customer_id", "number", "due_date", "currency", "balance_due", "payment_url")
         ):
             other: dict[str, Any] = {**row, "days_overdue": (as_of - row["due_date"]).days}
             chunk.others.setdefault(row["customer_id"], []).append(other)
@@ -615,13 +628,15 @@ class _Sender:
         others = [other for other in chunk.others.get(claimed.customer_id, []) if other["id"] not in invoices]
         for row in kept:
             row["days_overdue"] = max((as_of - row["due_date"]).days, row["days_overdue"])
+        # The customer's language, or the default language's template when it has none (SPEC §13).
+        template = chunk.templates.for_level(max(row["level"] for row in kept), kept[0]["language"])
         context = statement_context(
             customer_name=kept[0]["customer_name"],
             customer_email=kept[0]["customer_email"],
             rows=kept,
             others=others,
+            language=template.language,
         )
-        template = chunk.templates.for_level(max(row["level"] for row in kept))
         try:
             rendered = render_context(template, context)
         except Exception as exc:  # a template that fails on this message's data fails only this message
@@ -798,6 +813,8 @@ def reminder_row_expressions() -> dict[str, F]:
         "held_until": F("invoice__reminders_held_until"),
         "customer_name": F("invoice__customer__name"),
         "customer_email": F("invoice__customer__email"),
+        "language": F("invoice__customer__language"),
+        "payment_url": F("invoice__payment_url"),
     }
 
 
@@ -861,14 +878,15 @@ def current_templates() -> TemplateSet:
     """The templates as staff left them, compiled again only when they changed (one query)."""
     sources = tuple(
         TemplateSource(**values)
-        for values in ReminderTemplate.objects.order_by("level").values(
-            "level", "subject", "text_body", "html_body"
+        for values in ReminderTemplate.objects.order_by("language", "level").values(
+            "level", "subject", "text_body", "html_body", "language"
         )
     ) or (FALLBACK_TEMPLATE,)
-    if sources not in _compiled:
+    key = (sources, settings.LANGUAGE_CODE)
+    if key not in _compiled:
         _compiled.clear()
-        _compiled[sources] = TemplateSet(sources)
-    return _compiled[sources]
+        _compiled[key] = TemplateSet(sources, default=settings.LANGUAGE_CODE)
+    return _compiled[key]
 
 
-_compiled: dict[tuple[TemplateSource, ...], TemplateSet] = {}
+_compiled: dict[tuple[tuple[TemplateSource, ...], str], TemplateSet] = {}

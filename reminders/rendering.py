@@ -15,10 +15,12 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.template import Context, Engine, Template, TemplateSyntaxError
 
 from common.display import due_phrase
-from reminders.rules import money, plain_text
+from reminders.locales import long_date, money_in
+from reminders.rules import plain_text
 
 _SPACES = re.compile(r"\s+")
 SUBJECT_MAX_LENGTH = 250
@@ -36,6 +38,7 @@ SAMPLE_ROW: dict[str, Any] = {
     "level": 1,
     "threshold_days": 7,
     "earlier_reminders": 0,
+    "payment_url": "https://pay.example/INV-000123",
 }
 
 
@@ -56,6 +59,7 @@ class TemplateSource:
     subject: str
     text_body: str
     html_body: str = ""
+    language: str = ""  # empty: the default language (LANGUAGE_CODE)
 
 
 # Used only when staff deleted every template; the shipped ones are in the data migration.
@@ -76,6 +80,7 @@ class CompiledTemplate:
     subject: Template
     text: Template
     html: Template | None
+    language: str = ""
 
     @classmethod
     def compile(cls, source: TemplateSource) -> CompiledTemplate:
@@ -85,6 +90,7 @@ class CompiledTemplate:
             subject=text_engine().from_string(source.subject),
             text=text_engine().from_string(source.text_body),
             html=html,
+            language=source.language or default_language(),
         )
 
 
@@ -95,22 +101,32 @@ class RenderedEmail:
     html: str
 
 
-def reminder_context(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One reminder as a template sees it: its invoice, days overdue, balance, level, and how many of
-    this invoice's reminders were actually sent before it (``earlier_reminders``)."""
+def default_language() -> str:
+    return str(settings.LANGUAGE_CODE)
+
+
+def reminder_context(row: Mapping[str, Any], language: str | None = None) -> dict[str, Any]:
+    """One reminder as a template sees it: its invoice (the due date also written out, ``due_on``, and
+    its pay link when it has one), days overdue, balance, level, and how many of this invoice's reminders
+    were actually sent before it (``earlier_reminders``). Dates and amounts are written for ``language``
+    (the default language when None)."""
+    language = language or default_language()
     currency = row["currency"]
+    balance = money_in(row["balance_due"], currency, language)
     return {
         "invoice": {
             "number": plain_text(row["number"]),
             "due_date": row["due_date"],
+            "due_on": long_date(row["due_date"], language),
             "currency": currency,
-            "total": money(row["total"], currency),
-            "balance": money(row["balance_due"], currency),
+            "total": money_in(row["total"], currency, language),
+            "balance": balance,
+            "payment_url": row.get("payment_url") or "",
         },
         "days_overdue": row["days_overdue"],
         # "12 days overdue", or before the due date (docs/SPEC.md §13) "due in 2 days", "due today".
         "due": due_phrase(row["days_overdue"]),
-        "balance": money(row["balance_due"], currency),
+        "balance": balance,
         "level": row["level"],
         "threshold_days": row["threshold_days"],
         "earlier_reminders": row.get("earlier_reminders", 0),
@@ -123,13 +139,16 @@ def statement_context(
     customer_email: str,
     rows: Sequence[Mapping[str, Any]],
     others: Sequence[Mapping[str, Any]] = (),
+    language: str | None = None,
 ) -> dict[str, Any]:
     """The fixed context of a message (SPEC §10): the customer, its reminders (highest level first),
     totals per currency, and the customer's other open overdue invoices (``others``: number, due_date,
-    days_overdue, currency, balance_due). The first reminder's values are also at the top level, so a
-    template written for one invoice renders a message of one unchanged."""
+    days_overdue, currency, balance_due, payment_url). The first reminder's values are also at the top
+    level, so a template written for one invoice renders a message of one unchanged. Dates and amounts
+    are written for ``language`` (SPEC §13; the default language when None)."""
+    language = language or default_language()
     ordered = sorted(rows, key=lambda row: (-row["level"], row["due_date"], row["number"]))
-    reminders = [reminder_context(row) for row in ordered]
+    reminders = [reminder_context(row, language) for row in ordered]
     totals: dict[str, Decimal] = {}
     for row in ordered:
         totals[row["currency"]] = totals.get(row["currency"], Decimal(0)) + row["balance_due"]
@@ -139,25 +158,32 @@ def statement_context(
         "reminders": reminders,
         "statement": len(reminders) > 1,
         "totals": [
-            {"currency": code, "amount": money(amount, code)} for code, amount in sorted(totals.items())
+            {"currency": code, "amount": money_in(amount, code, language)}
+            for code, amount in sorted(totals.items())
         ],
         "other_invoices": [
             {
                 "number": plain_text(other["number"]),
                 "due_date": other["due_date"],
+                "due_on": long_date(other["due_date"], language),
                 "days_overdue": other["days_overdue"],
-                "balance": money(other["balance_due"], other["currency"]),
+                "balance": money_in(other["balance_due"], other["currency"], language),
+                "payment_url": other.get("payment_url") or "",
             }
             for other in others
         ],
+        "language": language,
         "earlier_reminders": max(reminder["earlier_reminders"] for reminder in reminders),
     }
 
 
-def context_for(row: Mapping[str, Any]) -> dict[str, Any]:
+def context_for(row: Mapping[str, Any], language: str | None = None) -> dict[str, Any]:
     """The context of a message carrying the one reminder ``row`` (joined with invoice and customer)."""
     return statement_context(
-        customer_name=row["customer_name"], customer_email=row["customer_email"], rows=[row]
+        customer_name=row["customer_name"],
+        customer_email=row["customer_email"],
+        rows=[row],
+        language=language,
     )
 
 
@@ -167,8 +193,8 @@ def subject_line(rendered: str) -> str:
 
 
 def render(template: CompiledTemplate, row: Mapping[str, Any]) -> RenderedEmail:
-    """A message of the one reminder ``row``."""
-    return render_context(template, context_for(row))
+    """A message of the one reminder ``row``, written in the template's language."""
+    return render_context(template, context_for(row, template.language))
 
 
 def render_context(template: CompiledTemplate, values: Mapping[str, Any]) -> RenderedEmail:
@@ -180,18 +206,27 @@ def render_context(template: CompiledTemplate, values: Mapping[str, Any]) -> Ren
 
 
 class TemplateSet:
-    """The templates of every level, compiled once; ``for_level`` picks the one a reminder uses."""
+    """The templates of every level and language, compiled once; ``for_level`` picks the one a reminder
+    uses."""
 
-    def __init__(self, sources: Iterable[TemplateSource]) -> None:
-        self.by_level = sorted((_compile(source) for source in sources), key=lambda t: t.level)
-        if not self.by_level:
+    def __init__(self, sources: Iterable[TemplateSource], default: str | None = None) -> None:
+        compiled = sorted((_compile(source) for source in sources), key=lambda t: t.level)
+        if not compiled:
             raise ValueError("There is no reminder template: at least one level needs a template.")
+        self.by_language: dict[str, list[CompiledTemplate]] = {}
+        for template in compiled:
+            self.by_language.setdefault(template.language, []).append(template)
+        wanted = default or default_language()
+        self.default = wanted if wanted in self.by_language else min(self.by_language)
+        self.by_level = self.by_language[self.default]
 
-    def for_level(self, level: int) -> CompiledTemplate:
-        """The template of the highest level at or below ``level`` (the last one serves every level above
-        it), or the lowest template when only higher levels have one."""
-        chosen = self.by_level[0]
-        for template in self.by_level:
+    def for_level(self, level: int, language: str | None = None) -> CompiledTemplate:
+        """The template of ``language`` (the default language's when it has none) of the highest level at
+        or below ``level`` (the last one serves every level above it), or the lowest template when only
+        higher levels have one."""
+        templates = self.by_language.get(language or self.default, self.by_level)
+        chosen = templates[0]
+        for template in templates:
             if template.level > level:
                 break
             chosen = template
@@ -202,7 +237,8 @@ def _compile(source: TemplateSource) -> CompiledTemplate:
     try:
         return CompiledTemplate.compile(source)
     except TemplateSyntaxError as exc:
-        raise ValueError(f"The reminder template of level {source.level} is invalid: {exc}") from exc
+        which = f"level {source.level}" + (f" ({source.language})" if source.language else "")
+        raise ValueError(f"The reminder template of {which} is invalid: {exc}") from exc
 
 
 def template_errors(source: str, *, html: bool = False) -> list[str]:

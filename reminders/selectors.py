@@ -247,6 +247,7 @@ def _preview_row(invoice: Any, *, level: int, as_of: date) -> dict[str, Any]:
         "days_overdue": days,
         "level": level,
         "threshold_days": invoice.reminded_threshold or max(days, 1),
+        "payment_url": invoice.payment_url,
     }
 
 

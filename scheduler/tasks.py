@@ -13,6 +13,7 @@ from django_q.tasks import async_task
 from common.configuration import invalid_value
 from reminders.checks import sending_problems
 from reminders.outbox import reminders_send
+from reminders.window import send_window
 from scheduler.models import RunStatus
 from scheduler.schedules import DELIVERY_TASK_FUNC
 from scheduler.services import SlotAlreadyRun, overdue_check_run
@@ -70,6 +71,9 @@ def send_reminders_task(*, limit: int | None = None) -> dict[str, int]:
     ``ImproperlyConfigured`` (the cluster lists the task as failed) while sending is refused."""
     if problems := sending_problems():
         raise ImproperlyConfigured(" ".join(problems))
+    window, now = send_window(), timezone.now()
+    if not window.is_open(now):
+        logger.info("Reminder delivery: %s", window.closed_note(now))
     report = reminders_send(limit=limit)
     logger.info("Reminder delivery: %s.", report.summary())
     return {

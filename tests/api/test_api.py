@@ -13,7 +13,7 @@ from reminders.models import Notification
 from scheduler.dispatch import overdue_check_enqueue
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.api.conftest import bearer
-from tests.reminders.factories import NotificationFactory
+from tests.reminders.factories import MessageFactory, NotificationFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
 
@@ -613,3 +613,12 @@ def test_health_is_503_when_a_reminder_has_waited_over_an_hour_to_be_sent(client
     response = client.get(HEALTH_URL, headers=staff_headers)
     assert response.status_code == 503
     assert response.json()["deliveries_health"] == "unavailable"
+
+
+def test_health_stays_ok_while_the_outbox_waits_for_the_send_window(client, settings):
+    healthy_scheduler()
+    MessageFactory(next_attempt_at=datetime.now(UTC) - timedelta(hours=5))
+    assert client.get(HEALTH_URL).status_code == 503  # waiting five hours with the window open
+    settings.REMINDER_SEND_WINDOW = (datetime.now(UTC) + timedelta(days=2)).strftime("%a").lower()
+    response = client.get(HEALTH_URL)
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})

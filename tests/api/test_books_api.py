@@ -49,7 +49,7 @@ def customer():
 def test_put_customer_creates_it_with_201(client, books_headers):
     response = put(client, "/api/v1/customers/C-1001", CUSTOMER, books_headers)
     assert response.status_code == 201
-    assert response.json() == {"result": "created", "reference": "C-1001", **CUSTOMER}
+    assert response.json() == {"result": "created", "reference": "C-1001", **CUSTOMER, "language": "en"}
     assert Customer.objects.get(reference="C-1001").name == CUSTOMER["name"]
 
 
@@ -65,7 +65,7 @@ def test_put_customer_again_is_200_unchanged_and_a_change_is_200_updated(client,
 def test_get_customer_by_reference(client, books_headers, customer):
     response = client.get("/api/v1/customers/C-1001", headers=books_headers)
     assert response.status_code == 200
-    assert response.json() == {"reference": "C-1001", **CUSTOMER}
+    assert response.json() == {"reference": "C-1001", **CUSTOMER, "language": "en"}
 
 
 def test_get_unknown_customer_is_404_naming_it(client, books_headers):
@@ -81,7 +81,9 @@ def test_get_unknown_customer_is_404_naming_it(client, books_headers):
         ({"email": CUSTOMER["email"]}, {"field": "name", "value": None, "message": "is required"}),
         ({**CUSTOMER, "name": "x" * 201}, {"field": "name"}),
         ({**CUSTOMER, "reminders_paused": "yes"}, {"field": "reminders_paused", "value": "yes"}),
-        ({**CUSTOMER, "language": "de"}, {"field": "language", "value": "de"}),
+        ({**CUSTOMER, "language": "fr"}, {"field": "language", "value": "fr"}),
+        ({**CUSTOMER, "language": 7}, {"field": "language", "value": 7}),
+        ({**CUSTOMER, "currency": "EUR"}, {"field": "currency", "value": "EUR"}),
     ],
 )
 def test_put_invalid_customer_is_400_naming_field_value_and_rule_and_writes_nothing(
@@ -250,11 +252,11 @@ def test_put_invoice_paid_above_total_is_400(client, books_headers, customer):
 
 
 def test_put_invoice_with_missing_and_unknown_fields_is_400_naming_each(client, books_headers, customer):
-    body = {key: value for key, value in INVOICE.items() if key != "currency"} | {"payment_url": "https://x"}
+    body = {key: value for key, value in INVOICE.items() if key != "currency"} | {"pay_link": "https://x"}
     errors = put(client, "/api/v1/invoices/INV-1", body, books_headers).json()["errors"]
     assert [(error["field"], error["message"].split(":")[0]) for error in errors] == [
         ("currency", "is required"),
-        ("payment_url", "is not a field here"),
+        ("pay_link", "is not a field here"),
     ]
 
 

@@ -179,3 +179,24 @@ def test_import_needs_the_write_permissions_and_export_the_view_one(client, djan
     client.force_login(user)
     assert client.get(IMPORT_URL).status_code == 403
     assert client.get(EXPORT_URL).status_code == 200
+
+
+def test_the_optional_columns_are_previewed_and_written_and_left_alone_when_absent(superuser_client, books):
+    header = HEADER + ",customer_language,payment_url"
+    with_link = "\n".join(
+        [
+            header,
+            "C-1,Acme,ap@acme.example,INV-1,2026-01-02,2026-02-01,EUR,100.00,0.00,sent,de,https://pay.example/1",
+            "C-1,Acme,ap@acme.example,INV-2,2026-01-02,2026-02-01,EUR,50.00,0.00,sent,de,",
+        ]
+    )
+    preview = upload(superuser_client, with_link)
+    assert changes(preview) == [("2", "update"), ("3", "update")]
+    body = preview.content.decode()
+    assert "en → de" in body
+    assert " → https://pay.example/1" in body
+    assert confirm(superuser_client, preview).status_code == 302
+    assert Customer.objects.get(reference="C-1").language == "de"
+    assert Invoice.objects.get(number="INV-1").payment_url == "https://pay.example/1"
+    # A file without the optional columns changes neither.
+    assert changes(upload(superuser_client, FILE))[:1] == [("2", "unchanged")]

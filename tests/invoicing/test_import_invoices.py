@@ -144,12 +144,74 @@ def test_skip_invalid_writes_the_valid_rows_and_the_rejected_ones_with_their_err
     assert "is on lines 4, 5: one row per invoice" in rejected[1]["error"]
 
 
-def test_the_optional_columns_are_accepted_and_store_nothing(tmp_path):
-    columns = [*COLUMNS, "customer_language", "payment_url"]
+OPTIONAL = [*COLUMNS, "customer_language", "payment_url"]
+
+
+def test_the_optional_columns_set_the_customers_language_and_the_invoices_pay_link(tmp_path):
     values = row(customer_language="de", payment_url="https://pay.example/INV-1")
-    outcome = import_file(write_csv(tmp_path / "books.csv", [values], columns))
+    outcome = import_file(write_csv(tmp_path / "books.csv", [values, row(number="INV-2")], OPTIONAL))
     assert outcome.code == 0, outcome.err
-    assert Invoice.objects.filter(number="INV-1").exists()
+    assert Customer.objects.get(reference="C-1").language == "de"
+    assert Invoice.objects.get(number="INV-1").payment_url == "https://pay.example/INV-1"
+    assert Invoice.objects.get(number="INV-2").payment_url == ""
+
+
+def test_a_file_without_the_optional_columns_leaves_language_and_pay_link_as_they_are(tmp_path):
+    given = row(customer_language="de", payment_url="https://pay.example/INV-1")
+    import_file(write_csv(tmp_path / "full.csv", [given], OPTIONAL))
+    outcome = import_file(write_csv(tmp_path / "books.csv", [row(total="2000.00"), row(number="INV-2")]))
+    assert outcome.code == 0, outcome.err
+    assert "Invoices: 1 created, 1 updated, 0 unchanged." in outcome.out
+    assert "Customers: 0 created, 0 updated, 1 unchanged." in outcome.out
+    assert Customer.objects.get(reference="C-1").language == "de"
+    assert Invoice.objects.get(number="INV-1").payment_url == "https://pay.example/INV-1"
+    # A new customer of such a file gets the default language.
+    import_file(write_csv(tmp_path / "new.csv", [row(customer_reference="C-2", number="INV-3")]))
+    assert Customer.objects.get(reference="C-2").language == "en"
+
+
+def test_empty_optional_cells_mean_the_default_language_and_no_pay_link(tmp_path):
+    import_file(
+        write_csv(
+            tmp_path / "full.csv", [row(customer_language="de", payment_url="https://p.example")], OPTIONAL
+        )
+    )
+    outcome = import_file(write_csv(tmp_path / "books.csv", [row()], OPTIONAL))
+    assert outcome.code == 0, outcome.err
+    assert Customer.objects.get(reference="C-1").language == "en"
+    assert Invoice.objects.get(number="INV-1").payment_url == ""
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "rule"),
+    [
+        ("customer_language", "fr", "is not a language reminders are written in: one of en, de"),
+        ("payment_url", "http://pay.example/INV-1", "is not a pay link: an https:// URL, or http:// on a"),
+        ("payment_url", "javascript:alert(1)", "is not a pay link: an https:// URL, or http:// on a"),
+    ],
+)
+def test_a_bad_language_or_pay_link_is_refused_naming_line_column_value_and_rule(
+    tmp_path, column, value, rule
+):
+    outcome = import_file(write_csv(tmp_path / "books.csv", [row(**{column: value})], OPTIONAL))
+    assert outcome.code == 2
+    assert f"line 2, {column}: {value!r} {rule}" in outcome.err
+    assert not Invoice.objects.exists()
+
+
+def test_a_pay_link_on_a_loopback_host_may_be_plain_http(tmp_path):
+    outcome = import_file(
+        write_csv(tmp_path / "books.csv", [row(payment_url="http://127.0.0.1:8000/pay/1")], OPTIONAL)
+    )
+    assert outcome.code == 0, outcome.err
+    assert Invoice.objects.get().payment_url == "http://127.0.0.1:8000/pay/1"
+
+
+def test_two_languages_for_one_customer_are_refused_naming_the_lines(tmp_path):
+    rows = [row(customer_language="de"), row(number="INV-2", customer_language="en")]
+    outcome = import_file(write_csv(tmp_path / "books.csv", rows, OPTIONAL))
+    assert outcome.code == 2
+    assert "has more than one language (lines 2, 3): one per customer" in outcome.err
 
 
 def test_a_header_only_file_imports_nothing(tmp_path):
@@ -165,8 +227,14 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 def test_export_writes_the_import_format_and_importing_it_changes_nothing(tmp_path):
-    customer = CustomerFactory(reference="C-9", name='Müller, "Söhne"\nGmbH')
-    InvoiceFactory(customer=customer, number="INV-9", currency="JPY", total=Decimal("1000"))
+    customer = CustomerFactory(reference="C-9", name='Müller, "Söhne"\nGmbH', language="de")
+    InvoiceFactory(
+        customer=customer,
+        number="INV-9",
+        currency="JPY",
+        total=Decimal("1000"),
+        payment_url="https://pay.example/INV-9",
+    )
     InvoiceFactory(
         customer=customer, number="INV-10", status=InvoiceStatus.PAID, amount_paid=Decimal("100.00")
     )
@@ -176,8 +244,12 @@ def test_export_writes_the_import_format_and_importing_it_changes_nothing(tmp_pa
     assert "Exported 2 invoices" in out.getvalue()
     with path.open(encoding="utf-8", newline="") as stream:
         exported = list(csv.DictReader(stream))
-    assert list(exported[0]) == list(COLUMNS)
+    assert list(exported[0]) == [*COLUMNS, "customer_language", "payment_url"]
     assert exported[0]["customer_name"] == 'Müller, "Söhne"\nGmbH'
+    assert (exported[0]["customer_language"], exported[0]["payment_url"]) == (
+        "de",
+        "https://pay.example/INV-9",
+    )
     before = snapshot()
     outcome = import_file(path)
     assert "Invoices: 0 created, 0 updated, 2 unchanged." in outcome.out

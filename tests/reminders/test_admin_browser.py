@@ -116,7 +116,7 @@ def test_staff_fix_a_syntax_error_preview_for_a_customer_and_save(
     ]
     texts = [element.text for element in browser.find_elements(By.CSS_SELECTOR, ".preview-text")]
     assert texts[0].startswith("Dear Acme & Sons,")
-    assert "Please pay EUR 250.00 for invoice INV-A1." in texts[0]
+    assert "Please pay €250.00 for invoice INV-A1." in texts[0]
     frame = browser.find_element(By.CSS_SELECTOR, "iframe.preview-html")
     assert frame.get_attribute("sandbox") == ""
     browser.switch_to.default_content()

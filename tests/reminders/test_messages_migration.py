@@ -126,20 +126,26 @@ def test_each_reminders_delivery_becomes_a_message_of_one_keeping_its_history(be
 
 def test_the_shipped_templates_learn_statements_and_an_edited_one_is_left_alone(before_messages):
     shipped = importlib.import_module("reminders.migrations.0003_default_templates")
-    ReminderTemplate.objects.all().delete()  # a test before may have left them changed
+    # The table as it was then (no language yet), through the model of that time.
+    then = MigrationExecutor(connection).loader.project_state(BEFORE).apps
+    Template = then.get_model("reminders", "ReminderTemplate")
+    Template.objects.all().delete()  # a test before may have left them changed
     for level, name, subject in shipped.DEFAULTS:
-        ReminderTemplate.objects.create(
+        Template.objects.create(
             level=level,
             name=name,
             subject=subject,
             text_body=shipped.TEXT[level],
             html_body=shipped.HTML[level],
         )
-    ReminderTemplate.objects.filter(level=2).update(text_body="Our own words, {{ customer.name }}.")
+    Template.objects.filter(level=2).update(text_body="Our own words, {{ customer.name }}.")
     upgrade()
-    assert "{% for r in reminders %}" in ReminderTemplate.objects.get(level=1).text_body
-    assert ReminderTemplate.objects.get(level=2).text_body == "Our own words, {{ customer.name }}."
-    assert "earlier_reminders" in ReminderTemplate.objects.get(level=3).text_body
+    assert "{% for r in reminders %}" in ReminderTemplate.objects.get(level=1, language="en").text_body
+    assert (
+        ReminderTemplate.objects.get(level=2, language="en").text_body
+        == "Our own words, {{ customer.name }}."
+    )
+    assert "earlier_reminders" in ReminderTemplate.objects.get(level=3, language="en").text_body
 
 
 def test_the_upgrade_can_be_reversed_keeping_each_reminders_delivery(before_messages):

@@ -171,8 +171,8 @@ def test_statement_lists_each_invoice_totals_per_currency_and_other_overdue_invo
     text = message_of(eur).text_body
     html = message_of(eur).html_body
     for body in (text, html):
-        assert "EUR 100.00" in body
-        assert "USD 250.50" in body
+        assert "€100.00" in body
+        assert "$250.50" in body
         assert older.number in body
     assert text.index(older.number) > text.index(usd.invoice.number)
 

@@ -26,8 +26,14 @@ def row(**changes) -> dict:
 
 @pytest.mark.django_db
 def test_shipped_templates_are_friendly_firm_and_final_notice():
-    names = list(ReminderTemplate.objects.values_list("level", "name"))
+    names = list(ReminderTemplate.objects.filter(language="en").values_list("level", "name"))
     assert names == [(1, "Friendly reminder"), (2, "Firm reminder"), (3, "Final notice")]
+
+
+@pytest.mark.django_db
+def test_shipped_german_templates_are_zahlungserinnerung_mahnung_and_letzte_mahnung():
+    names = list(ReminderTemplate.objects.filter(language="de").values_list("level", "name"))
+    assert names == [(1, "Zahlungserinnerung"), (2, "Mahnung"), (3, "Letzte Mahnung")]
 
 
 @pytest.mark.django_db
@@ -38,7 +44,8 @@ def test_each_level_renders_its_template(level, opening):
     email = render(current_templates().for_level(level), row(level=level, days_overdue=12))
     assert email.subject.startswith(opening)
     assert "INV-000123" in email.text
-    assert "EUR 1234.50" in email.text
+    assert "€1,234.50" in email.text
+    assert "January 31, 2026" in email.text
     assert "Dear Müller & Söhne GmbH" in email.text
 
 
@@ -57,8 +64,8 @@ def test_balance_is_shown_in_the_currencys_minor_units():
     email = render(
         templates.for_level(1), row(currency="JPY", total=Decimal("123457"), balance_due=Decimal("5"))
     )
-    assert email.subject == "JPY 5"
-    assert email.text == "JPY 123457 / JPY 5"
+    assert email.subject == "¥5"
+    assert email.text == "¥123,457 / ¥5"
 
 
 def test_context_holds_customer_invoice_days_level_and_threshold():
@@ -148,7 +155,8 @@ def words(text: str) -> list[str]:
     import html
     import re
 
-    return html.unescape(re.sub(r"<[^>]+>", " ", text)).replace("- ", " ").split()
+    shown = re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>", " ", text))
+    return html.unescape(shown).replace("- ", " ").split()
 
 
 @pytest.mark.django_db
@@ -189,7 +197,7 @@ def test_shipped_statement_lists_each_invoice_totals_per_currency_and_the_others
         customer_name="Acme", customer_email="a@b.example", rows=statement_rows(2), others=others
     )
     email = render_context(current_templates().for_level(2), context)
-    for shown in ("INV-1", "INV-2", "INV-3", "EUR 150.50", "USD 20.00", "OLD-9", "EUR 9.99"):
+    for shown in ("INV-1", "INV-2", "INV-3", "€150.50", "$20.00", "OLD-9", "€9.99"):
         assert shown in email.text
     assert email.text.index("OLD-9") > email.text.index("Total due")
     assert email.subject == "Second reminder: 3 invoices overdue"

@@ -26,13 +26,14 @@ def change_url(template: ReminderTemplate) -> str:
     return reverse("admin:reminders_remindertemplate_change", args=[template.pk])
 
 
-def level(number: int) -> ReminderTemplate:
-    return ReminderTemplate.objects.get(level=number)
+def level(number: int, language: str = "en") -> ReminderTemplate:
+    return ReminderTemplate.objects.get(level=number, language=language)
 
 
 def posted(template: ReminderTemplate, **changes: object) -> dict[str, object]:
     fields = {
         "level": template.level,
+        "language": template.language,
         "name": template.name,
         "subject": template.subject,
         "text_body": template.text_body,
@@ -56,8 +57,15 @@ def srcdocs(html: str) -> list[str]:
 def test_templates_are_listed_by_level(staff_client):
     response = staff_client.get(LIST_URL)
     assert response.status_code == 200
-    listed = [(t.level, t.name) for t in response.context["cl"].result_list]
-    assert listed == [(1, "Friendly reminder"), (2, "Firm reminder"), (3, "Final notice")]
+    listed = [(t.language, t.level, t.name) for t in response.context["cl"].result_list]
+    assert listed == [
+        ("de", 1, "Zahlungserinnerung"),
+        ("de", 2, "Mahnung"),
+        ("de", 3, "Letzte Mahnung"),
+        ("en", 1, "Friendly reminder"),
+        ("en", 2, "Firm reminder"),
+        ("en", 3, "Final notice"),
+    ]
 
 
 def test_saving_a_changed_template_changes_what_is_sent(staff_client):
@@ -137,13 +145,13 @@ def test_preview_renders_the_unsaved_template_for_each_open_invoice_of_the_custo
     html = "<p>{{ customer.name }} owes {{ balance }}</p>"
     response = preview(staff_client, template, subject=subject, html_body=html, preview_customer=acme.pk)
     emails = response.context["emails"]
-    assert [email.subject for email in emails] == ["About INV-A1: EUR 250.00", "About INV-A2: JPY 100"]
+    assert [email.subject for email in emails] == ["About INV-A1: €250.00", "About INV-A2: ¥100"]
     assert all(email.text.startswith("Dear Acme & Sons,") for email in emails)
     assert srcdocs(response.content.decode()) == [
-        "<p>Acme &amp; Sons owes EUR 250.00</p>",
-        "<p>Acme &amp; Sons owes JPY 100</p>",
+        "<p>Acme &amp; Sons owes €250.00</p>",
+        "<p>Acme &amp; Sons owes ¥100</p>",
     ]
-    assert "Level 2 for <strong>Acme &amp; Sons</strong>" in response.content.decode()
+    assert "Level 2 in English for <strong>Acme &amp; Sons</strong>" in response.content.decode()
     assert level(2).subject == template.subject
 
 

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from common.commands import CheckedCommand, positive_int
 from common.display import moment
@@ -13,6 +14,7 @@ from reminders.mail import mail_destination
 from reminders.models import OutboxSwitch
 from reminders.outbox import SendReport, reminders_send
 from reminders.selectors import sending_paused
+from reminders.window import send_window
 
 
 def summary(report: SendReport) -> str:
@@ -56,6 +58,10 @@ class Command(CheckedCommand):
     def handle(self, *args: Any, limit: int | None, **options: Any) -> None:
         if switch := sending_paused():
             self.stdout.write(paused(switch))
+            return
+        window, now = send_window(), timezone.now()
+        if not window.is_open(now):
+            self.stdout.write(window.closed_note(now))
             return
         progress = self.progress(desc="Sending reminders", unit="message", verb="process")
         report = SendReport()

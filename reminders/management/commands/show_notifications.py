@@ -1,6 +1,7 @@
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
@@ -31,18 +32,23 @@ class Command(BaseCommand):
             self.show_sample()
 
     def show_sample(self) -> None:
-        sent = (
-            Message.objects.filter(state=MessageState.SENT)
-            .annotate(carried=Count("reminders"))
-            .order_by("-carried", "-sent_at", "-id")
-            .first()
-        )
-        if sent is None:
+        """The sent statement with the most reminders, and the same in each other language (SPEC §13)."""
+        sent = Message.objects.filter(state=MessageState.SENT).annotate(carried=Count("reminders"))
+        largest = sent.order_by("-carried", "-sent_at", "-id")
+        first = largest.filter(customer__language=settings.LANGUAGE_CODE).first() or largest.first()
+        if first is None:
             self.stdout.write("No reminder has been sent yet (python manage.py send_reminders sends them).")
             return
+        self.show_message(first, "")
+        for code, name in settings.LANGUAGES:
+            if code != settings.LANGUAGE_CODE and (other := largest.filter(customer__language=code).first()):
+                self.show_message(other, f" in {name}")
+
+    def show_message(self, sent: Message, language: str) -> None:
+        carried = getattr(sent, "carried", 0)
         self.stdout.write(
-            f"\nA statement sent, {sent.message_id} to {sent.recipient} "
-            f"({sent.carried} reminder{'' if sent.carried == 1 else 's'}):"
+            f"\nA statement sent{language}, {sent.message_id} to {sent.recipient} "
+            f"({carried} reminder{'' if carried == 1 else 's'}):"
         )
         self.stdout.write(f"Subject: {sent.subject}\n")
         self.stdout.write(sent.text_body)
