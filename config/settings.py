@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "rangefilter",
     "import_export",
+    "anymail",
     "common",
     "invoicing",
     "reminders",
@@ -294,6 +295,13 @@ REMINDER_SEND_CONNECTIONS = env.integer("REMINDER_SEND_CONNECTIONS", default=2, 
 REMINDER_LEASE_SECONDS = env.integer("REMINDER_LEASE_SECONDS", default=300, minimum=1)
 REMINDER_RETRY_BASE_SECONDS = env.integer("REMINDER_RETRY_BASE_SECONDS", default=60, minimum=0)
 REMINDER_SEND_SCHEDULE_MINUTES = env.integer("REMINDER_SEND_SCHEDULE_MINUTES", default=5, minimum=1)
+
+# --- A provider's API and what it reports back (SPEC §14); docs/delivery.md "Providers" ------------------
+# https://anymail.dev/en/stable/installation/#anymail-settings-reference
+# EMAIL_URL=anymail://postmark chooses anymail's backend for the provider; every ANYMAIL_<NAME> variable
+# is anymail's setting <NAME> (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET, …). No defaults:
+# they are secrets.
+ANYMAIL = env.anymail()
 
 # Every invalid variable above, each naming the variable, its value and what is allowed.
 CONFIGURATION_PROBLEMS = env.problems
