@@ -147,7 +147,11 @@ class MessageAdmin(ReadOnlyModelAdmin):
     """The outbox as staff see it (SPEC §10): each message, its reminders and what was sent."""
 
     list_display = ["id", "created", "customer", "recipient", "state", "attempts", "sent", "message_id"]
-    list_filter = ["state", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "state",
+        ("created_at", admin.DateFieldListFilter),
+        ("delivered_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = [
         "customer__name",
         "customer__email",
@@ -175,6 +179,10 @@ class MessageAdmin(ReadOnlyModelAdmin):
                     "created_at",
                 ]
             },
+        ),
+        (
+            "What the provider reported",
+            {"fields": ["provider_message_id", "delivered_at", "bounced_at", "bounce_reason"]},
         ),
         ("What was sent", {"fields": ["subject", "text_body", "html_body"]}),
     ]
