@@ -38,7 +38,7 @@ class PostmarkHandler(BaseHTTPRequestHandler):
     server: PostmarkServer
     protocol_version = "HTTP/1.1"  # keep-alive, as Postmark's API
 
-    def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null")
         token = self.headers.get("X-Postmark-Server-Token", "")
         if (status := self.server.faults.get("status")) is not None:
@@ -46,7 +46,9 @@ class PostmarkHandler(BaseHTTPRequestHandler):
             return self._answer(status, {"ErrorCode": 0, "Message": "Service unavailable"})
         if token != self.server.token:
             self._record(body, token, None)
-            return self._answer(401, {"ErrorCode": 10, "Message": "The Server Token you provided was invalid."})
+            return self._answer(
+                401, {"ErrorCode": 10, "Message": "The Server Token you provided was invalid."}
+            )
         if self.path == "/email":
             status, answer = self._one(body, token)
             return self._answer(status, answer)
@@ -86,7 +88,7 @@ class PostmarkHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (http.server's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -40,7 +40,11 @@ class PostmarkApi(SmtpServer):
 
     def settings(self) -> dict[str, str]:
         """anymail's settings for this API (what the ANYMAIL_* variables give)."""
-        return {"POSTMARK_SERVER_TOKEN": TOKEN, "POSTMARK_API_URL": self.url, "WEBHOOK_SECRET": WEBHOOK_SECRET}
+        return {
+            "POSTMARK_SERVER_TOKEN": TOKEN,
+            "POSTMARK_API_URL": self.url,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
 
     def environment(self) -> dict[str, str]:
         """The variables a ``manage.py`` process needs to send through this API."""

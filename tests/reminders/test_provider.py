@@ -72,7 +72,8 @@ def test_an_inactive_recipient_bounces_the_message_and_suppresses_the_address(pr
     message = message_of(reminder)
     assert message.state == MessageState.BOUNCED
     assert message.provider_message_id == ""
-    assert "406" in message.bounce_reason and "inactive" in message.bounce_reason
+    assert "406" in message.bounce_reason
+    assert "inactive" in message.bounce_reason
     assert message.bounced_at is not None
     customer = Customer.objects.get(pk=message.customer_id)
     assert customer.email_suppressed
@@ -86,7 +87,8 @@ def test_a_provider_error_5xx_is_retried_later(provider_settings):
     report = send()
     message = message_of(reminder)
     assert (message.state, message.attempts, report.retried) == (MessageState.PENDING, 1, 1)
-    assert "HTTP 500" in message.last_error and message.next_attempt_at is not None
+    assert "HTTP 500" in message.last_error
+    assert message.next_attempt_at is not None
     assert not Customer.objects.get(pk=message.customer_id).email_suppressed
 
 
