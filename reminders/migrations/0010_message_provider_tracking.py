@@ -6,7 +6,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0005_customer_email_suppression'),
         ('reminders', '0009_statement_templates'),
     ]
 
