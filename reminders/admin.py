@@ -157,9 +157,10 @@ class MessageAdmin(ReadOnlyModelAdmin):
         "customer__email",
         "recipient",
         "message_id",
+        "provider_message_id",
         "reminders__invoice__number",
     ]
-    search_help_text = "A customer's name or email, an invoice number, or a Message-ID."
+    search_help_text = "A customer's name or email, an invoice number, a Message-ID or the provider's id."
     list_select_related = ["customer"]
     show_full_result_count = False
     actions = ["resend", "cancel"]

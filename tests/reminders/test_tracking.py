@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.urls import reverse
 
 from invoicing.models import Customer
 from reminders.models import Message, MessageState
@@ -295,3 +296,32 @@ def test_a_mailgun_event_with_a_bad_signature_is_refused(client):
     assert post_mailgun(client, payload, **basic_auth()).status_code == 400
     message.refresh_from_db()
     assert message.state == MessageState.SENT
+
+
+# --- what staff see ----------------------------------------------------------------------------------
+
+
+def test_the_message_list_filters_bounced_complained_and_delivered_messages(staff_client):
+    bounced, complained, delivered_one, plain = (sent_message(f"ap{n}@customer.example") for n in range(4))
+    post_postmark(staff_client, postmark_bounce(bounced), **basic_auth())
+    post_postmark(staff_client, postmark_complaint(complained), **basic_auth())
+    post_postmark(staff_client, postmark_delivery(delivered_one), **basic_auth())
+    listed = reverse("admin:reminders_message_changelist")
+
+    def found(query: str) -> set[int]:
+        return {message.pk for message in staff_client.get(f"{listed}?{query}").context["cl"].result_list}
+
+    assert found("state__exact=bounced") == {bounced.pk}
+    assert found("state__exact=complained") == {complained.pk}
+    assert found("delivered_at__isempty=0") == {delivered_one.pk}
+    assert plain.pk in found("delivered_at__isempty=1")
+    assert found(f"q={bounced.provider_message_id}") == {bounced.pk}
+
+
+def test_a_bounced_messages_page_shows_what_the_provider_reported(staff_client):
+    message = sent_message()
+    post_postmark(staff_client, postmark_bounce(message), **basic_auth())
+    page = staff_client.get(reverse("admin:reminders_message_change", args=[message.pk])).text
+    assert "What the provider reported" in page
+    assert message.provider_message_id in page
+    assert "550 5.1.1 The email account that you tried to reach does not exist." in page
