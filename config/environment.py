@@ -11,6 +11,7 @@ the WSGI application refuses to start.
 from __future__ import annotations
 
 import os
+import pkgutil
 import re
 import warnings
 from collections.abc import Mapping
@@ -35,6 +36,28 @@ THROTTLE_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|da
 SMTP_BACKEND = "reminders.mail.SMTPEmailBackend"
 EML_FOLDER_BACKEND = "reminders.mail.EmlFolderBackend"
 DEFAULT_EMAIL_TIMEOUT = 30
+# ``anymail://<esp>``: the provider's HTTP API through django-anymail (docs/delivery.md, "Providers").
+ANYMAIL_SCHEME = "anymail://"
+# Modules of anymail.backends that are not a provider (or an old name of one).
+_NOT_PROVIDERS = frozenset({"base", "base_requests", "console", "test", "sendinblue"})
+# Anymail settings that are not text, read from their ANYMAIL_<NAME> variable as these types.
+_ANYMAIL_BOOLEANS = frozenset(
+    {"IGNORE_RECIPIENT_STATUS", "IGNORE_UNSUPPORTED_FEATURES", "DEBUG_API_REQUESTS"}
+)
+_ANYMAIL_NUMBERS = frozenset({"REQUESTS_TIMEOUT"})
+
+
+def anymail_providers() -> tuple[str, ...]:
+    """The providers the installed django-anymail has a backend for (``postmark``, ``mailgun`` …)."""
+    import anymail.backends
+
+    return tuple(
+        sorted(
+            module.name
+            for module in pkgutil.iter_modules(anymail.backends.__path__)
+            if module.name not in _NOT_PROVIDERS
+        )
+    )
 
 
 def is_email_address(value: str) -> bool:
@@ -161,6 +184,10 @@ class StrictEnv:
         ``consolemail://``, ``filemail:///folder`` …). A ``filemail`` folder is relative to ``base_dir``;
         ``?timeout=N`` sets the SMTP timeout in seconds (default 30)."""
         value = self.environ.get(name, default)
+        if value.startswith(ANYMAIL_SCHEME):
+            return _email_settings(
+                self._anymail_config(name, value) or _email_config(default) or {}, base_dir
+            )
         config = _email_config(value)
         if config is None:
             shown = _without_password(value)
@@ -170,6 +197,34 @@ class StrictEnv:
             )
             config = _email_config(default) or {}
         return _email_settings(config, base_dir)
+
+    def _anymail_config(self, name: str, value: str) -> dict[str, Any] | None:
+        provider = value.removeprefix(ANYMAIL_SCHEME).strip("/")
+        providers = anymail_providers()
+        if provider not in providers:
+            self._problem(name, value, f"expected anymail://<provider>, one of {', '.join(providers)}")
+            return None
+        return {
+            "EMAIL_BACKEND": f"anymail.backends.{provider}.EmailBackend",
+            "EMAIL_TIMEOUT": DEFAULT_EMAIL_TIMEOUT,
+        }
+
+    def anymail(self, prefix: str = "ANYMAIL_") -> dict[str, Any]:
+        """django-anymail's settings: each ``ANYMAIL_<NAME>`` variable as the setting ``<NAME>``
+        (``ANYMAIL_POSTMARK_SERVER_TOKEN`` → ``POSTMARK_SERVER_TOKEN``), as text except the few anymail
+        reads as a boolean or a number."""
+        found: dict[str, Any] = {}
+        for variable in sorted(self.environ):
+            setting = variable.removeprefix(prefix)
+            if not variable.startswith(prefix) or not setting:
+                continue
+            if setting in _ANYMAIL_BOOLEANS:
+                found[setting] = self.boolean(variable, default=False)
+            elif setting in _ANYMAIL_NUMBERS:
+                found[setting] = self.integer(variable, default=30, minimum=1)
+            else:
+                found[setting] = self.environ[variable]
+        return found
 
     def database(self, name: str, default: str) -> dict[str, Any]:
         value = self.environ.get(name, default)

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "rangefilter",
     "import_export",
+    "anymail",
     "common",
     "invoicing",
     "reminders",
@@ -306,6 +307,13 @@ REMINDER_HOLIDAYS = env.text("REMINDER_HOLIDAYS", "")
 if _window_problems := window_problems(REMINDER_SEND_WINDOW, REMINDER_HOLIDAYS):
     env.problems.extend(_window_problems)
     REMINDER_SEND_WINDOW, REMINDER_HOLIDAYS = "always", ""  # only so that the check can report them
+
+# --- A provider's API and what it reports back (SPEC §14); docs/delivery.md "Providers" ------------------
+# https://anymail.dev/en/stable/installation/#anymail-settings-reference
+# EMAIL_URL=anymail://postmark chooses anymail's backend for the provider; every ANYMAIL_<NAME> variable
+# is anymail's setting <NAME> (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET, …). No defaults:
+# they are secrets.
+ANYMAIL = env.anymail()
 
 # Every invalid variable above, each naming the variable, its value and what is allowed.
 CONFIGURATION_PROBLEMS = env.problems

@@ -8,4 +8,7 @@ urlpatterns = [
     path("api/v1/receivables/", include("api.receivables")),
     path("api/v1/", include("api.books")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # A provider's tracking webhook (bounces, complaints, deliveries): /anymail/<esp>/tracking/,
+    # protected by ANYMAIL_WEBHOOK_SECRET (docs/delivery.md "Bounces and complaints").
+    path("anymail/", include("anymail.urls")),
 ]

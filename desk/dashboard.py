@@ -12,6 +12,7 @@ from typing import Any
 
 from common.display import count_of, grouped
 from common.display import day as display_day
+from invoicing.models import Customer
 from invoicing.selectors import BUCKET_KEYS, CurrencyAging, receivables_aging
 from reminders.monitoring import failed_deliveries_of_run
 from reminders.selectors import DayActivity, reminders_per_day
@@ -23,6 +24,8 @@ ACTIVITY_DAYS = 30
 ACTIVITY_WIDTH = 1000
 AGING_BAR_WIDTH = 150
 LAST_RUNS = 8
+# Customers with a bad address listed; the rest are the admin's "address bounced" filter away.
+BAD_ADDRESSES = 20
 # From "not yet due" to "more than 90 days overdue": the older, the redder.
 BUCKET_COLOURS = ("#2da44e", "#bf8700", "#d1700f", "#cf4a22", "#a40e26")
 CREATED_COLOUR = "#0969da"
@@ -84,6 +87,14 @@ class ActivityChart:
 
 
 @dataclass(frozen=True)
+class BadAddresses:
+    """Customers whose address bounced (SPEC §14), newest first: reminders to them are cancelled."""
+
+    customers: list[Customer]
+    total: int
+
+
+@dataclass(frozen=True)
 class Dashboard:
     """Each part is ``None`` for a user without the view permission on what it shows."""
 
@@ -93,6 +104,7 @@ class Dashboard:
     last_runs: list[JobExecutionLog] | None
     status: SchedulerStatus | None
     queued_runs: list[datetime]
+    bad_addresses: BadAddresses | None = None
 
     @property
     def bucket_legend(self) -> list[tuple[str, str]]:
@@ -113,7 +125,15 @@ def finance_dashboard(*, today: date, user: Any) -> Dashboard:
         last_runs=_last_runs() if sees_runs else None,
         status=scheduler_status() if sees_runs else None,
         queued_runs=queued_overdue_checks() if sees_runs else [],
+        bad_addresses=_bad_addresses() if user.has_perm("invoicing.view_customer") else None,
     )
+
+
+def _bad_addresses() -> BadAddresses:
+    suppressed = Customer.objects.email_suppressed()
+    shown = list(suppressed.order_by("-email_suppressed_at", "id")[:BAD_ADDRESSES])
+    total = len(shown) if len(shown) < BAD_ADDRESSES else suppressed.count()
+    return BadAddresses(customers=shown, total=total)
 
 
 def _last_runs() -> list[JobExecutionLog]:

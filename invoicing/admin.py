@@ -56,18 +56,45 @@ class SummaryAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
+class AddressBouncedFilter(admin.SimpleListFilter):
+    title = "address"
+    parameter_name = "address"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("bounced", "address bounced")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+        return queryset.email_suppressed() if self.value() == "bounced" else queryset  # type: ignore[attr-defined]
+
+
 @admin.register(Customer)
 class CustomerAdmin(SummaryAdmin):
     list_display = ["name", "email", "reminders_paused", "language"]
-    list_filter = ["reminders_paused", "language"]
+    list_filter = ["reminders_paused", "language", AddressBouncedFilter]
     search_fields = ["name", "email"]
+    # Set by the provider's reports (SPEC §14), shown in the summary; changing the email lifts it.
+    exclude = ["email_suppressed_at", "email_suppressed_reason", "email_suppressed_address"]
 
     def summary(self, customer: Customer) -> Summary:
         open_invoices = Invoice.objects.open().filter(customer=customer)
         return [
+            *([("Address bounced", suppression_html(customer))] if customer.email_suppressed else []),
             ("Open balance", open_balance_html(open_invoices)),
             ("Open invoices", open_invoices_html(customer, open_invoices)),
         ]
+
+
+def suppression_html(customer: Customer) -> str:
+    """Why reminders to the customer are cancelled, and how staff end it."""
+    return format_html(
+        "<strong>{}</strong> bounced on {}: {}<br>Reminders to it are cancelled (“address bounced”). Correct "
+        "the email and save: a new address lifts the suppression.",
+        customer.email_suppressed_address,
+        formats.date_format(timezone.localtime(customer.email_suppressed_at), "DATETIME_FORMAT")
+        if customer.email_suppressed_at
+        else "—",
+        customer.email_suppressed_reason or "no description",
+    )
 
 
 def open_balance_html(open_invoices: InvoiceQuerySet) -> str:

@@ -24,6 +24,18 @@ def default_language() -> str:
     return str(settings.LANGUAGE_CODE)
 
 
+def address_suppressed(*, email: str, suppressed_address: str) -> bool:
+    """The one rule of a suppression (SPEC §14, P30), for a row already read: the address that bounced
+    is still the customer's address. ``CustomerQuerySet.email_suppressed`` is its form as a query."""
+    return bool(suppressed_address) and suppressed_address == email
+
+
+class CustomerQuerySet(models.QuerySet["Customer"]):
+    def email_suppressed(self) -> CustomerQuerySet:
+        """Customers whose address bounced and was not changed since: no reminder reaches them."""
+        return self.exclude(email_suppressed_address="").filter(email_suppressed_address=F("email"))
+
+
 class Customer(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField()
@@ -42,10 +54,33 @@ class Customer(models.Model):
         db_default=SHIPPED_LANGUAGE,
         help_text="The language of its reminders: their template, dates and amounts.",
     )
+    # The suppression belongs to the address (SPEC §14, P30): it holds while ``email`` is still the
+    # address that bounced, so changing the address lifts it, whichever way it is changed.
+    email_suppressed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the provider reported the address as bad (a bounce or complaint).",
+    )
+    email_suppressed_reason = models.TextField(
+        db_default="", blank=True, help_text="The provider's description of the bounce or complaint."
+    )
+    email_suppressed_address = models.CharField(
+        max_length=254, db_default="", blank=True, help_text="The address that bounced."
+    )
+
+    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]
-        indexes = [models.Index(fields=["email"], name="customer_email_idx")]
+        indexes = [
+            models.Index(fields=["email"], name="customer_email_idx"),
+            # Customers with a bad address (the dashboard, the admin filter): few, however many customers.
+            models.Index(
+                fields=["email_suppressed_at"],
+                condition=Q(email_suppressed_at__isnull=False),
+                name="customer_suppressed_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["reference"], condition=~Q(reference=""), name="customer_reference_unique"
@@ -54,6 +89,11 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    @property
+    def email_suppressed(self) -> bool:
+        """Whether reminders to the customer's address are suppressed (it bounced, and is unchanged)."""
+        return address_suppressed(email=self.email, suppressed_address=self.email_suppressed_address)
 
 
 def due_before(as_of: date, *, min_days: int = 1) -> Q:

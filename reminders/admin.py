@@ -159,15 +159,20 @@ class MessageAdmin(ReadOnlyModelAdmin):
     """The outbox as staff see it (SPEC §10): each message, its reminders and what was sent."""
 
     list_display = ["id", "created", "customer", "recipient", "state", "attempts", "sent", "message_id"]
-    list_filter = ["state", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "state",
+        ("created_at", admin.DateFieldListFilter),
+        ("delivered_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = [
         "customer__name",
         "customer__email",
         "recipient",
         "message_id",
+        "provider_message_id",
         "reminders__invoice__number",
     ]
-    search_help_text = "A customer's name or email, an invoice number, or a Message-ID."
+    search_help_text = "A customer's name or email, an invoice number, a Message-ID or the provider's id."
     list_select_related = ["customer"]
     show_full_result_count = False
     actions = ["resend", "cancel"]
@@ -187,6 +192,10 @@ class MessageAdmin(ReadOnlyModelAdmin):
                     "created_at",
                 ]
             },
+        ),
+        (
+            "What the provider reported",
+            {"fields": ["provider_message_id", "delivered_at", "bounced_at", "bounce_reason"]},
         ),
         ("What was sent", {"fields": ["subject", "text_body", "html_body"]}),
     ]

@@ -343,6 +343,8 @@ def mail_destination() -> str:
         return f"written as .eml files into {settings.EMAIL_FILE_PATH}/ (any mail program opens them)"
     if backend.endswith("smtp.EmailBackend") or backend.endswith("SMTPEmailBackend"):
         return f"sent to the SMTP server {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    if backend.startswith("anymail.backends."):
+        return f"sent through the API of {backend.split('.')[2]} (django-anymail)"
     if backend.endswith("console.EmailBackend"):
         return "printed to this terminal"
     return f"handed to {backend}"

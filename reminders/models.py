@@ -63,6 +63,19 @@ class Message(models.Model):
         db_default="", blank=True, help_text="Blind copies the mail server refused, with its reply."
     )
     created_at = models.DateTimeField(db_default=Now(), editable=False)
+    # What a provider (django-anymail, SPEC §14) reports back; plain SMTP reports nothing.
+    provider_message_id = models.CharField(
+        max_length=200, db_default="", blank=True, help_text="The provider's id of the message."
+    )
+    delivered_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the provider reported it delivered to the customer's server."
+    )
+    bounced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the provider reported a bounce or complaint."
+    )
+    bounce_reason = models.TextField(
+        db_default="", blank=True, help_text="The provider's description of the bounce or complaint."
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -81,6 +94,12 @@ class Message(models.Model):
                 name="message_last_attempt",
             ),
             models.Index(fields=["message_id"], name="message_message_id_idx"),
+            # A provider's event finds its message by the provider's id.
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="message_provider_id_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,6 +15,8 @@ from reminders.window import send_window
 
 # A message due for an hour and still not sent means nobody is sending, or the mail server refuses.
 PENDING_TOO_LONG = timedelta(hours=1)
+# Messages the mail path handled: sent, cancelled, or answered for their address (SPEC §14).
+ANSWERED_STATES = (MessageState.SENT, MessageState.CANCELLED, MessageState.BOUNCED, MessageState.COMPLAINED)
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,11 @@ def delivery_status(*, now: datetime) -> DeliveryStatus:
 
 def _chunk_failed_entirely(claimed_at: datetime) -> bool:
     """The messages a sender claimed together share their claim time; the chunk failed entirely when it
-    is over and none of them was sent or cancelled (all back to wait, or failed)."""
+    is over and none of them was sent or cancelled (all back to wait, or failed). A bounce or complaint is
+    the provider's answer about one address, not a failing mail path: a chunk of bad addresses is no
+    reason to call delivery unavailable for every customer."""
     outcome = Message.objects.filter(last_attempt_at=claimed_at).aggregate(
-        done=Count("id", filter=Q(state__in=(MessageState.SENT, MessageState.CANCELLED))),
+        done=Count("id", filter=Q(state__in=ANSWERED_STATES)),
         open=Count("id", filter=Q(state=MessageState.SENDING)),
     )
     return outcome["done"] == 0 and outcome["open"] == 0

@@ -42,8 +42,8 @@ from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, S
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
-from invoicing.models import Customer, Invoice, held_on, not_held, not_owed_reason
-from reminders.channels import Channel, Outcome, Outgoing, Result
+from invoicing.models import Customer, Invoice, address_suppressed, held_on, not_held, not_owed_reason
+from reminders.channels import Channel, Outcome, Outgoing, Result, default_channel
 from reminders.models import OUTBOX_STATES, Message, MessageState, Notification, ReminderTemplate
 from reminders.rendering import (
     FALLBACK_TEMPLATE,
@@ -55,6 +55,7 @@ from reminders.rendering import (
 )
 from reminders.selectors import sending_paused
 from reminders.window import send_window
+from reminders.tracking import SUPPRESSED_REASON, record_bounce
 
 logger = logging.getLogger(__name__)
 
@@ -217,9 +218,7 @@ def reminders_send(
     """
     config = config or SendConfig.from_settings()
     if channel is None:
-        from reminders.channels.email import EmailChannel
-
-        channel = EmailChannel(from_email=config.from_email, bcc=config.bcc)
+        channel = default_channel(from_email=config.from_email, bcc=config.bcc)
     sender = _Sender(config, clock, rng or random.Random(), report if report is not None else SendReport())
     if progress:
         progress.start(min(due_count(now=clock(), grouping=config.grouping), limit or 2**62))
@@ -674,6 +673,7 @@ class _Sender:
                 text_body=outgoing.text,
                 html_body=outgoing.html,
                 refused_copies=outcome.refused_copies,
+                provider_message_id=outcome.provider_message_id,
                 last_error="",
                 leased_until=None,
                 claim_token="",
@@ -714,6 +714,10 @@ class _Sender:
             claim_token="",
         ):
             self.report.failure(claimed.id, error)
+            if outcome.address_refused:
+                record_bounce(
+                    message_pk=claimed.id, state=MessageState.BOUNCED, description=error, at=self.clock()
+                )
         else:
             self.report.lost += 1
 
@@ -815,6 +819,7 @@ def reminder_row_expressions() -> dict[str, F]:
         "customer_email": F("invoice__customer__email"),
         "language": F("invoice__customer__language"),
         "payment_url": F("invoice__payment_url"),
+        "suppressed_address": F("invoice__customer__email_suppressed_address"),
     }
 
 
@@ -860,6 +865,8 @@ def cancel_reason(row: Mapping[str, Any], as_of: Any) -> str:
         return "not due"
     if not row["customer_email"].strip():
         return "no email"
+    if address_suppressed(email=row["customer_email"], suppressed_address=row["suppressed_address"]):
+        return SUPPRESSED_REASON
     return ""
 
 

@@ -2,8 +2,9 @@
 
 The outbox (``reminders.outbox``) claims, leases, re-checks, retries and records messages and knows no
 protocol; a channel sends the messages of a chunk it is fed one at a time and reports one ``Outcome`` per
-message it took: sent, transient or permanent failure, with the error. Email is ``channels.email``; a new
-channel (SMS, letter) is one module with a ``send``.
+message it took: sent, transient or permanent failure, with the error. Email is ``channels.email``
+(SMTP and Django's other backends) or ``channels.provider`` (a provider's API through django-anymail);
+a new channel (SMS, letter) is one module with a ``send``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class Outcome:
     offered: bool = True
     # Copies (Bcc) the server refused while it took the message, with its replies.
     refused_copies: str = ""
+    # The provider's id of the message, by which it reports bounces and deliveries (SPEC §14).
+    provider_message_id: str = ""
+    # Refused because the address itself is bad (the provider's suppression list, an invalid address):
+    # recorded as a bounce, and the address is suppressed.
+    address_refused: bool = False
 
 
 class Feed(Protocol):
@@ -63,3 +69,17 @@ class Channel(Protocol):
 
     def close(self) -> None:
         """Release what the channel kept open between chunks."""
+
+
+def default_channel(*, from_email: str, bcc: tuple[str, ...]) -> Channel:
+    """The channel ``EMAIL_BACKEND`` calls for: a provider's API through django-anymail, or email over
+    Django's backends (SMTP, files, console)."""
+    from django.conf import settings
+
+    if settings.EMAIL_BACKEND.startswith("anymail."):
+        from reminders.channels.provider import ProviderChannel
+
+        return ProviderChannel(from_email=from_email, bcc=bcc)
+    from reminders.channels.email import EmailChannel
+
+    return EmailChannel(from_email=from_email, bcc=bcc)

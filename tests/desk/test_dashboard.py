@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from desk.dashboard import activity_chart, aging_chart, axis_margin, short_amount
+from invoicing.models import Customer
 from invoicing.selectors import overdue_totals, receivables_aging
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.reminders.factories import NotificationFactory, delivered
@@ -195,3 +196,36 @@ def test_the_y_axis_leaves_room_for_every_digit_and_separator_of_its_top_count(t
 )
 def test_bar_values_are_short(amount, text):
     assert short_amount(Decimal(amount)) == text
+
+
+def test_dashboard_lists_the_customers_with_a_bad_address_each_linked_to_fix_it(superuser_client):
+    """SPEC §14: the customers whose address bounced, newest first; one whose address changed since is
+    not listed (the suppression was lifted)."""
+    bounced = CustomerFactory(name="Bounced Ltd", email="ap@bounced.example")
+    older = CustomerFactory(name="Older Bounce Ltd", email="ap@older.example")
+    changed = CustomerFactory(name="Changed Ltd", email="new@changed.example")
+    CustomerFactory(name="Fine Ltd")
+    for customer, address, day in [
+        (bounced, "ap@bounced.example", 3),
+        (older, "ap@older.example", 1),
+        (changed, "old@changed.example", 2),
+    ]:
+        Customer.objects.filter(pk=customer.pk).update(
+            email_suppressed_at=datetime(2026, 3, day, tzinfo=UTC),
+            email_suppressed_reason=f"Postmark: mailbox not found ({address})",
+            email_suppressed_address=address,
+        )
+    html = superuser_client.get(INDEX_URL).text
+    section = re.search(r'<section id="bad-addresses".*?</section>', html, re.S).group(0)
+    assert "Customers with a bad address: 2" in section
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a></td>', section)
+    assert links == [
+        (reverse("admin:invoicing_customer_change", args=[bounced.pk]), "Bounced Ltd"),
+        (reverse("admin:invoicing_customer_change", args=[older.pk]), "Older Bounce Ltd"),
+    ]
+    assert "mailbox not found (ap@bounced.example)" in section
+
+
+def test_dashboard_shows_no_bad_address_section_when_none_bounced(superuser_client):
+    CustomerFactory()
+    assert 'id="bad-addresses"' not in superuser_client.get(INDEX_URL).text

@@ -27,6 +27,9 @@ def free_port() -> int:
 class SmtpServer:
     """One recording SMTP server on a fixed loopback port, restartable there with other faults."""
 
+    script = SERVER_SCRIPT
+    kind = "SMTP server"
+
     def __init__(self, record: Path, port: int | None = None) -> None:
         self.record = record
         self.port = port or free_port()
@@ -39,7 +42,7 @@ class SmtpServer:
 
     def start(self, faults: dict[str, Any] | None = None, *, timeout: float = 10) -> SmtpServer:
         self.stop()
-        command = [sys.executable, str(SERVER_SCRIPT), "--port", str(self.port), "--record", str(self.record)]
+        command = [sys.executable, str(self.script), "--port", str(self.port), "--record", str(self.record)]
         self.process = subprocess.Popen(
             [*command, "--faults", json.dumps(faults or {})],
             stdout=subprocess.PIPE,
@@ -59,8 +62,8 @@ class SmtpServer:
             if ready and "listening on" in self.process.stdout.readline():
                 return
             if self.process.poll() is not None:
-                raise RuntimeError(f"The SMTP server exited ({self.process.returncode}) before listening.")
-        raise RuntimeError(f"The SMTP server did not listen on port {self.port} within {timeout} s.")
+                raise RuntimeError(f"The {self.kind} exited ({self.process.returncode}) before listening.")
+        raise RuntimeError(f"The {self.kind} did not listen on port {self.port} within {timeout} s.")
 
     def stop(self) -> None:
         """Stop the server; until ``start`` is called again, connections to its port are refused."""

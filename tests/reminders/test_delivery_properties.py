@@ -71,6 +71,7 @@ class CancelRuleAgreesWithTheOverdueRule(TestCase):
             "threshold_days": threshold,
             "recipient": invoice.customer.email,
             "customer_email": invoice.customer.email,
+            "suppressed_address": "",
         }
         owed = Invoice.objects.remindable(as_of=AS_OF, min_days=threshold).filter(pk=invoice.pk).exists()
         assert (cancel_reason(row, AS_OF) == "") == owed

@@ -126,3 +126,63 @@ def test_check_accepts_either_grouping() -> None:
     for value in ("customer", "invoice"):
         result = run_manage("check", REMINDER_GROUPING=value)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- a provider through django-anymail (SPEC §14) --------------------------------------------------------
+
+
+def test_anymail_url_chooses_the_providers_backend() -> None:
+    config, problems = email_settings("anymail://postmark")
+    assert problems == []
+    assert config["EMAIL_BACKEND"] == "anymail.backends.postmark.EmailBackend"
+    assert email_settings("anymail://mailgun")[0]["EMAIL_BACKEND"] == "anymail.backends.mailgun.EmailBackend"
+
+
+@pytest.mark.parametrize("url", ["anymail://postmarc", "anymail://", "anymail://base_requests"])
+def test_an_unknown_provider_is_a_problem_naming_the_value_and_the_supported_ones(url: str) -> None:
+    config, problems = email_settings(url)
+    assert len(problems) == 1
+    assert f"EMAIL_URL={url!r}" in problems[0]
+    assert "postmark" in problems[0].split("expected", 1)[1]
+    assert "amazon_ses" in problems[0]
+    assert "base_requests," not in problems[0]
+    assert config["EMAIL_BACKEND"] == EML_FOLDER_BACKEND  # only so that the problem can be reported
+
+
+def test_every_anymail_variable_becomes_anymails_setting() -> None:
+    env = StrictEnv(
+        {
+            "ANYMAIL_POSTMARK_SERVER_TOKEN": "token-1",
+            "ANYMAIL_POSTMARK_API_URL": "http://127.0.0.1:9/",
+            "ANYMAIL_WEBHOOK_SECRET": "hook:s3cret",
+            "ANYMAIL_REQUESTS_TIMEOUT": "12",
+            "ANYMAIL_IGNORE_UNSUPPORTED_FEATURES": "yes",
+            "ANYMAIL_": "ignored: no name",
+            "NOT_ANYMAIL_X": "ignored",
+        }
+    )
+    assert env.anymail() == {
+        "POSTMARK_SERVER_TOKEN": "token-1",
+        "POSTMARK_API_URL": "http://127.0.0.1:9/",
+        "WEBHOOK_SECRET": "hook:s3cret",
+        "REQUESTS_TIMEOUT": 12,
+        "IGNORE_UNSUPPORTED_FEATURES": True,
+    }
+    assert env.problems == []
+
+
+def test_a_bad_typed_anymail_variable_is_a_problem_naming_it() -> None:
+    env = StrictEnv({"ANYMAIL_REQUESTS_TIMEOUT": "soon"})
+    env.anymail()
+    assert env.problems == [
+        "ANYMAIL_REQUESTS_TIMEOUT='soon' is invalid: expected a whole number of at least 1."
+    ]
+
+
+def test_check_refuses_a_provider_without_a_webhook_secret_when_debug_is_off() -> None:
+    done = run_manage(
+        "check", "--deploy", EMAIL_URL="anymail://postmark", ANYMAIL_POSTMARK_SERVER_TOKEN="token-1"
+    )
+    assert done.returncode != 0
+    assert "reminders.E003" in done.stderr
+    assert "ANYMAIL_WEBHOOK_SECRET is not set" in done.stderr
