@@ -295,5 +295,14 @@ REMINDER_LEASE_SECONDS = env.integer("REMINDER_LEASE_SECONDS", default=300, mini
 REMINDER_RETRY_BASE_SECONDS = env.integer("REMINDER_RETRY_BASE_SECONDS", default=60, minimum=0)
 REMINDER_SEND_SCHEDULE_MINUTES = env.integer("REMINDER_SEND_SCHEDULE_MINUTES", default=5, minimum=1)
 
+# Webhooks (docs/webhooks.md): events signed per Standard Webhooks, sent to the endpoints in the admin.
+WEBHOOK_ALLOW_PRIVATE = env.boolean("WEBHOOK_ALLOW_PRIVATE", default=False)
+WEBHOOK_MAX_ATTEMPTS = env.integer("WEBHOOK_MAX_ATTEMPTS", default=8, minimum=1, maximum=50)
+WEBHOOK_RETRY_BASE_SECONDS = env.integer("WEBHOOK_RETRY_BASE_SECONDS", default=60, minimum=0)
+WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", default=10, minimum=1, maximum=60)
+WEBHOOK_DISABLE_AFTER = env.integer("WEBHOOK_DISABLE_AFTER", default=20, minimum=1, maximum=10000)
+WEBHOOK_LEASE_SECONDS = env.integer("WEBHOOK_LEASE_SECONDS", default=300, minimum=1)
+WEBHOOK_SEND_SCHEDULE_MINUTES = env.integer("WEBHOOK_SEND_SCHEDULE_MINUTES", default=1, minimum=1)
+
 # Every invalid variable above, each naming the variable, its value and what is allowed.
 CONFIGURATION_PROBLEMS = env.problems
