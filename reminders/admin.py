@@ -22,6 +22,7 @@ from common.admin import ReadOnlyModelAdmin
 from common.display import count_of, moment
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
+from reminders import webhook_admin  # noqa: F401  (registers the webhook admins)
 from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
 from reminders.models import Message, MessageState, Notification, OutboxSwitch, ReminderTemplate
 from reminders.monitoring import unsent_reminders

@@ -26,10 +26,10 @@ from django.db import (
 from django.utils import timezone
 
 from invoicing.models import Invoice
+from reminders.events import emit, final_reminders_emit, subscribed_endpoints
 from reminders.models import EventType
 from reminders.selectors import Batch, ReminderPlan
 from reminders.services import reminders_insert
-from reminders.webhooks import emit, final_reminders_emit, subscribed_endpoints
 from scheduler.config import OverdueConfig, as_of_problem, load_overdue_config, today
 from scheduler.locks import RunLock, run_lock_for_database
 from scheduler.models import JobExecutionLog, RunStatus
