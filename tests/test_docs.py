@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from reminders.mail import EmlFolderBackend
+from reminders.models import WebhookEndpoint
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.api.conftest import BOOKS_PERMISSIONS, headers_with_permissions
 from tests.invoicing.factories import InvoiceFactory
@@ -125,6 +126,12 @@ def api(client):
         triggered_by=JobExecutionLog.Trigger.SCHEDULE,
         started_at=datetime(2026, 2, 3, 0, 0, 2, tzinfo=UTC),
         traceback="Traceback (most recent call last): …",
+    )
+    WebhookEndpoint.objects.create(
+        url="https://hooks.example.com/overdue",
+        is_active=False,
+        disabled_at=datetime(2026, 2, 2, 3, 14, 8, tzinfo=UTC),
+        disabled_reason="20 failed attempts in a row (WEBHOOK_DISABLE_AFTER); the last: HTTP 503",
     )
     save_heartbeat()
     create_check_schedule(next_run=timezone.now() + timedelta(hours=1))
