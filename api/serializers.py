@@ -84,6 +84,9 @@ class DeliveriesSerializer(serializers.Serializer):
     last_chunk_failed = serializers.BooleanField()
 
 
+WEBHOOK_HEALTH_STATES = ["ok", "degraded"]
+
+
 class DisabledEndpointSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.URLField()
@@ -99,7 +102,7 @@ class WebhooksSerializer(serializers.Serializer):
     delivered = serializers.IntegerField(source="counts.delivered")
     failed = serializers.IntegerField(source="counts.failed")
     health = serializers.ChoiceField(
-        choices=["ok", "degraded"],
+        choices=WEBHOOK_HEALTH_STATES,
         help_text="degraded while an endpoint is disabled (its events are not sent); it does not make the "
         "health endpoint answer 503.",
     )
@@ -149,7 +152,7 @@ class HealthDetailSerializer(HealthSerializer):
         source="last_successful_execution.started_at", allow_null=True, default=None
     )
     deliveries_health = serializers.ChoiceField(choices=HEALTH_STATES, source="deliveries.health")
-    webhooks_health = serializers.ChoiceField(choices=["ok", "degraded"], source="webhooks.health")
+    webhooks_health = serializers.ChoiceField(choices=WEBHOOK_HEALTH_STATES, source="webhooks.health")
 
 
 class EnqueuedSerializer(serializers.Serializer):

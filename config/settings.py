@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "scheduler.models.RunStatus",
         "HealthStatusEnum": "api.serializers.HEALTH_STATES",
+        "WebhookHealthEnum": "api.serializers.WEBHOOK_HEALTH_STATES",
         "InvoiceStatusEnum": "invoicing.models.InvoiceStatus",
         "WriteResultEnum": "api.book_serializers.RESULTS",
         "PaymentResultEnum": "api.book_serializers.PAYMENT_RESULTS",

@@ -17,6 +17,12 @@ from reminders.webhooks import endpoint_enable
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=2000,
+        assume_scheme="https",
+        help_text="http:// or https://; loopback, private, link-local and metadata addresses are refused "
+        "unless WEBHOOK_ALLOW_PRIVATE is on.",
+    )
     event_types = forms.MultipleChoiceField(
         choices=EventType.choices,
         required=False,

@@ -266,6 +266,11 @@ class _Sender:
         ).update(state=WebhookState.PENDING, leased_until=None, claim_token="")
 
 
+def webhooks_waiting() -> bool:
+    """Whether any delivery waits to be sent (the queue's partial index answers it)."""
+    return WebhookDelivery.objects.filter(state=WebhookState.PENDING).exists()
+
+
 def signed_headers(*, secret: str, event_id: str, body: str, at: datetime) -> dict[str, str]:
     """The three Standard Webhooks headers for ``body`` sent at ``at``."""
     signature = Webhook(secret).sign(msg_id=event_id, timestamp=at.astimezone(UTC), data=body)
@@ -308,12 +313,16 @@ class WebhookStatus:
 
 
 def webhook_status() -> WebhookStatus:
-    found = dict(WebhookDelivery.objects.order_by().values_list("state").annotate(n=Count("id")))
-    waiting = WebhookDelivery.objects.filter(state=WebhookState.PENDING).aggregate(since=Min("created_at"))
+    """Deliveries by state and the oldest pending one's creation (one query), and the disabled endpoints."""
+    pending = Q(state=WebhookState.PENDING)
+    found = WebhookDelivery.objects.aggregate(
+        since=Min("created_at", filter=pending),
+        **{state: Count("id", filter=Q(state=state)) for state in WebhookState.values},
+    )
     disabled = WebhookEndpoint.objects.filter(disabled_at__isnull=False).order_by("disabled_at")
     return WebhookStatus(
-        counts={state: found.get(state, 0) for state in WebhookState.values},
-        oldest_waiting_since=waiting["since"],
+        counts={state: found[state] for state in WebhookState.values},
+        oldest_waiting_since=found["since"],
         disabled_endpoints=[
             DisabledEndpoint(endpoint.pk, endpoint.url, endpoint.disabled_at, endpoint.disabled_reason)
             for endpoint in disabled

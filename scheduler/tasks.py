@@ -13,7 +13,7 @@ from django_q.tasks import async_task
 from common.configuration import invalid_value
 from reminders.checks import sending_problems
 from reminders.outbox import reminders_send
-from reminders.webhooks import webhooks_send
+from reminders.webhooks import webhooks_send, webhooks_waiting
 from scheduler.models import RunStatus
 from scheduler.schedules import DELIVERY_TASK_FUNC, WEBHOOK_TASK_FUNC
 from scheduler.services import SlotAlreadyRun, overdue_check_run
@@ -47,7 +47,8 @@ def overdue_check_task(
         return None
     if not log.dry_run:
         enqueue_sending(reason=f"after run #{log.pk}")
-        enqueue_webhooks(reason=f"after run #{log.pk}")
+        if webhooks_waiting():
+            enqueue_webhooks(reason=f"after run #{log.pk}")
     if log.status == RunStatus.FAILED:
         raise RunFailed(f"Run #{log.pk} failed; its traceback is in the run's log.")
     return log.pk
