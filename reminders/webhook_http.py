@@ -59,13 +59,15 @@ def address_rule(address: IPAddress) -> str | None:
         return address_rule(address.ipv4_mapped)
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
+    if address.is_unspecified or address.is_multicast:
+        return "not a public unicast address"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
         return "a link-local address"
     if address.is_private:
         return "a private address"
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
+    if address.is_reserved:
         return "not a public unicast address"
     return None
 

@@ -1,6 +1,6 @@
 """A webhook receiver in its own process, for the tests: on 127.0.0.1, it answers each request as the next
 fault in its list says (``500``, ``timeout``: no answer for longer than the sender waits, ``drop``: the
-connection closed without an answer), then ``200`` once the list is used up, or always ``always``. Every
+connection closed without an answer, ``302``: a redirect, ``big``: a 200 with a 4 MB body), then ``200`` once the list is used up, or always ``always``. Every
 request is recorded, headers and body, with what it got, one JSON line each.
 
     python tests/reminders/webhook_receiver.py RECORD_DIR '["500", "timeout", "drop"]' [always]
@@ -17,6 +17,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+BIG = 4_000_000
+
 
 class Handler(BaseHTTPRequestHandler):
     server: Receiver
@@ -25,13 +27,30 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         answer = self.server.next_answer()
         self.server.record(
-            {"headers": dict(self.headers.items()), "body": body.decode(), "answer": answer, "path": self.path}
+            {
+                "headers": dict(self.headers.items()),
+                "body": body.decode(),
+                "answer": answer,
+                "path": self.path,
+            }
         )
         if answer == "timeout":
             time.sleep(4)
             return
         if answer == "drop":
             self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if answer == "big":  # a 200 whose body the sender must not read whole
+            self.send_response(200)
+            self.send_header("Content-Length", str(BIG))
+            self.end_headers()
+            self.wfile.write(b"x" * BIG)
+            return
+        if answer == "302":
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         self.send_response(int(answer))
         self.send_header("Content-Length", "2")

@@ -22,9 +22,17 @@ class ReceiverProcess:
     def __init__(self, record: Path, faults: list[str], always: str | None = None) -> None:
         record.mkdir(parents=True, exist_ok=True)
         self.record = record
-        arguments = [sys.executable, str(SCRIPT), str(record), json.dumps(faults), *([always] if always else [])]
+        arguments = [
+            sys.executable,
+            str(SCRIPT),
+            str(record),
+            json.dumps(faults),
+            *([always] if always else []),
+        ]
         self.process = subprocess.Popen(arguments)
-        assert wait_until(lambda: (record / "port").exists(), timeout=10, interval=0.05), "receiver did not start"
+        assert wait_until(lambda: (record / "port").exists(), timeout=10, interval=0.05), (
+            "receiver did not start"
+        )
         self.port = int((record / "port").read_text())
         self.url = f"http://127.0.0.1:{self.port}/hooks"
 
