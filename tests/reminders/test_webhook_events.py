@@ -45,7 +45,8 @@ def test_an_event_has_one_id_shared_by_its_deliveries_to_every_endpoint_that_wan
     assert {delivery.endpoint_id for delivery in found} == {everything.pk, runs_only.pk}
     assert {delivery.event_id for delivery in found} == {event_id}
     assert finals_only.deliveries.count() == 0
-    assert found[0].payload["type"] == "run.finished" and found[0].payload["data"] == {"run": {"id": 1}}
+    assert found[0].payload["type"] == "run.finished"
+    assert found[0].payload["data"] == {"run": {"id": 1}}
 
 
 def test_no_endpoint_no_event_and_an_inactive_endpoint_gets_none():
@@ -67,9 +68,11 @@ def test_a_finished_run_tells_its_status_and_counters():
     log = run()
     [delivery] = deliveries(EventType.RUN_FINISHED)
     data = delivery.payload["data"]["run"]
-    assert data["id"] == log.pk and data["status"] == RunStatus.COMPLETED
+    assert data["id"] == log.pk
+    assert data["status"] == RunStatus.COMPLETED
     assert (data["invoices_processed"], data["notifications_created"], data["error_count"]) == (3, 3, 0)
-    assert data["as_of"] == "2026-03-15" and data["finished_at"] is not None
+    assert data["as_of"] == "2026-03-15"
+    assert data["finished_at"] is not None
 
 
 def test_a_failed_run_sends_run_failed_with_its_error(monkeypatch):
@@ -113,7 +116,8 @@ def test_reminder_final_payload_written_by_sql_is_the_one_the_orm_path_describes
     [delivery] = deliveries(EventType.REMINDER_FINAL)
     reminder = Notification.objects.get(invoice=invoice)
     assert delivery.payload["data"] == final_reminder_data(reminder)
-    assert delivery.payload["type"] == "reminder.final" and delivery.payload["timestamp"].endswith("Z")
+    assert delivery.payload["type"] == "reminder.final"
+    assert delivery.payload["timestamp"].endswith("Z")
 
 
 def test_a_run_without_a_final_subscriber_writes_no_event_and_asks_once():
@@ -154,7 +158,8 @@ def test_message_failed_names_the_message_its_customer_and_invoices():
     message_event_emit(event_type=EventType.MESSAGE_FAILED, message_pk=message.pk, reason="550 no such user")
     [delivery] = deliveries(EventType.MESSAGE_FAILED)
     data = delivery.payload["data"]
-    assert data["message"]["reason"] == "550 no such user" and data["message"]["id"] == message.pk
+    assert data["message"]["reason"] == "550 no such user"
+    assert data["message"]["id"] == message.pk
     assert data["invoices"] == [reminder.invoice.number]
     assert data["customer"]["id"] == reminder.invoice.customer_id
 
@@ -164,7 +169,7 @@ def test_a_message_the_mail_server_refuses_for_good_sends_message_failed(smtp_se
     from tests.reminders.outbox import pending_reminders
 
     endpoint_to("http://127.0.0.1:9/a", EventType.MESSAGE_FAILED)
-    kept, gone = pending_reminders(2)
+    _kept, gone = pending_reminders(2)
     smtp_settings.start({"reject": [gone.invoice.customer.email]})
     reminders_send(config=SendConfig.from_settings(chunk_size=2, connections=1))
     [delivery] = deliveries(EventType.MESSAGE_FAILED)

@@ -63,7 +63,8 @@ def test_a_failed_attempt_waits_the_base_delay_then_twice_as_long(tmp_path, sett
         first = the_delivery()
         send(at=first.next_attempt_at)
         second = the_delivery()
-    assert first.state == WebhookState.PENDING and first.last_status == 500
+    assert first.state == WebhookState.PENDING
+    assert first.last_status == 500
     assert timedelta(seconds=60) <= first.next_attempt_at - NOW <= timedelta(seconds=75)
     waited = second.next_attempt_at - first.next_attempt_at
     assert timedelta(seconds=120) <= waited <= timedelta(seconds=150)
@@ -115,7 +116,8 @@ def test_an_endpoint_failing_webhook_disable_after_times_in_a_row_is_disabled(tm
         received = len(hooks.requests())
     endpoint.refresh_from_db()
     assert received == 3  # the rest of the chunk was not tried once it was disabled
-    assert not endpoint.is_active and endpoint.disabled_at == NOW
+    assert not endpoint.is_active
+    assert endpoint.disabled_at == NOW
     assert (
         "3 failed attempts in a row (WEBHOOK_DISABLE_AFTER); the last: HTTP 500" in endpoint.disabled_reason
     )
@@ -132,7 +134,8 @@ def test_a_delivered_event_forgets_the_failures_before_it(tmp_path):
         for _ in range(3):
             send(retry_base=timedelta(0), disable_after=3)
     endpoint.refresh_from_db()
-    assert endpoint.is_active and endpoint.consecutive_failures == 0
+    assert endpoint.is_active
+    assert endpoint.consecutive_failures == 0
 
 
 def test_an_endpoint_switched_on_again_gets_what_waited_for_it(tmp_path):
@@ -145,7 +148,8 @@ def test_an_endpoint_switched_on_again_gets_what_waited_for_it(tmp_path):
         endpoint_enable(endpoint=endpoint)
         endpoint.save()
         report = send(disable_after=1)
-    assert report.delivered == 1 and the_delivery().attempts == 2
+    assert report.delivered == 1
+    assert the_delivery().attempts == 2
 
 
 def test_a_redirect_is_not_followed(tmp_path):
@@ -155,13 +159,15 @@ def test_a_redirect_is_not_followed(tmp_path):
         send()
         received = hooks.requests()
     assert [request["path"] for request in received] == ["/hooks"]
-    assert the_delivery().last_status == 302 and the_delivery().state == WebhookState.PENDING
+    assert the_delivery().last_status == 302
+    assert the_delivery().state == WebhookState.PENDING
 
 
 def test_only_the_first_bytes_of_an_answer_are_read(tmp_path):
     with receiver(tmp_path, ["big"]) as hooks:
         answer = post(hooks.url, body=b"{}", headers={}, timeout=2)
-    assert answer.status == 200 and len(answer.body) == MAX_BODY
+    assert answer.status == 200
+    assert len(answer.body) == MAX_BODY
 
 
 @pytest.mark.parametrize(
@@ -217,7 +223,8 @@ def test_a_name_that_turned_private_after_saving_is_refused_when_sending(tmp_pat
         received = hooks.requests()
     assert received == []
     delivery = the_delivery()
-    assert delivery.state == WebhookState.FAILED and report.failed == 1
+    assert delivery.state == WebhookState.FAILED
+    assert report.failed == 1
     assert "a loopback address" in delivery.last_error
 
 
@@ -239,7 +246,8 @@ def test_the_admin_shows_the_secret_once_the_endpoint_is_added(admin_client):
         follow=True,
     )
     endpoint = WebhookEndpoint.objects.get()
-    assert endpoint.secret.startswith("whsec_") and endpoint.event_types == ["run.finished"]
+    assert endpoint.secret.startswith("whsec_")
+    assert endpoint.event_types == ["run.finished"]
     assert endpoint.secret in response.content.decode()
     change = admin_client.get(f"/admin/reminders/webhookendpoint/{endpoint.pk}/change/")
     assert endpoint.secret in change.content.decode()

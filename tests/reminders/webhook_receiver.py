@@ -1,7 +1,8 @@
 """A webhook receiver in its own process, for the tests: on 127.0.0.1, it answers each request as the next
 fault in its list says (``500``, ``timeout``: no answer for longer than the sender waits, ``drop``: the
-connection closed without an answer, ``302``: a redirect, ``big``: a 200 with a 4 MB body), then ``200`` once the list is used up, or always ``always``. Every
-request is recorded, headers and body, with what it got, one JSON line each.
+connection closed without an answer, ``302``: a redirect, ``big``: a 200 with a 4 MB body), then ``200``
+once the list is used up, or always ``always``. Every request is recorded, headers and body, with what it
+got, one JSON line each.
 
     python tests/reminders/webhook_receiver.py RECORD_DIR '["500", "timeout", "drop"]' [always]
 
