@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from common.commands import CheckedCommand
 from common.exit_codes import REFUSED_EXIT_CODE
@@ -26,15 +27,25 @@ class Command(CheckedCommand):
             help="an event it receives (repeat for several); none: every event",
         )
         parser.add_argument("--description", default="", help="whose receiver it is, for staff")
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="delete the endpoints with this URL first (and what waits for them): a new secret",
+        )
 
-    def handle(self, *args: Any, url: str, events: list[str], description: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, url: str, events: list[str], description: str, replace: bool, **options: Any
+    ) -> None:
         endpoint = WebhookEndpoint(url=url, event_types=events, description=description)
         try:
             endpoint.full_clean()
         except ValidationError as exc:
             problems = "; ".join(f"{name}: {' '.join(texts)}" for name, texts in exc.message_dict.items())
             raise CommandError(f"Endpoint refused: {problems}", returncode=REFUSED_EXIT_CODE) from exc
-        endpoint.save()
+        with transaction.atomic():
+            if replace:
+                WebhookEndpoint.objects.filter(url=url).delete()
+            endpoint.save()
         receives = ", ".join(events) if events else "every event"
         self.stdout.write(f"Webhook endpoint {endpoint.pk} added: {url} receives {receives}.")
         self.stdout.write(f"Signing secret: {endpoint.secret}")
