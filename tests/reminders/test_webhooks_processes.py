@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
 from collections import Counter
 from datetime import timedelta
 
@@ -12,7 +15,14 @@ from django.utils import timezone
 from reminders.events import emit
 from reminders.models import EventType, WebhookDelivery, WebhookEndpoint, WebhookState
 from tests.invoicing.factories import InvoiceFactory
-from tests.processes import needs_postgresql, run_manage, start_manage
+from tests.processes import (
+    ROOT,
+    needs_postgresql,
+    process_env,
+    run_manage,
+    start_manage,
+    test_database_url,
+)
 from tests.reminders.webhooks import endpoint_to, receiver
 
 pytestmark = [pytest.mark.processes, needs_postgresql, pytest.mark.django_db(transaction=True)]
@@ -98,3 +108,35 @@ def test_a_real_sender_disables_an_endpoint_that_keeps_failing(tmp_path):
     assert not endpoint.is_active
     assert endpoint.disabled_reason.startswith("3 failed attempts in a row")
     assert WebhookDelivery.objects.filter(state=WebhookState.PENDING).count() == 2
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_readme_demo_brings_a_runs_run_finished_to_a_receiver_that_verifies_it():
+    """``make webhook-demo`` as README documents it, on the test database."""
+    demo = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "webhook-demo",
+            f"DEMO_DATABASE_URL={test_database_url()}",
+            f"WEBHOOK_DEMO_PORT={free_port()}",
+        ],
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Webhooks: 1 delivered, 0 to retry later, 0 failed." in demo.stdout
+    [verified] = [line for line in demo.stdout.splitlines() if line.startswith("Verified ")]
+    run = json.loads(verified.split(": ", 1)[1])["run"]
+    assert verified.startswith("Verified run.finished msg_")
+    assert run["status"] == "completed"
+    assert run["notifications_created"] > 0
