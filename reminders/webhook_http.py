@@ -67,7 +67,8 @@ def address_rule(address: IPAddress) -> str | None:
         return "a link-local address"
     if address.is_private:
         return "a private address"
-    if address.is_reserved:
+    # Shared (100.64/10), documentation and other special ranges: not on the internet either.
+    if address.is_reserved or not address.is_global:
         return "not a public unicast address"
     return None
 

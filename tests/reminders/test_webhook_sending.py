@@ -3,16 +3,19 @@ endpoint that keeps failing disabled. The receiver is a real process on loopback
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reminders.events import emit
 from reminders.models import EventType, WebhookDelivery, WebhookEndpoint, WebhookState
-from reminders.webhook_http import MAX_BODY, DestinationRefused, checked_addresses, post
+from reminders.webhook_http import MAX_BODY, DestinationRefused, address_rule, checked_addresses, post
 from reminders.webhooks import WebhookConfig, endpoint_enable, webhook_status, webhooks_send
 from tests.processes import run_manage
 from tests.reminders.webhooks import endpoint_to, receiver
@@ -264,3 +267,20 @@ def test_send_webhooks_refuses_a_bad_setting_naming_it(name, value):
     result = run_manage("send_webhooks", **{name: value})
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{name}={value!r} is invalid" in result.stderr
+
+
+PRIVATE_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16"]
+
+
+@given(network=st.sampled_from(PRIVATE_NETWORKS), offset=st.integers(min_value=0), mapped=st.booleans())
+def test_every_address_of_a_private_network_is_refused_written_either_way(network, offset, mapped):
+    """Whatever address of these networks a name resolves to, as IPv4 or IPv4-mapped IPv6, it is refused."""
+    block = ipaddress.ip_network(network)
+    address = block[offset % block.num_addresses]
+    written = ipaddress.ip_address(f"::ffff:{address}") if mapped else address
+    assert address_rule(written) is not None
+
+
+@given(address=st.ip_addresses(v=4))
+def test_an_ipv4_address_is_allowed_only_when_it_is_a_global_unicast_one(address):
+    assert (address_rule(address) is None) == (address.is_global and not address.is_multicast)
