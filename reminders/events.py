@@ -13,6 +13,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from common.configuration import invalid_value
 from invoicing.models import Customer, Invoice
 from reminders.models import EventType, Message, Notification, WebhookDelivery, WebhookEndpoint
 
@@ -37,7 +38,9 @@ def emit(event_type: str, data: dict[str, Any], *, at: datetime | None = None) -
     """Queue the event ``event_type`` with ``data`` for every endpoint that wants it; return its id
     (the ``webhook-id`` of every delivery), or None when no endpoint wants it."""
     if event_type not in EventType.values:
-        raise ValueError(f"event_type {event_type!r} is invalid: allowed are {', '.join(EventType.values)}.")
+        raise ValueError(
+            invalid_value("event_type", event_type, f"allowed are {', '.join(EventType.values)}")
+        )
     endpoints = subscribed_endpoints(event_type)
     if not endpoints:
         return None

@@ -125,7 +125,13 @@ def webhooks_send(
         if not chunk:
             break
         tried += len(chunk)
-        sender.deliver_chunk(chunk, token)
+        if not sender.deliver_chunk(chunk, token):
+            lease, needed = sender.config.lease.total_seconds(), sender.config.seconds_per_delivery
+            sender.report.errors.append(
+                f"WEBHOOK_LEASE_SECONDS={lease:.0f} is shorter than one delivery may take ({needed:.0f} s, "
+                "three times WEBHOOK_TIMEOUT_SECONDS): nothing can be sent."
+            )
+            break
     return sender.report
 
 
@@ -160,19 +166,21 @@ class _Sender:
         )
         return [_Claimed(*row) for row in rows], token
 
-    def deliver_chunk(self, chunk: list[_Claimed], token: str) -> None:
+    def deliver_chunk(self, chunk: list[_Claimed], token: str) -> bool:
+        """Deliver a claimed chunk; False when the lease could not cover even its first delivery."""
         deadline = time.monotonic() + self.config.lease.total_seconds()
         disabled: set[int] = set()
         for position, claimed in enumerate(chunk):
             # No request is started that the lease might not cover: another sender would send it too.
             if time.monotonic() + self.config.seconds_per_delivery >= deadline:
                 self._give_back(chunk[position:], token)
-                return
+                return position > 0
             if claimed.endpoint_id in disabled:
                 self._give_back([claimed], token)
                 continue
             if self._deliver(claimed, token):
                 disabled.add(claimed.endpoint_id)
+        return True
 
     def _deliver(self, claimed: _Claimed, token: str) -> bool:
         """One attempt, recorded; True when it disabled the endpoint."""

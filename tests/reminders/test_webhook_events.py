@@ -58,7 +58,7 @@ def test_no_endpoint_no_event_and_an_inactive_endpoint_gets_none():
 
 
 def test_an_unknown_event_type_is_refused_naming_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"event_type 'run.done' is invalid: allowed are run.finished, "):
+    with pytest.raises(ValueError, match=r"event_type='run.done' is invalid: allowed are run.finished, "):
         emit("run.done", {})
 
 

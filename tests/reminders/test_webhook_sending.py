@@ -284,3 +284,13 @@ def test_every_address_of_a_private_network_is_refused_written_either_way(networ
 @given(address=st.ip_addresses(v=4))
 def test_an_ipv4_address_is_allowed_only_when_it_is_a_global_unicast_one(address):
     assert (address_rule(address) is None) == (address.is_global and not address.is_multicast)
+
+
+def test_a_lease_too_short_for_one_delivery_sends_nothing_and_says_which_variable():
+    endpoint_to("http://127.0.0.1:9/hooks")
+    emit(EventType.RUN_FINISHED, {})
+    report = send(lease=timedelta(seconds=2), timeout=1.0)
+    assert report.delivered == report.failed == 0
+    assert report.released == 1
+    assert the_delivery().state == WebhookState.PENDING
+    assert report.errors[0].startswith("WEBHOOK_LEASE_SECONDS=2 is shorter than one delivery may take (3 s")
