@@ -9,7 +9,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from reminders.events import emit, final_reminder_data, message_event_emit
-from reminders.models import EventType, Message, MessageState, Notification, WebhookDelivery
+from reminders.models import (
+    EventType,
+    Message,
+    MessageState,
+    Notification,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from scheduler.models import RunStatus
 from scheduler.services import overdue_check_run
 from tests.invoicing.factories import InvoiceFactory
@@ -120,13 +127,16 @@ def test_reminder_final_payload_written_by_sql_is_the_one_the_orm_path_describes
     assert delivery.payload["timestamp"].endswith("Z")
 
 
-def test_a_run_without_a_final_subscriber_writes_no_event_and_asks_once():
+def test_a_run_without_a_final_subscriber_writes_no_event_and_reads_the_endpoints_once_per_run():
     endpoint_to("http://127.0.0.1:9/a", EventType.RUN_FAILED)
     InvoiceFactory.create_batch(4, due_date=AS_OF - timedelta(days=40))
     with CaptureQueriesContext(connection) as captured:
-        run("1,7,30", batch_size=2)
-    table = WebhookDelivery._meta.db_table
-    assert not [query for query in captured.captured_queries if f"INSERT INTO {table}" in query["sql"]]
+        run("1,7,30", batch_size=1)
+    deliveries_table, endpoints_table = WebhookDelivery._meta.db_table, WebhookEndpoint._meta.db_table
+    sql = [query["sql"] for query in captured.captured_queries]
+    assert not [query for query in sql if f"INSERT INTO {deliveries_table}" in query.replace('"', "")]
+    # Once as the run starts (reminder.final), once as it ends (run.finished): not once per batch.
+    assert len([query for query in sql if f"FROM {endpoints_table}" in query.replace('"', "")]) == 2
     assert not WebhookDelivery.objects.exists()
 
 
