@@ -27,7 +27,9 @@ DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' EMAIL_URL='$(DEMO_EMAIL_URL)' 
 SUPERUSER_VARS := DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_EMAIL DJANGO_SUPERUSER_PASSWORD
 SUPERUSER_MISSING := $(strip $(foreach name,$(SUPERUSER_VARS),$(if $(value $(name)),,$(name))))
 
-.PHONY: install demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery bench-import bench-bulk-api run superuser qcluster clean
+WEBHOOK_DEMO_PORT ?= 8765
+
+.PHONY: install demo webhook-demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery bench-import bench-bulk-api run superuser qcluster clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +46,22 @@ demo: install
 	$(DEMO_MANAGE) run_overdue_check
 	$(DEMO_MANAGE) send_reminders
 	$(DEMO_MANAGE) show_notifications --limit 5 --sample
+
+# A run's run.finished, signed, reaching a receiver on this machine that verifies it (docs/webhooks.md).
+webhook-demo: install
+	$(DEMO_MANAGE) migrate --verbosity 0
+	$(DEMO_MANAGE) createcachetable
+	$(DEMO_MANAGE) seed_demo_data --reset
+	@set -e; export WEBHOOK_ALLOW_PRIVATE=on; \
+	secret=$$($(DEMO_MANAGE) add_webhook_endpoint http://127.0.0.1:$(WEBHOOK_DEMO_PORT)/hooks \
+		--event run.finished --replace --description "make webhook-demo" | sed -n 's/^Signing secret: //p'); \
+	heard=$$(mktemp); \
+	$(DEMO_MANAGE) receive_webhooks --secret "$$secret" --port $(WEBHOOK_DEMO_PORT) --count 1 --timeout 60 \
+		> "$$heard" 2>&1 & receiver=$$!; \
+	until grep -q Listening "$$heard" || ! kill -0 $$receiver 2>/dev/null; do sleep 0.2; done; \
+	$(DEMO_MANAGE) run_overdue_check; \
+	$(DEMO_MANAGE) send_webhooks; \
+	status=0; wait $$receiver || status=$$?; cat "$$heard"; rm -f "$$heard"; exit $$status
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

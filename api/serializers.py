@@ -85,6 +85,32 @@ class DeliveriesSerializer(serializers.Serializer):
     last_chunk_failed = serializers.BooleanField()
 
 
+WEBHOOK_HEALTH_STATES = ["ok", "degraded"]
+
+
+class DisabledEndpointSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    disabled_at = serializers.DateTimeField()
+    reason = serializers.CharField()
+
+
+class WebhooksSerializer(serializers.Serializer):
+    """Webhook deliveries by state, and the endpoints disabled after failing again and again."""
+
+    pending = serializers.IntegerField(source="counts.pending")
+    sending = serializers.IntegerField(source="counts.sending")
+    delivered = serializers.IntegerField(source="counts.delivered")
+    failed = serializers.IntegerField(source="counts.failed")
+    health = serializers.ChoiceField(
+        choices=WEBHOOK_HEALTH_STATES,
+        help_text="degraded while an endpoint is disabled (its events are not sent); it does not make the "
+        "health endpoint answer 503.",
+    )
+    oldest_waiting_since = serializers.DateTimeField(allow_null=True)
+    disabled_endpoints = DisabledEndpointSerializer(many=True)
+
+
 class SchedulerStatusSerializer(serializers.Serializer):
     scheduler_running = serializers.BooleanField(
         help_text="A cluster heartbeat is fresh and no schedule is late by more than two minutes."
@@ -100,6 +126,7 @@ class SchedulerStatusSerializer(serializers.Serializer):
     late_schedules = serializers.ListField(child=serializers.CharField())
     checked_at = serializers.DateTimeField()
     deliveries = DeliveriesSerializer(help_text="The outbox: reminders by delivery state, and its health.")
+    webhooks = WebhooksSerializer(help_text="Webhook deliveries by state, and disabled endpoints.")
 
 
 HEALTH_STATES = ["ok", "unavailable"]
@@ -126,6 +153,7 @@ class HealthDetailSerializer(HealthSerializer):
         source="last_successful_execution.started_at", allow_null=True, default=None
     )
     deliveries_health = serializers.ChoiceField(choices=HEALTH_STATES, source="deliveries.health")
+    webhooks_health = serializers.ChoiceField(choices=WEBHOOK_HEALTH_STATES, source="webhooks.health")
 
 
 class EnqueuedSerializer(serializers.Serializer):

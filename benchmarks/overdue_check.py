@@ -293,7 +293,7 @@ def reset_notifications(seed_execution: int) -> None:
     """Back to the seeded state in both tables: only the earlier run's reminders, fresh indexes and
     statistics."""
     execute(LEAN_TABLE_DDL)
-    execute(f"TRUNCATE {OWN_TABLE}, {LEAN_TABLE}")
+    execute(f"TRUNCATE {OWN_TABLE}, {LEAN_TABLE}, reminders_webhookdelivery")
     seeded = f"id, {NOTIFICATION_COLUMNS}, created_at, run_id"
     # Yesterday's reminders have been mailed by the time the nightly run starts: not in the outbox (marked
     # out of it here rather than each given a message, which the check never reads).
@@ -625,6 +625,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    final_webhooks(subscribed=args.final_webhook)
     thresholds = parse_thresholds(args.reminder_days)
     dataset = prepare_dataset(args.invoices, args.reload, thresholds)
     print(
@@ -645,6 +646,18 @@ def run_benchmark(args: argparse.Namespace) -> int:
         for problem in variant.problems[:10]:
             print(f"  {problem}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def final_webhooks(*, subscribed: bool) -> None:
+    """With ``--final-webhook``, one active endpoint receives ``reminder.final``: each batch then writes
+    the events of its final reminders. Without it, no endpoint: what the check pays when nobody listens."""
+    from reminders.models import EventType, WebhookEndpoint
+
+    WebhookEndpoint.objects.all().delete()
+    if subscribed:
+        WebhookEndpoint.objects.create(
+            url="https://hooks.example.com/bench", event_types=[EventType.REMINDER_FINAL]
+        )
 
 
 def run_round(args: argparse.Namespace, dataset: Dataset, variants: list[Variant], round_number: int) -> None:
@@ -774,6 +787,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--tracemalloc", action="store_true", help="also report the Python heap peak (slows the runs)"
     )
     parser.add_argument("--quick", action="store_true", help="100,000 invoices, one round: a quick try")
+    parser.add_argument(
+        "--final-webhook",
+        action="store_true",
+        help="an endpoint receives reminder.final (its events written)",
+    )
     parser.add_argument("--worker", choices=[*FLOOR_TABLES, "service"], help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

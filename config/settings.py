@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "scheduler.models.RunStatus",
         "HealthStatusEnum": "api.serializers.HEALTH_STATES",
+        "WebhookHealthEnum": "api.serializers.WEBHOOK_HEALTH_STATES",
         "InvoiceStatusEnum": "invoicing.models.InvoiceStatus",
         "WriteResultEnum": "api.book_serializers.RESULTS",
         "PaymentResultEnum": "api.book_serializers.PAYMENT_RESULTS",
@@ -314,6 +315,15 @@ if _window_problems := window_problems(REMINDER_SEND_WINDOW, REMINDER_HOLIDAYS):
 # is anymail's setting <NAME> (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET, …). No defaults:
 # they are secrets.
 ANYMAIL = env.anymail()
+
+# Webhooks (docs/webhooks.md): events signed per Standard Webhooks, sent to the endpoints in the admin.
+WEBHOOK_ALLOW_PRIVATE = env.boolean("WEBHOOK_ALLOW_PRIVATE", default=False)
+WEBHOOK_MAX_ATTEMPTS = env.integer("WEBHOOK_MAX_ATTEMPTS", default=8, minimum=1, maximum=50)
+WEBHOOK_RETRY_BASE_SECONDS = env.integer("WEBHOOK_RETRY_BASE_SECONDS", default=60, minimum=0)
+WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", default=10, minimum=1, maximum=60)
+WEBHOOK_DISABLE_AFTER = env.integer("WEBHOOK_DISABLE_AFTER", default=20, minimum=1, maximum=10000)
+WEBHOOK_LEASE_SECONDS = env.integer("WEBHOOK_LEASE_SECONDS", default=300, minimum=1)
+WEBHOOK_SEND_SCHEDULE_MINUTES = env.integer("WEBHOOK_SEND_SCHEDULE_MINUTES", default=1, minimum=1)
 
 # Every invalid variable above, each naming the variable, its value and what is allowed.
 CONFIGURATION_PROBLEMS = env.problems

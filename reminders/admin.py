@@ -23,6 +23,7 @@ from common.admin import ReadOnlyModelAdmin
 from common.display import days_overdue_text, moment, threshold_phrase
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice, language_choices
+from reminders import webhook_admin  # noqa: F401  (registers the webhook admins)
 from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
 from reminders.models import Message, MessageState, Notification, OutboxSwitch, ReminderTemplate
 from reminders.monitoring import unsent_reminders

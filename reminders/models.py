@@ -8,7 +8,11 @@ check's set-based insert writes only reminders.
 
 from __future__ import annotations
 
+import base64
+import secrets
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -231,3 +235,127 @@ class OutboxSwitch(models.Model):
 
     def __str__(self) -> str:
         return "Sending paused" if self.paused else "Sending on"
+
+
+class EventType(models.TextChoices):
+    """What webhooks tell (SPEC §14; payloads in docs/webhooks.md)."""
+
+    RUN_FINISHED = "run.finished", "run.finished: a run of the overdue check ended"
+    RUN_FAILED = "run.failed", "run.failed: a run of the overdue check failed"
+    MESSAGE_FAILED = "message.failed", "message.failed: a message could not be delivered, for good"
+    MESSAGE_BOUNCED = "message.bounced", "message.bounced: the provider reported a bounce"
+    REMINDER_FINAL = "reminder.final", "reminder.final: an invoice reached its last threshold"
+
+
+def new_webhook_secret() -> str:
+    """A signing secret in the Standard Webhooks form: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class WebhookEndpoint(models.Model):
+    """A URL that receives the events it subscribes to, signed with its own secret (SPEC §14)."""
+
+    url = models.URLField(
+        max_length=2000, help_text="http:// or https://; private and loopback addresses are refused."
+    )
+    description = models.CharField(max_length=200, blank=True, help_text="Whose receiver it is, for staff.")
+    secret = models.CharField(
+        max_length=100, default=new_webhook_secret, editable=False, help_text="Verifies the signatures."
+    )
+    event_types = models.JSONField(
+        default=list, blank=True, help_text="The events it receives; none chosen means all of them."
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Off: no event is queued for it and nothing queued is sent."
+    )
+    consecutive_failures = models.PositiveIntegerField(
+        db_default=0, editable=False, help_text="Failed attempts since its last delivered event."
+    )
+    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_reason = models.TextField(db_default="", blank=True, editable=False)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_active=False) | Q(disabled_at__isnull=True),
+                name="webhook_endpoint_disabled_is_inactive",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def clean(self) -> None:
+        from reminders.webhook_http import DestinationRefused, checked_addresses
+
+        unknown = [kind for kind in self.event_types or [] if kind not in EventType.values]
+        if unknown or not isinstance(self.event_types, list):
+            allowed = ", ".join(EventType.values)
+            raise ValidationError({"event_types": f"event_types {unknown!r}: allowed are {allowed}."})
+        if self.url:
+            try:
+                checked_addresses(self.url)
+            except DestinationRefused as exc:
+                raise ValidationError({"url": str(exc)}) from exc
+
+    def receives(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class WebhookState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+WEBHOOK_OUTBOX_STATES = (WebhookState.PENDING, WebhookState.SENDING)
+
+
+class WebhookDelivery(models.Model):
+    """One event on its way to one endpoint. Every delivery of an event carries the event's one
+    ``event_id`` (the ``webhook-id`` header), the same on every attempt, so a receiver can ignore repeats."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.CharField(max_length=64, help_text="The webhook-id header: one per event.")
+    event_type = models.CharField(max_length=40, choices=EventType.choices)
+    payload = models.JSONField(help_text="The body sent: type, timestamp and data.")
+    state = models.CharField(max_length=10, choices=WebhookState.choices, db_default=WebhookState.PENDING)
+    attempts = models.PositiveSmallIntegerField(db_default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as possible.")
+    leased_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, db_default="", blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The HTTP status of the last answer."
+    )
+    last_error = models.TextField(db_default="", blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_id", "endpoint"], name="webhook_delivery_once_per_endpoint"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=WebhookState.values), name="webhook_delivery_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(state="sending") | Q(leased_until__isnull=True),
+                name="webhook_delivery_lease_only_sending",
+            ),
+        ]
+        indexes = [
+            # The senders' queue: only deliveries still to make.
+            models.Index(
+                fields=["id"], condition=Q(state__in=WEBHOOK_OUTBOX_STATES), name="webhook_delivery_outbox"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} to {self.endpoint_id}"

@@ -44,7 +44,15 @@ from django.utils import timezone
 
 from invoicing.models import Customer, Invoice, address_suppressed, held_on, not_held, not_owed_reason
 from reminders.channels import Channel, Outcome, Outgoing, Result, default_channel
-from reminders.models import OUTBOX_STATES, Message, MessageState, Notification, ReminderTemplate
+from reminders.events import message_event_emit
+from reminders.models import (
+    OUTBOX_STATES,
+    EventType,
+    Message,
+    MessageState,
+    Notification,
+    ReminderTemplate,
+)
 from reminders.rendering import (
     FALLBACK_TEMPLATE,
     RenderedEmail,
@@ -644,6 +652,7 @@ class _Sender:
                 state=MessageState.FAILED, last_error=error, leased_until=None, claim_token=""
             ):
                 self.report.failure(claimed.id, error)
+                message_event_emit(event_type=EventType.MESSAGE_FAILED, message_pk=claimed.id, reason=error)
             return None
         message_id = claimed.message_id or message_id_for(claimed.id, self.config.message_id_domain)
         return _outgoing(claimed.id, kept[0]["customer_email"], rendered, message_id)
@@ -718,6 +727,7 @@ class _Sender:
                 record_bounce(
                     message_pk=claimed.id, state=MessageState.BOUNCED, description=error, at=self.clock()
                 )
+            message_event_emit(event_type=EventType.MESSAGE_FAILED, message_pk=claimed.id, reason=error)
         else:
             self.report.lost += 1
 

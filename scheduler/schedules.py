@@ -147,9 +147,9 @@ DELIVERY_SCHEDULE_NAME = "reminder-delivery"
 DELIVERY_TASK_FUNC = "scheduler.tasks.send_reminders_task"
 
 
-def delivery_schedule_fields(*, minutes: int) -> dict[str, Any]:
+def delivery_schedule_fields(*, minutes: int, func: str = DELIVERY_TASK_FUNC) -> dict[str, Any]:
     return {
-        "func": DELIVERY_TASK_FUNC,
+        "func": func,
         "args": None,
         "kwargs": None,
         "hook": None,
@@ -162,17 +162,37 @@ def delivery_schedule_fields(*, minutes: int) -> dict[str, Any]:
     }
 
 
-def delivery_schedule_sync(*, minutes: int, now: datetime | None = None) -> SyncResult:
-    """Create or update the one schedule named ``DELIVERY_SCHEDULE_NAME``: send what is due every
-    ``minutes``. Idempotent like ``schedule_sync``; ``next_run`` moves only when ``minutes`` changed."""
+def delivery_schedule_sync(
+    *,
+    minutes: int,
+    now: datetime | None = None,
+    name: str = DELIVERY_SCHEDULE_NAME,
+    func: str = DELIVERY_TASK_FUNC,
+) -> SyncResult:
+    """Create or update the one schedule named ``name`` (the reminders' by default): run ``func``, which
+    sends what is due, every ``minutes``. Idempotent like ``schedule_sync``; ``next_run`` moves only
+    when ``minutes`` changed."""
     now = now or timezone.now()
     return _sync(
-        name=DELIVERY_SCHEDULE_NAME,
-        wanted=delivery_schedule_fields(minutes=minutes),
+        name=name,
+        wanted=delivery_schedule_fields(minutes=minutes, func=func),
         keeps_next_run=lambda schedule: (
             schedule.next_run is not None
             and schedule.schedule_type == Schedule.MINUTES
             and schedule.minutes == minutes
         ),
         first_run=lambda: now + timedelta(minutes=minutes),
+    )
+
+
+# --- The short schedule of the webhook senders (SPEC §14) ----------------------------------------------
+
+WEBHOOK_SCHEDULE_NAME = "webhook-delivery"
+WEBHOOK_TASK_FUNC = "scheduler.tasks.send_webhooks_task"
+
+
+def webhook_schedule_sync(*, minutes: int, now: datetime | None = None) -> SyncResult:
+    """The one schedule named ``WEBHOOK_SCHEDULE_NAME``: deliver the due webhooks every ``minutes``."""
+    return delivery_schedule_sync(
+        minutes=minutes, now=now, name=WEBHOOK_SCHEDULE_NAME, func=WEBHOOK_TASK_FUNC
     )

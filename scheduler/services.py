@@ -12,11 +12,23 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import psycopg.errors
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
+from django.db import (
+    Error as DatabaseErrors,
+)
 from django.utils import timezone
 
 from invoicing.models import Invoice
 from reminders.rules import Escalation
+from reminders.events import emit, final_reminders_emit, subscribed_endpoints
+from reminders.models import EventType
 from reminders.selectors import Batch, ReminderPlan
 from reminders.services import reminders_insert
 from scheduler.config import OverdueConfig, as_of_problem, load_overdue_config, today
@@ -68,6 +80,8 @@ class RunPlan:
     thresholds: tuple[int, ...]
     dry_run: bool
     escalation: Escalation = Escalation.HIGHEST
+    # The endpoints that receive ``reminder.final``, read once per run: none, no event is written.
+    final_endpoints: tuple[int, ...] = ()
 
 
 @dataclass
@@ -112,6 +126,7 @@ def overdue_check_run(
         thresholds=config.reminder_days,
         dry_run=dry_run,
         escalation=config.escalation,
+        final_endpoints=() if dry_run else tuple(subscribed_endpoints(EventType.REMINDER_FINAL)),
     )
     log = _log_start(
         plan,
@@ -278,14 +293,28 @@ def _notify_and_record(
         return COUNTERS_AFTER_INSERT.format(created=created), [*values, log.pk]
 
     outcome.created = reminders_insert(plan=reminders, owed=batch.owed, run_id=log.pk, then=counters)
+    _final_events(log, plan, batch)
     return _totals(log, outcome)
 
 
 def _notify(log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, batch: Batch) -> BatchOutcome:
-    created = (
-        len(batch.owed) if plan.dry_run else reminders_insert(plan=reminders, owed=batch.owed, run_id=log.pk)
-    )
+    if plan.dry_run:
+        created = len(batch.owed)
+    else:
+        created = reminders_insert(plan=reminders, owed=batch.owed, run_id=log.pk)
+        _final_events(log, plan, batch)
     return BatchOutcome(processed=len(batch.rows), created=created, already_notified=batch.already_notified)
+
+
+def _final_events(log: JobExecutionLog, plan: RunPlan, batch: Batch) -> None:
+    """``reminder.final`` for the batch's new reminders at the highest threshold, in the batch's
+    transaction: one statement, and none when no endpoint wants them or none is final."""
+    top = plan.thresholds[-1]
+    finals = [reminder.invoice_id for reminder in batch.owed if reminder.threshold_days == top]
+    if finals and plan.final_endpoints:
+        final_reminders_emit(
+            run_id=log.pk, threshold_days=top, invoice_ids=finals, endpoints=list(plan.final_endpoints)
+        )
 
 
 def _batch_one_by_one(
@@ -374,7 +403,37 @@ def _finish(log: JobExecutionLog, status: str, tb: str = "") -> JobExecutionLog:
         log.already_notified,
         log.error_count,
     )
+    if not log.dry_run:
+        _run_event(log)
     return log
+
+
+def run_event_data(log: JobExecutionLog) -> dict[str, Any]:
+    """What ``run.finished`` and ``run.failed`` say of a run: its status and counters."""
+    run: dict[str, Any] = {
+        "id": log.pk,
+        "status": log.status,
+        "as_of": log.as_of.isoformat(),
+        "triggered_by": log.triggered_by,
+        "started_at": log.started_at.isoformat(),
+        "finished_at": log.finished_at.isoformat() if log.finished_at else None,
+        **{name: getattr(log, name) for name in COUNTERS},
+    }
+    if log.status == RunStatus.FAILED:
+        lines = log.traceback.strip().splitlines()
+        run["error"] = lines[-1] if lines else ""
+    return {"run": run}
+
+
+def _run_event(log: JobExecutionLog) -> None:
+    """Queue ``run.finished`` (or ``run.failed``); a database that fails here leaves the run's own
+    record as it is, and says so in the log."""
+    kind = EventType.RUN_FAILED if log.status == RunStatus.FAILED else EventType.RUN_FINISHED
+    try:
+        with transaction.atomic():
+            emit(kind, run_event_data(log), at=log.finished_at)
+    except DatabaseErrors:
+        logger.exception("Run #%s: its %s event could not be queued.", log.pk, kind)
 
 
 def _finish_failed(log: JobExecutionLog, tb: str) -> None:

@@ -24,6 +24,7 @@ from django_q.status import Stat
 from django_q.utils import localtime
 
 from reminders.monitoring import DeliveryStatus, delivery_status
+from reminders.webhooks import WebhookStatus, webhook_status
 from scheduler.models import JobExecutionLog, RunStatus
 from scheduler.schedules import SCHEDULE_NAME
 
@@ -47,6 +48,8 @@ class SchedulerStatus:
     last_dry_run: JobExecutionLog | None
     success_due_since: datetime | None
     deliveries: DeliveryStatus
+    # Not part of ``healthy``: a partner's receiver that is down says nothing of the reminders.
+    webhooks: WebhookStatus
 
     @property
     def schedule_late(self) -> bool:
@@ -90,6 +93,7 @@ def scheduler_status(*, now: datetime | None = None) -> SchedulerStatus:
         last_dry_run=last_dry_run(),
         success_due_since=success_due_since(schedule, now=now) if schedule else None,
         deliveries=delivery_status(now=now),
+        webhooks=webhook_status(),
     )
 
 

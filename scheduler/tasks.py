@@ -14,8 +14,9 @@ from common.configuration import invalid_value
 from reminders.checks import sending_problems
 from reminders.outbox import reminders_send
 from reminders.window import send_window
+from reminders.webhooks import webhooks_send, webhooks_waiting
 from scheduler.models import RunStatus
-from scheduler.schedules import DELIVERY_TASK_FUNC
+from scheduler.schedules import DELIVERY_TASK_FUNC, WEBHOOK_TASK_FUNC
 from scheduler.services import SlotAlreadyRun, overdue_check_run
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ def overdue_check_task(
         return None
     if not log.dry_run:
         enqueue_sending(reason=f"after run #{log.pk}")
+        if webhooks_waiting():
+            enqueue_webhooks(reason=f"after run #{log.pk}")
     if log.status == RunStatus.FAILED:
         raise RunFailed(f"Run #{log.pk} failed; its traceback is in the run's log.")
     return log.pk
@@ -86,14 +89,35 @@ def send_reminders_task(*, limit: int | None = None) -> dict[str, int]:
     }
 
 
+def send_webhooks_task(*, limit: int | None = None) -> dict[str, int]:
+    """Deliver the due webhooks (``webhooks_send``); return the counts of the outcomes."""
+    report = webhooks_send(limit=limit)
+    logger.info("Webhook delivery: %s.", report.summary())
+    return {
+        "delivered": report.delivered,
+        "retried": report.retried,
+        "failed": report.failed,
+        "released": report.released,
+    }
+
+
 def enqueue_sending(*, reason: str) -> None:
     """Queue a sending task for a worker of the cluster. Never sends here: a slow or failing mail server
     must not hold up the overdue check, and a broker that refuses the task loses nothing (the short
     schedule sends the same entries a few minutes later)."""
+    _enqueue(DELIVERY_TASK_FUNC, what="reminder delivery", name=f"send reminders {reason}", reason=reason)
+
+
+def enqueue_webhooks(*, reason: str) -> None:
+    """Queue a webhook delivery task, as ``enqueue_sending`` does for reminders (the events of a run
+    reach their endpoints right after it, not only at the next slot of the webhook schedule)."""
+    _enqueue(WEBHOOK_TASK_FUNC, what="webhook delivery", name=f"send webhooks {reason}", reason=reason)
+
+
+def _enqueue(func: str, *, what: str, name: str, reason: str) -> None:
+    group = what.replace(" ", "-")
     try:
         with transaction.atomic():  # a savepoint: a broker on this database that fails rolls back alone
-            async_task(DELIVERY_TASK_FUNC, task_name=f"send reminders {reason}", group="reminder-delivery")
+            async_task(func, task_name=name, group=group)
     except Exception:
-        logger.exception(
-            "Queueing the reminder delivery %s failed; the delivery schedule will send them.", reason
-        )
+        logger.exception("Queueing the %s %s failed; its schedule will send them.", what, reason)

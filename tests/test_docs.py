@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from reminders.mail import EmlFolderBackend
+from reminders.models import WebhookEndpoint
 from scheduler.models import JobExecutionLog, RunStatus
 from tests.api.conftest import BOOKS_PERMISSIONS, headers_with_permissions
 from tests.invoicing.factories import InvoiceFactory
@@ -34,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "SPEC.md")]
 TAG = re.compile(r"Response to `(?P<method>GET|POST|PUT) (?P<path>/api/\S+)`[^()`]*\((?P<status>\d{3})\):")
 REQUEST_TAG = re.compile(r"Request to `(?P<method>POST|PUT) (?P<path>/api/\S+)`:")
+# A webhook's body (docs/webhooks.md) is no API response: compared with a real event's body instead.
+EVENT_TAG = re.compile(r"Body of an? `(?P<event>[a-z]+\.[a-z]+)` event:")
 ENDPOINTS = {
     "/api/v1/scheduler/status",
     "/api/v1/scheduler/executions",
@@ -73,6 +76,8 @@ def documented_examples() -> list[Example]:
             text = "\n".join(lines[number + 1 : end])
             if REQUEST_TAG.fullmatch(before):
                 body = text
+                continue
+            if EVENT_TAG.fullmatch(before):
                 continue
             tag = TAG.fullmatch(before)
             where = f"{document.relative_to(ROOT)}:{number + 1}"
@@ -125,6 +130,12 @@ def api(client):
         triggered_by=JobExecutionLog.Trigger.SCHEDULE,
         started_at=datetime(2026, 2, 3, 0, 0, 2, tzinfo=UTC),
         traceback="Traceback (most recent call last): …",
+    )
+    WebhookEndpoint.objects.create(
+        url="https://hooks.example.com/overdue",
+        is_active=False,
+        disabled_at=datetime(2026, 2, 2, 3, 14, 8, tzinfo=UTC),
+        disabled_reason="20 failed attempts in a row (WEBHOOK_DISABLE_AFTER); the last: HTTP 503",
     )
     save_heartbeat()
     create_check_schedule(next_run=timezone.now() + timedelta(hours=1))
@@ -181,6 +192,58 @@ def test_a_missing_or_an_extra_key_in_a_nested_object_is_a_difference():
     assert key_differences({"a": {"z": 0}, "b": {"c": 0, "d": []}}, real) == [
         ".a: the doc shows an object, the response has 1"
     ]
+
+
+# --- the bodies of webhook events ------------------------------------------------------------------------
+
+
+def documented_events() -> list[tuple[str, str, str]]:
+    """(where, event type, JSON) of each documented event body."""
+    found = []
+    for document in DOCUMENTS:
+        lines = document.read_text().splitlines()
+        for number, line in enumerate(lines):
+            before = next((text for text in reversed(lines[:number]) if text.strip()), "").strip()
+            if line.strip() == "```json" and (tag := EVENT_TAG.fullmatch(before)):
+                end = lines.index("```", number + 1)
+                where = f"{document.relative_to(ROOT)}:{number + 1}"
+                found.append((where, tag["event"], "\n".join(lines[number + 1 : end])))
+    return found
+
+
+@pytest.fixture
+def real_events(monkeypatch) -> dict[str, Any]:
+    """One real body of each event type, as queued for an endpoint that receives every event."""
+    from reminders.events import message_event_emit
+    from reminders.models import EventType, Message, MessageState, Notification, WebhookDelivery
+    from scheduler.services import overdue_check_run
+
+    WebhookEndpoint.objects.create(url="https://hooks.example.com/all")
+    invoice = InvoiceFactory(due_date=timezone.localdate() - timedelta(days=40), customer__reference="C-1")
+    overdue_check_run(triggered_by="command")
+    message = Message.objects.create(customer=invoice.customer, state=MessageState.FAILED)
+    Notification.objects.filter(invoice=invoice).update(delivery=message)
+    for kind in (EventType.MESSAGE_FAILED, EventType.MESSAGE_BOUNCED):
+        message_event_emit(event_type=kind, message_pk=message.pk, reason="550 no such user")
+    monkeypatch.setattr("scheduler.services._walk", lambda *args: 1 / 0)
+    overdue_check_run(triggered_by="command")
+    return {delivery.event_type: delivery.payload for delivery in WebhookDelivery.objects.all()}
+
+
+@pytest.mark.parametrize(
+    ("where", "event", "text"),
+    [pytest.param(*found, id=f"{found[0]}-{found[1]}") for found in documented_events()],
+)
+@pytest.mark.django_db
+def test_a_documented_event_body_has_the_keys_of_a_real_one(real_events, where, event, text):
+    assert event in real_events, f"{where}: no such event {event!r}"
+    assert key_differences(json.loads(text), real_events[event]) == [], where
+
+
+def test_every_event_type_has_a_documented_body():
+    from reminders.models import EventType
+
+    assert {event for _, event, _ in documented_events()} == set(EventType.values)
 
 
 # --- the README's demo output --------------------------------------------------------------------------

@@ -115,3 +115,24 @@ def test_sending_task_sends_what_is_due_and_returns_the_counts(settings):
     counts = send_reminders_task()
     assert counts == {"sent": 3, "retried": 0, "failed": 0, "cancelled": 0, "deferred": 0, "released": 0}
     assert len(mail.outbox) == 3
+
+
+def test_a_run_with_an_endpoint_waiting_for_its_event_queues_the_webhook_delivery_too(settings):
+    from reminders.models import WebhookEndpoint
+    from scheduler.schedules import WEBHOOK_TASK_FUNC
+
+    WebhookEndpoint.objects.create(url="http://127.0.0.1:9/hooks")
+    InvoiceFactory.create_batch(1)
+    overdue_check_task(scheduled_for="2026-03-11T00:00:00+00:00")
+    assert queued_funcs() == [DELIVERY_TASK_FUNC, WEBHOOK_TASK_FUNC]
+
+
+def test_the_webhook_schedule_runs_the_webhook_task_every_n_minutes():
+    from scheduler.schedules import WEBHOOK_SCHEDULE_NAME, webhook_schedule_sync
+    from scheduler.tasks import send_webhooks_task
+
+    webhook_schedule_sync(minutes=1, now=NOW)
+    schedule = Schedule.objects.get(name=WEBHOOK_SCHEDULE_NAME)
+    assert (schedule.schedule_type, schedule.minutes) == ("I", 1)
+    assert pydoc.locate(schedule.func) is send_webhooks_task
+    assert schedule.next_run == NOW + timedelta(minutes=1)

@@ -221,8 +221,14 @@ def test_sync_schedules_command_says_what_it_did() -> None:
     Schedule.objects.create(name=SCHEDULE_NAME, func="scheduler.tasks.overdue_check_task")
     call_command("sync_schedules", stdout=out)
     lines = out.getvalue().splitlines()
-    first, second, third, removed = [line for line in lines if "'reminder-delivery'" not in line]
-    assert len(lines) == 7  # and one line for the delivery schedule per sync
+    senders = ("'reminder-delivery'", "'webhook-delivery'")
+    first, second, third, removed = [line for line in lines if not any(name in line for name in senders)]
+    assert len(lines) == 10  # and one line for each sender's schedule per sync
+    webhook_lines = [line for line in lines if "'webhook-delivery'" in line]
+    assert webhook_lines[0].startswith(
+        "Schedule 'webhook-delivery' created: delivers due webhooks every 1 min"
+    )
+    assert all(" unchanged: " in line for line in webhook_lines[1:])
     assert first.startswith("Schedule 'overdue-invoice-check' created: cron '0 6 * * 1-5' in Europe/Paris")
     assert second.startswith("Schedule 'overdue-invoice-check' unchanged:")
     assert third.startswith("Schedule 'overdue-invoice-check' unchanged:")
