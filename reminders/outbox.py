@@ -62,8 +62,8 @@ from reminders.rendering import (
     statement_context,
 )
 from reminders.selectors import sending_paused
-from reminders.window import send_window
 from reminders.tracking import SUPPRESSED_REASON, record_bounce
+from reminders.window import send_window
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from invoicing.models import Customer
-from reminders.models import Message, MessageState
+from reminders.events import message_event_emit
+from reminders.models import EventType, Message, MessageState
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +79,17 @@ def record_bounce(
         message = (
             Message.objects.select_for_update()
             .filter(pk=message_pk, state__in=REPORTABLE_STATES)
-            .values("customer_id", "recipient")
+            .values("customer_id", "recipient", "state")
             .first()
         )
         if message is None:
             return False
         Message.objects.filter(pk=message_pk).update(state=state, bounced_at=at, bounce_reason=description)
+        if message["state"] != state:
+            # Told once per message and state, however often the provider posts the same report.
+            message_event_emit(
+                event_type=EventType.MESSAGE_BOUNCED, message_pk=message_pk, reason=description
+            )
         if suppress:
             suppress_address(
                 customer_pk=message["customer_id"], address=message["recipient"], reason=description, at=at

@@ -26,9 +26,9 @@ from django.db import (
 from django.utils import timezone
 
 from invoicing.models import Invoice
-from reminders.rules import Escalation
 from reminders.events import emit, final_reminders_emit, subscribed_endpoints
 from reminders.models import EventType
+from reminders.rules import Escalation
 from reminders.selectors import Batch, ReminderPlan
 from reminders.services import reminders_insert
 from scheduler.config import OverdueConfig, as_of_problem, load_overdue_config, today

@@ -13,8 +13,8 @@ from django_q.tasks import async_task
 from common.configuration import invalid_value
 from reminders.checks import sending_problems
 from reminders.outbox import reminders_send
-from reminders.window import send_window
 from reminders.webhooks import webhooks_send, webhooks_waiting
+from reminders.window import send_window
 from scheduler.models import RunStatus
 from scheduler.schedules import DELIVERY_TASK_FUNC, WEBHOOK_TASK_FUNC
 from scheduler.services import SlotAlreadyRun, overdue_check_run

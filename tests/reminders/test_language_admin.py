@@ -103,7 +103,7 @@ def test_a_german_template_previews_in_german_for_the_chosen_customer(staff_clie
 def test_the_upgrade_ships_german_and_pay_links_and_leaves_an_edited_template_alone():
     statements = importlib.import_module("reminders.migrations.0009_statement_templates")
     executor = MigrationExecutor(connection)
-    executor.migrate([("reminders", "0010_reminder_template_language")])
+    executor.migrate([("reminders", "0011_reminder_template_language")])
     ReminderTemplate.objects.filter(language="en", level=2).update(
         text_body="Our words, {{ customer.name }}."
     )

@@ -15,7 +15,7 @@ import pytest
 from django.urls import reverse
 
 from invoicing.models import Customer
-from reminders.models import Message, MessageState
+from reminders.models import EventType, Message, MessageState, WebhookDelivery, WebhookEndpoint
 from reminders.tracking import record_tracking_event
 from tests.invoicing.factories import CustomerFactory
 from tests.reminders.factories import MessageFactory
@@ -186,6 +186,21 @@ def test_a_bounce_posted_twice_is_recorded_once(client):
     message.refresh_from_db()
     assert message.state == MessageState.BOUNCED
     assert Customer.objects.email_suppressed().count() == 1
+
+
+def test_a_bounce_tells_the_webhook_endpoints_once_with_the_providers_text(client):
+    endpoint = WebhookEndpoint.objects.create(
+        url="https://hooks.example/in", event_types=[EventType.MESSAGE_BOUNCED]
+    )
+    message = sent_message()
+    for _ in range(2):
+        assert post_postmark(client, postmark_bounce(message), **basic_auth()).status_code == 200
+    (delivery,) = WebhookDelivery.objects.filter(endpoint=endpoint)
+    assert delivery.event_type == EventType.MESSAGE_BOUNCED
+    data = delivery.payload["data"]
+    assert data["message"]["id"] == message.pk
+    assert data["message"]["state"] == MessageState.BOUNCED
+    assert "mailbox not found" in data["message"]["reason"]
 
 
 def test_a_bounce_of_an_address_the_customer_has_changed_since_suppresses_nothing(client):

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reminders', '0009_statement_templates'),
+        ('reminders', '0013_message_provider_tracking'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reminders', '0009_statement_templates'),
+        ('reminders', '0010_notification_before_due_date'),
     ]
 
     operations = [

@@ -230,6 +230,6 @@ def unship(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reminders", "0010_reminder_template_language")]
+    dependencies = [("reminders", "0011_reminder_template_language")]
 
     operations = [migrations.RunPython(ship, unship)]

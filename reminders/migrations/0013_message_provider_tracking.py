@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reminders', '0009_statement_templates'),
+        ('reminders', '0012_shipped_templates_german_and_pay_links'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0005_customer_language'),
+        ('invoicing', '0006_customer_language'),
     ]
 
     operations = [

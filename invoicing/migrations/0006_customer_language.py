@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0004_invoice_due_date_idx'),
+        ('invoicing', '0005_invoice_holds'),
     ]
 
     operations = [
