@@ -63,9 +63,11 @@ def _insert_with_orm(plan: ReminderPlan, owed: list[OwedReminder], run_id: int) 
 
 
 def reminders_delete_all(*, using: str = "default") -> int:
-    """Delete every reminder (demo data reset); returns how many were deleted."""
+    """Delete every reminder and the messages that carried them (demo data reset: a message keeps its
+    customer from being deleted); returns how many reminders were deleted."""
     with transaction.atomic(using=using):
         deleted, _ = Notification.objects.using(using).all().delete()
+        Message.objects.using(using).all().delete()
     return deleted
 
 

@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from invoicing.models import Customer, Invoice, InvoiceStatus
-from reminders.models import Notification
+from reminders.models import Message, MessageState, Notification
 from scheduler.config import today
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.processes import needs_postgresql, run_manage
@@ -47,6 +47,15 @@ def test_reset_replaces_the_demo_data():
     seed("--customers", "5", "--invoices", "20")
     seed("--customers", "3", "--invoices", "30", "--reset")
     assert (Customer.objects.count(), Invoice.objects.count()) == (3, 30)
+
+
+def test_reset_after_reminders_were_sent_replaces_them_and_their_messages():
+    seed("--customers", "5", "--invoices", "40", "--seed", "3")
+    call_command("run_overdue_check", stdout=StringIO())
+    call_command("send_reminders", stdout=StringIO())
+    assert Message.objects.filter(state=MessageState.SENT).exists()
+    seed("--customers", "3", "--invoices", "30", "--reset")
+    assert (Customer.objects.count(), Notification.objects.count(), Message.objects.count()) == (3, 0, 0)
 
 
 def test_the_same_seed_gives_the_same_invoices():
