@@ -1,7 +1,9 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import smart_split, unescape_string_literal
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -15,3 +17,30 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def search_words(term: str) -> list[str]:
+    """The words of a search as Django's admin splits them: on spaces, a quoted phrase one word."""
+    words = []
+    for word in smart_split(term):
+        if word.startswith(('"', "'")) and word[0] == word[-1]:
+            word = unescape_string_literal(word)
+        words.append(word)
+    return words
+
+
+class IndexedSearchAdmin(admin.ModelAdmin):
+    """A search whose every word is matched by ``matching(word)`` (a query of the ids it finds, built so
+    that each part reads an index) instead of one ``OR`` of ``icontains`` across joined tables, which reads
+    every row. A row is listed when each word matches it, as in Django's admin. ``search_fields`` only
+    shows the search box: keep it naming what ``matching`` searches."""
+
+    def matching(self, word: str) -> QuerySet[Any, Any]:
+        raise NotImplementedError(f"{type(self).__name__} names search_fields but not matching(word)")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        for word in search_words(search_term):
+            queryset = queryset.filter(pk__in=self.matching(word))
+        return queryset, False

@@ -15,10 +15,17 @@ from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
+from common.admin import IndexedSearchAdmin
 from invoicing.currency import amount_text, in_minor_units
 from invoicing.models import Customer, Invoice, InvoiceQuerySet, days_overdue, not_owed_reason
 from invoicing.resources import InvoiceImportExportMixin
-from invoicing.selectors import BUCKET_KEYS, CurrencyOverdue, overdue_totals, receivables_aging
+from invoicing.selectors import (
+    BUCKET_KEYS,
+    CurrencyOverdue,
+    invoices_matching,
+    overdue_totals,
+    receivables_aging,
+)
 
 # The first of a customer's open invoices listed on its page (oldest due first); the rest are a link away.
 CUSTOMER_PAGE_INVOICES = 20
@@ -252,7 +259,7 @@ def overdue_csv_rows(*, as_of: date) -> Iterator[list[Any]]:
 
 @admin.register(Invoice)
 # django-import-export's stubs type the mixin's model and change_list_template apart from ModelAdmin's.
-class InvoiceAdmin(InvoiceImportExportMixin, SummaryAdmin):  # type: ignore[misc]
+class InvoiceAdmin(InvoiceImportExportMixin, IndexedSearchAdmin, SummaryAdmin):  # type: ignore[misc]
     form = InvoiceAdminForm
     list_display = [
         "number",
@@ -272,6 +279,9 @@ class InvoiceAdmin(InvoiceImportExportMixin, SummaryAdmin):  # type: ignore[misc
     # No date hierarchy: it reads every invoice of the list twice on each page view (the first and last
     # due dates, the distinct months); the due date filter offers its ranges without a query.
     show_full_result_count = False
+
+    def matching(self, word: str) -> QuerySet[Invoice, Any]:
+        return invoices_matching(word)
 
     @admin.display(description="customer", ordering="customer__name")
     def customer_name(self, invoice: Invoice) -> str:

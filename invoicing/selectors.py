@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 
 from invoicing.currency import in_minor_units
-from invoicing.models import Invoice, due_before
+from invoicing.models import Customer, Invoice, due_before
 
 
 @dataclass(frozen=True)
@@ -160,3 +160,22 @@ def overdue_totals(*, as_of: date) -> list[CurrencyOverdue]:
         .order_by("currency")
     )
     return [_currency_overdue(row) for row in rows]
+
+
+def customers_matching(word: str) -> QuerySet[Customer]:
+    """Customers whose name or email contains ``word``, in any case (the desk's search; each column has a
+    trigram index on PostgreSQL)."""
+    return Customer.objects.filter(Q(name__icontains=word) | Q(email__icontains=word))
+
+
+def invoices_by_number(word: str) -> QuerySet[Invoice, Any]:
+    """The ids of the invoices whose number contains ``word``, in any case."""
+    return Invoice.objects.filter(number__icontains=word).order_by().values("id")
+
+
+def invoices_matching(word: str) -> QuerySet[Invoice, Any]:
+    """The ids of the invoices whose number, or whose customer's name or email, contains ``word``: a union,
+    so that each part reads its own index (one ``OR`` across the join reads every invoice)."""
+    customers = customers_matching(word).order_by().values("id")
+    by_customer = Invoice.objects.filter(customer__in=customers).order_by().values("id")
+    return invoices_by_number(word).union(by_customer)

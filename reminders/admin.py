@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from common.admin import ReadOnlyModelAdmin
+from common.admin import IndexedSearchAdmin, ReadOnlyModelAdmin
 from common.display import count_of, moment
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice
@@ -26,7 +26,7 @@ from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
 from reminders.models import Message, MessageState, Notification, OutboxSwitch, ReminderTemplate
 from reminders.monitoring import unsent_reminders
 from reminders.rendering import SAMPLE_ROW, TemplateSource, render_unsaved
-from reminders.selectors import preview_rows, sending_paused
+from reminders.selectors import messages_matching, preview_rows, reminders_matching, sending_paused
 from reminders.services import messages_cancel, messages_resend
 from reminders.switch import sending_pause, sending_resume
 
@@ -60,7 +60,7 @@ class ThresholdFilter(admin.SimpleListFilter):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyModelAdmin):
+class NotificationAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
     list_display = [
         "created",
         "invoice",
@@ -104,6 +104,9 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         ("Delivery", {"fields": ["state", "cancel_reason", "message_link"]}),
     ]
 
+    def matching(self, word: str) -> QuerySet[Notification, Any]:
+        return reminders_matching(word)
+
     def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
         # The customer page links to "this customer's reminders".
         return lookup == "invoice__customer__id__exact" or super().lookup_allowed(lookup, value, request)
@@ -143,18 +146,12 @@ class NotificationAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyModelAdmin):
+class MessageAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
     """The outbox as staff see it (SPEC §10): each message, its reminders and what was sent."""
 
     list_display = ["id", "created", "customer", "recipient", "state", "attempts", "sent", "message_id"]
     list_filter = ["state", ("created_at", admin.DateFieldListFilter)]
-    search_fields = [
-        "customer__name",
-        "customer__email",
-        "recipient",
-        "message_id",
-        "reminders__invoice__number",
-    ]
+    search_fields = ["customer__name", "customer__email", "=message_id", "reminders__invoice__number"]
     search_help_text = "A customer's name or email, an invoice number, or a Message-ID."
     list_select_related = ["customer"]
     show_full_result_count = False
@@ -178,6 +175,9 @@ class MessageAdmin(ReadOnlyModelAdmin):
         ),
         ("What was sent", {"fields": ["subject", "text_body", "html_body"]}),
     ]
+
+    def matching(self, word: str) -> QuerySet[Message, Any]:
+        return messages_matching(word)
 
     def has_deliver_permission(self, request: HttpRequest) -> bool:
         """Resending and cancelling change a message's delivery, never the reminders themselves."""

@@ -17,8 +17,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from invoicing.models import Invoice
+from invoicing.selectors import customers_matching, invoices_by_number, invoices_matching
 from reminders.fastpath import PreparedStatements
-from reminders.models import Notification, OutboxSwitch
+from reminders.models import Message, Notification, OutboxSwitch
 from reminders.rules import days_overdue, is_owed, reached_threshold, reminder_message
 
 
@@ -225,3 +226,24 @@ def _preview_row(invoice: Any, *, level: int, as_of: date) -> dict[str, Any]:
 def sending_paused() -> OutboxSwitch | None:
     """The outbox switch when staff paused sending (who, when, why), None while senders may send."""
     return OutboxSwitch.objects.filter(paused=True).select_related("paused_by").first()
+
+
+def reminders_matching(word: str) -> QuerySet[Notification, Any]:
+    """The ids of the reminders whose invoice matches ``word`` (``invoices_matching``: number, customer's
+    name or email) or whose recipient contains it, in any case; a union, each part by its own index."""
+    by_invoice = Notification.objects.filter(invoice__in=invoices_matching(word)).order_by().values("id")
+    by_recipient = Notification.objects.filter(recipient__icontains=word).order_by().values("id")
+    return by_invoice.union(by_recipient)
+
+
+def messages_matching(word: str) -> QuerySet[Message, Any]:
+    """The ids of the messages whose Message-ID is ``word`` (with or without its angle brackets), whose
+    customer's name or email contains it, or that carry a reminder of an invoice whose number contains it;
+    a union, each part by its own index."""
+    bare = word.strip("<>")
+    by_message_id = Message.objects.filter(message_id__in=[word, f"<{bare}>"]).order_by().values("id")
+    customers = customers_matching(word).order_by().values("id")
+    by_customer = Message.objects.filter(customer__in=customers).order_by().values("id")
+    carriers = Notification.objects.filter(invoice__in=invoices_by_number(word), delivery__isnull=False)
+    by_invoice = Message.objects.filter(id__in=carriers.order_by().values("delivery_id"))
+    return by_message_id.union(by_customer, by_invoice.order_by().values("id"))
