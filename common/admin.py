@@ -30,17 +30,15 @@ def search_words(term: str) -> list[str]:
 
 
 class IndexedSearchAdmin(admin.ModelAdmin):
-    """A search whose every word is matched by ``matching(word)`` (a query of the ids it finds, built so
-    that each part reads an index) instead of one ``OR`` of ``icontains`` across joined tables, which reads
-    every row. A row is listed when each word matches it, as in Django's admin. ``search_fields`` only
-    shows the search box: keep it naming what ``matching`` searches."""
+    """A search by ``matching(words)``: a query of the ids it finds, built so that each part reads an
+    index, instead of Django's ``OR`` of ``icontains`` across joined tables, which reads every row.
+    ``search_fields`` only shows the search box: keep it naming what ``matching`` searches."""
 
-    def matching(self, word: str) -> QuerySet[Any, Any]:
-        raise NotImplementedError(f"{type(self).__name__} names search_fields but not matching(word)")
+    def matching(self, words: list[str]) -> QuerySet[Any, Any]:
+        raise NotImplementedError(f"{type(self).__name__} names search_fields but not matching(words)")
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
-        for word in search_words(search_term):
-            queryset = queryset.filter(pk__in=self.matching(word))
-        return queryset, False
+        words = search_words(search_term)
+        return (queryset.filter(pk__in=self.matching(words)) if words else queryset), False

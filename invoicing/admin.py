@@ -280,8 +280,8 @@ class InvoiceAdmin(InvoiceImportExportMixin, IndexedSearchAdmin, SummaryAdmin): 
     # due dates, the distinct months); the due date filter offers its ranges without a query.
     show_full_result_count = False
 
-    def matching(self, word: str) -> QuerySet[Invoice, Any]:
-        return invoices_matching(word)
+    def matching(self, words: list[str]) -> QuerySet[Invoice, Any]:
+        return invoices_matching(words)
 
     @admin.display(description="customer", ordering="customer__name")
     def customer_name(self, invoice: Invoice) -> str:

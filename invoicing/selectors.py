@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -162,20 +162,29 @@ def overdue_totals(*, as_of: date) -> list[CurrencyOverdue]:
     return [_currency_overdue(row) for row in rows]
 
 
-def customers_matching(word: str) -> QuerySet[Customer]:
-    """Customers whose name or email contains ``word``, in any case (the desk's search; each column has a
-    trigram index on PostgreSQL)."""
-    return Customer.objects.filter(Q(name__icontains=word) | Q(email__icontains=word))
+def _every_word(words: Sequence[str], *columns: str) -> Q:
+    """Each of ``words`` in one of ``columns`` (any case)."""
+    return Q.create(
+        [Q.create([(f"{column}__icontains", word) for column in columns], connector=Q.OR) for word in words]
+    )
 
 
-def invoices_by_number(word: str) -> QuerySet[Invoice, Any]:
-    """The ids of the invoices whose number contains ``word``, in any case."""
-    return Invoice.objects.filter(number__icontains=word).order_by().values("id")
+def customers_matching(words: Sequence[str]) -> QuerySet[Customer]:
+    """Customers with each of ``words`` in their name or email, in any case (the desk's search; each
+    column has a trigram index on PostgreSQL)."""
+    return Customer.objects.filter(_every_word(words, "name", "email"))
 
 
-def invoices_matching(word: str) -> QuerySet[Invoice, Any]:
-    """The ids of the invoices whose number, or whose customer's name or email, contains ``word``: a union,
-    so that each part reads its own index (one ``OR`` across the join reads every invoice)."""
-    customers = customers_matching(word).order_by().values("id")
+def invoices_by_number(words: Sequence[str]) -> QuerySet[Invoice, Any]:
+    """The ids of the invoices whose number holds each of ``words``, in any case."""
+    return Invoice.objects.filter(_every_word(words, "number")).order_by().values("id")
+
+
+def invoices_matching(words: Sequence[str]) -> QuerySet[Invoice, Any]:
+    """The ids of the invoices whose number, or whose customer (``customers_matching``), holds each of
+    ``words``: a union, so that each part reads its own index (one ``OR`` across the join reads every
+    invoice). The words are matched within one of the two, never some here and some there: a word as
+    common as the customers' "Ltd" would otherwise take every invoice into the union."""
+    customers = customers_matching(words).order_by().values("id")
     by_customer = Invoice.objects.filter(customer__in=customers).order_by().values("id")
-    return invoices_by_number(word).union(by_customer)
+    return invoices_by_number(words).union(by_customer)

@@ -104,8 +104,8 @@ class NotificationAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
         ("Delivery", {"fields": ["state", "cancel_reason", "message_link"]}),
     ]
 
-    def matching(self, word: str) -> QuerySet[Notification, Any]:
-        return reminders_matching(word)
+    def matching(self, words: list[str]) -> QuerySet[Notification, Any]:
+        return reminders_matching(words)
 
     def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
         # The customer page links to "this customer's reminders".
@@ -176,8 +176,8 @@ class MessageAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
         ("What was sent", {"fields": ["subject", "text_body", "html_body"]}),
     ]
 
-    def matching(self, word: str) -> QuerySet[Message, Any]:
-        return messages_matching(word)
+    def matching(self, words: list[str]) -> QuerySet[Message, Any]:
+        return messages_matching(words)
 
     def has_deliver_permission(self, request: HttpRequest) -> bool:
         """Resending and cancelling change a message's delivery, never the reminders themselves."""

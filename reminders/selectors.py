@@ -6,13 +6,14 @@ are read differs (the prepared statements of ``reminders.fastpath`` on PostgreSQ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -228,22 +229,24 @@ def sending_paused() -> OutboxSwitch | None:
     return OutboxSwitch.objects.filter(paused=True).select_related("paused_by").first()
 
 
-def reminders_matching(word: str) -> QuerySet[Notification, Any]:
-    """The ids of the reminders whose invoice matches ``word`` (``invoices_matching``: number, customer's
-    name or email) or whose recipient contains it, in any case; a union, each part by its own index."""
-    by_invoice = Notification.objects.filter(invoice__in=invoices_matching(word)).order_by().values("id")
-    by_recipient = Notification.objects.filter(recipient__icontains=word).order_by().values("id")
+def reminders_matching(words: Sequence[str]) -> QuerySet[Notification, Any]:
+    """The ids of the reminders whose invoice matches ``words`` (``invoices_matching``: its number, its
+    customer's name or email) or whose recipient holds each of them, in any case; a union, each part by
+    its own index."""
+    by_invoice = Notification.objects.filter(invoice__in=invoices_matching(words)).order_by().values("id")
+    recipient = Q.create([("recipient__icontains", word) for word in words])
+    by_recipient = Notification.objects.filter(recipient).order_by().values("id")
     return by_invoice.union(by_recipient)
 
 
-def messages_matching(word: str) -> QuerySet[Message, Any]:
-    """The ids of the messages whose Message-ID is ``word`` (with or without its angle brackets), whose
-    customer's name or email contains it, or that carry a reminder of an invoice whose number contains it;
-    a union, each part by its own index."""
-    bare = word.strip("<>")
-    by_message_id = Message.objects.filter(message_id__in=[word, f"<{bare}>"]).order_by().values("id")
-    customers = customers_matching(word).order_by().values("id")
+def messages_matching(words: Sequence[str]) -> QuerySet[Message, Any]:
+    """The ids of the messages whose Message-ID is the one word given (with or without its angle
+    brackets), whose customer holds each of ``words`` in its name or email, or that carry a reminder of
+    an invoice whose number holds them; a union, each part by its own index."""
+    bare = " ".join(words).strip("<>")
+    by_message_id = Message.objects.filter(message_id__in=[bare, f"<{bare}>"]).order_by().values("id")
+    customers = customers_matching(words).order_by().values("id")
     by_customer = Message.objects.filter(customer__in=customers).order_by().values("id")
-    carriers = Notification.objects.filter(invoice__in=invoices_by_number(word), delivery__isnull=False)
+    carriers = Notification.objects.filter(invoice__in=invoices_by_number(words), delivery__isnull=False)
     by_invoice = Message.objects.filter(id__in=carriers.order_by().values("delivery_id"))
     return by_message_id.union(by_customer, by_invoice.order_by().values("id"))
