@@ -76,6 +76,7 @@ def pages(reminders: int) -> list[tuple[str, str, dict[str, Any]]]:
         ("an invoice's page", reverse("admin:invoicing_invoice_change", args=[middle]), {}),
         ("a customer's page (100 open invoices)", reverse("admin:invoicing_customer_change", args=[250]), {}),
         ("reminders, first page", reverse("admin:reminders_notification_changelist"), {}),
+        *searches(reminders),
         ("a reminder's page", reverse("admin:reminders_notification_change", args=[middle]), {}),
         ("runs, first page", reverse("admin:scheduler_jobexecutionlog_changelist"), {}),
         (
@@ -87,6 +88,29 @@ def pages(reminders: int) -> list[tuple[str, str, dict[str, Any]]]:
             "a run whose deliveries failed",
             reverse("admin:scheduler_jobexecutionlog_change", args=[FAILED_RUN]),
             {},
+        ),
+    ]
+
+
+def searches(reminders: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """A clerk's searches (SPEC §9: each under 150 ms): one customer, one invoice, one message."""
+    from django.urls import reverse
+
+    customer = max(100, reminders // 100) * 43 // 100  # "Customer 4300" of 10,000: no other name holds it
+    number = f"INV-{reminders // 2:09d}"
+    email = f"billing{customer}@customer.example"
+    reminders_url = reverse("admin:reminders_notification_changelist")
+    invoices_url = reverse("admin:invoicing_invoice_changelist")
+    return [
+        ("search reminders: a customer's name", reminders_url, {"q": f"Customer {customer}"}),
+        ("search reminders: an invoice number", reminders_url, {"q": number}),
+        ("search reminders: an email", reminders_url, {"q": email}),
+        ("search invoices: a number", invoices_url, {"q": number}),
+        ("search invoices: a customer's name", invoices_url, {"q": f"Customer {customer}"}),
+        (
+            "search messages: a Message-ID",
+            reverse("admin:reminders_message_changelist"),
+            {"q": f"<{reminders // 2}@reminders.example>"},
         ),
     ]
 

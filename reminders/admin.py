@@ -78,10 +78,8 @@ class NotificationAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
         ThresholdFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
-    search_fields = ["invoice__number", "invoice__customer__name", "recipient", "invoice__customer__email"]
-    search_help_text = (
-        "A customer's name, an invoice number, or an email address (the recipient's or the customer's)."
-    )
+    search_fields = ["invoice__number", "invoice__customer__name", "invoice__customer__email"]
+    search_help_text = "A customer's name or email address, or an invoice number."
     list_select_related = ["invoice__customer", "delivery"]
     show_full_result_count = False
     readonly_fields = ["run"]
