@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
+from django.db.models import Case, Count, DecimalField, F, IntegerField, Q, QuerySet, Sum, Value, When
 
 from invoicing.currency import in_minor_units
 from invoicing.models import Customer, Invoice, due_before
@@ -21,6 +21,11 @@ class AgingBucket:
     key: str
     low: int | None
     high: int | None
+
+    @property
+    def overdue(self) -> bool:
+        """Its invoices are past due (``due_before``): at least a day overdue."""
+        return self.low is not None and self.low >= 1
 
     def due_dates(self, as_of: date) -> Q:
         """The due dates of an invoice this many days overdue on ``as_of``."""
@@ -87,36 +92,35 @@ class CurrencyAging:
 def receivables_aging(*, as_of: date) -> list[CurrencyAging]:
     """The open balance per currency on ``as_of`` in the buckets of ``AGING_BUCKETS``, sorted by currency
     code, in one aggregate query. Amounts are in each currency's minor units (rounded half up)."""
-    return [_currency_aging(row) for row in aging_queryset(as_of=as_of)]
+    by_currency: dict[str, list[dict[str, Any]]] = {}
+    for row in aging_queryset(as_of=as_of):
+        by_currency.setdefault(row["currency"], []).append(row)
+    return [_currency_aging(currency, rows) for currency, rows in by_currency.items()]
 
 
 def aging_queryset(*, as_of: date) -> QuerySet[Invoice, Any]:
-    """The one query of ``receivables_aging``: a row per currency, an amount and a count per bucket."""
+    """The one query of ``receivables_aging``: the amount and count of the open invoices of each currency,
+    bucket (its index in ``AGING_BUCKETS``) and paused-or-not. One sum and one count per group, each
+    invoice's bucket picked once: a tenth of the work of a filtered sum per bucket and per share."""
+    bucket = Case(
+        *(When(bucket.due_dates(as_of), then=Value(index)) for index, bucket in enumerate(AGING_BUCKETS)),
+        output_field=IntegerField(),
+    )
     return (
         Invoice.objects.open()
         .order_by()
-        .values("currency")
-        .annotate(**_aggregates(as_of))
+        .annotate(bucket=bucket, paused=F("customer__reminders_paused"))
+        .values("currency", "bucket", "paused")
+        .annotate(amount=Sum("balance_due"), count=Count("id"))
         .order_by("currency")
     )
 
 
-def _aggregates(as_of: date) -> dict[str, Any]:
-    shares = {f"b{index}": bucket.due_dates(as_of) for index, bucket in enumerate(AGING_BUCKETS)}
-    shares["paused"] = _PAUSED
-    return {**_sums(shares), **_overdue_aggregates(as_of)}
-
-
 def _overdue_aggregates(as_of: date) -> dict[str, Any]:
-    """The overdue figure's sums over open invoices: the one rule of ``overdue_totals`` and of the
-    aging's ``overdue``."""
+    """The overdue figure's sums over open invoices, with the paused customers' part."""
     late = due_before(as_of)
-    return _sums({"overdue": late, "overdue_paused": late & _PAUSED})
-
-
-def _sums(shares: dict[str, Q]) -> dict[str, Any]:
     aggregates: dict[str, Any] = {}
-    for name, condition in shares.items():
+    for name, condition in {"overdue": late, "overdue_paused": late & _PAUSED}.items():
         aggregates[f"{name}_amount"] = Sum("balance_due", filter=condition, default=_ZERO)
         aggregates[f"{name}_count"] = Count("id", filter=condition)
     return aggregates
@@ -132,14 +136,25 @@ def _share(row: Mapping[str, Any], name: str) -> Share:
     return Share(in_minor_units(row[f"{name}_amount"], row["currency"]), row[f"{name}_count"])
 
 
-def _currency_aging(row: dict[str, Any]) -> CurrencyAging:
-    buckets = {bucket.key: _share(row, f"b{index}") for index, bucket in enumerate(AGING_BUCKETS)}
-    return CurrencyAging(
-        currency=row["currency"],
-        buckets=buckets,
-        paused=_share(row, "paused"),
-        overdue=_currency_overdue(row),
+def _total(currency: str, rows: list[dict[str, Any]]) -> Share:
+    """The rows' amounts added, then rounded to the currency's minor units once."""
+    amount = sum((row["amount"] for row in rows), Decimal(0))
+    return Share(in_minor_units(amount, currency), sum(row["count"] for row in rows))
+
+
+def _currency_aging(currency: str, rows: list[dict[str, Any]]) -> CurrencyAging:
+    buckets = {
+        bucket.key: _total(currency, [row for row in rows if row["bucket"] == index])
+        for index, bucket in enumerate(AGING_BUCKETS)
+    }
+    late = [row for row in rows if AGING_BUCKETS[row["bucket"]].overdue]
+    overdue = CurrencyOverdue(
+        currency=currency,
+        overdue=_total(currency, late),
+        paused=_total(currency, [row for row in late if row["paused"]]),
     )
+    paused = _total(currency, [row for row in rows if row["paused"]])
+    return CurrencyAging(currency=currency, buckets=buckets, paused=paused, overdue=overdue)
 
 
 def _currency_overdue(row: Mapping[str, Any]) -> CurrencyOverdue:
