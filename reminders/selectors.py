@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, Max, Min, OuterRef, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -168,19 +168,31 @@ def reminders_per_day(*, first_day: date, last_day: date) -> list[DayActivity]:
     zone = timezone.get_default_timezone()
     start = timezone.make_aware(datetime.combine(first_day, time.min), zone)
     end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min), zone)
-    created = _per_day("created_at", start, end, zone)
-    delivered = _per_day("delivery__sent_at", start, end, zone)
+    created = _per_day(Notification.objects.all(), "created_at", start, end, zone)
+    delivered = _per_day(_carried_by_messages_sent(start, end), "delivery__sent_at", start, end, zone)
     days = (first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1))
     return [DayActivity(day, created.get(day, 0), delivered.get(day, 0)) for day in days]
 
 
-def _per_day(column: str, start: datetime, end: datetime, zone: tzinfo) -> dict[date, int]:
+def _carried_by_messages_sent(start: datetime, end: datetime) -> QuerySet[Notification]:
+    """Reminders that may be carried by a message sent from ``start`` to ``end``: those of the messages
+    from the first one sent then on (by ``message_sent_at``). A message is formed just before it is first
+    sent, so this is a range of the newest rows of the delivery index rather than every reminder."""
+    first = Message.objects.filter(sent_at__gte=start, sent_at__lt=end).aggregate(first=Min("id"))["first"]
+    if first is None:
+        return Notification.objects.none()
+    return Notification.objects.filter(delivery_id__gte=first)
+
+
+def _per_day(
+    reminders: QuerySet[Notification], column: str, start: datetime, end: datetime, zone: tzinfo
+) -> dict[date, int]:
     rows = (
-        Notification.objects.filter(**{f"{column}__gte": start, f"{column}__lt": end}, cancel_reason="")
+        reminders.filter(**{f"{column}__gte": start, f"{column}__lt": end}, cancel_reason="")
         .annotate(day=TruncDate(column, tzinfo=zone))
         .order_by()
         .values("day")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))
     )
     return {row["day"]: row["count"] for row in rows}
 
@@ -237,11 +249,12 @@ def reminders_matching(words: Sequence[str]) -> QuerySet[Notification, Any]:
 
 
 def messages_matching(words: Sequence[str]) -> QuerySet[Message, Any]:
-    """The ids of the messages whose Message-ID is the one word given (with or without its angle
-    brackets), whose customer holds each of ``words`` in its name or email, or that carry a reminder of
-    an invoice whose number holds them; a union, each part by its own index."""
-    bare = " ".join(words).strip("<>")
-    by_message_id = Message.objects.filter(message_id__in=[bare, f"<{bare}>"]).order_by().values("id")
+    """The ids of the messages whose Message-ID starts with the words (with or without its opening
+    angle bracket; by ``message_message_id_idx``), whose customer holds each of ``words`` in its name or
+    email, or that carry a reminder of an invoice whose number holds them; a union, each part by its own
+    index."""
+    bare = " ".join(words).lstrip("<")
+    by_message_id = Message.objects.filter(message_id__startswith=f"<{bare}").order_by().values("id")
     customers = customers_matching(words).order_by().values("id")
     by_customer = Message.objects.filter(customer__in=customers).order_by().values("id")
     carriers = Notification.objects.filter(invoice__in=invoices_by_number(words), delivery__isnull=False)
