@@ -27,7 +27,7 @@ DEMO_MANAGE = DATABASE_URL='$(DEMO_DATABASE_URL)' EMAIL_URL='$(DEMO_EMAIL_URL)' 
 SUPERUSER_VARS := DJANGO_SUPERUSER_USERNAME DJANGO_SUPERUSER_EMAIL DJANGO_SUPERUSER_PASSWORD
 SUPERUSER_MISSING := $(strip $(foreach name,$(SUPERUSER_VARS),$(if $(value $(name)),,$(name))))
 
-.PHONY: install demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery bench-import bench-bulk-api run superuser qcluster clean
+.PHONY: install demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery bench-import bench-bulk-api bench-api-load run superuser qcluster clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench-import: install
 
 bench-bulk-api: install
 	$(BIN)/python benchmarks/bulk_api.py $(BENCH_ARGS)
+
+bench-api-load: install
+	$(BIN)/python benchmarks/api_load.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,7 +18,7 @@ from typing import Any
 
 # Run as a script, its own folder is on sys.path: the data and the measure are the reminders' benchmark's.
 from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
-from reminders_admin import RUNS, admin_client, execute, load, measure, run_sizes
+from reminders_admin import FIRST_NIGHT, RUNS, admin_client, execute, load, measure, run_sizes
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_desk"
 FAILED_RUN = RUNS - 1
@@ -28,9 +28,9 @@ RUN_LOG = """
 INSERT INTO scheduler_jobexecutionlog
     (id, status, triggered_by, dry_run, as_of, batch_size, reminder_days, started_at, finished_at,
      invoices_processed, notifications_created, already_notified, error_count, errors, traceback, host, pid)
-SELECT n, 'completed', 'schedule', false, DATE '2025-01-01' + n::int, 100, '1',
-       TIMESTAMPTZ '2025-01-01 02:00:00+00' + n * interval '1 day',
-       TIMESTAMPTZ '2025-01-01 02:00:05+00' + n * interval '1 day',
+SELECT n, 'completed', 'schedule', false, %(first_night)s::date + n::int, 100, '1',
+       %(first_night)s::timestamptz + n * interval '1 day',
+       %(first_night)s::timestamptz + interval '5 seconds' + n * interval '1 day',
        created, created, 0, 0, '[]', '', 'bench', 1
 FROM unnest(%(sizes)s::int[]) WITH ORDINALITY AS runs(created, n)
 ON CONFLICT (id) DO NOTHING
@@ -56,7 +56,7 @@ def parse_args() -> argparse.Namespace:
 
 def prepare(reminders: int) -> None:
     load(reminders)
-    execute(RUN_LOG, {"sizes": run_sizes(reminders)})
+    execute(RUN_LOG, {"sizes": run_sizes(reminders), "first_night": FIRST_NIGHT})
     execute(
         "SELECT setval('scheduler_jobexecutionlog_id_seq', (SELECT max(id) FROM scheduler_jobexecutionlog))"
     )
