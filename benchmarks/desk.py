@@ -62,6 +62,9 @@ def prepare(reminders: int) -> None:
     )
     execute(PAUSE_CUSTOMERS)
     execute(FAIL_RUN, {"run": FAILED_RUN})
+    # As autovacuum would have by then (the server here runs without it): the messages' visibility map
+    # lets the desk's counts read their indexes alone.
+    execute("VACUUM ANALYZE reminders_message")
     execute("ANALYZE")
 
 

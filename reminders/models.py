@@ -153,9 +153,12 @@ class Notification(models.Model):
                 name="notification_ungrouped",
             ),
             models.Index(fields=["run_id"], name="notification_run_idx"),
-            # The desk's reminders created per day; new rows land at its right edge.
+            # The desk's reminders created per day, once grouped into a message (the ungrouped ones are
+            # read by notification_ungrouped): the overdue check's inserts never write it.
             models.Index(
-                fields=["created_at"], condition=Q(cancel_reason=""), name="notification_created_at"
+                fields=["created_at"],
+                condition=Q(cancel_reason="", delivery__isnull=False),
+                name="notification_created_at",
             ),
         ]
 

@@ -6,6 +6,7 @@ are read differs (the prepared statements of ``reminders.fastpath`` on PostgreSQ
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -168,7 +169,11 @@ def reminders_per_day(*, first_day: date, last_day: date) -> list[DayActivity]:
     zone = timezone.get_default_timezone()
     start = timezone.make_aware(datetime.combine(first_day, time.min), zone)
     end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min), zone)
-    created = _per_day(Notification.objects.all(), "created_at", start, end, zone)
+    # Grouped and ungrouped apart: each part has its own index (notification_created_at, _ungrouped).
+    created = Counter[date]()
+    for ungrouped in (False, True):
+        reminders = Notification.objects.filter(delivery__isnull=ungrouped)
+        created.update(_per_day(reminders, "created_at", start, end, zone))
     delivered = _per_day(_carried_by_messages_sent(start, end), "delivery__sent_at", start, end, zone)
     days = (first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1))
     return [DayActivity(day, created.get(day, 0), delivered.get(day, 0)) for day in days]
@@ -178,7 +183,9 @@ def _carried_by_messages_sent(start: datetime, end: datetime) -> QuerySet[Notifi
     """Reminders that may be carried by a message sent from ``start`` to ``end``: those of the messages
     from the first one sent then on (by ``message_sent_at``). A message is formed just before it is first
     sent, so this is a range of the newest rows of the delivery index rather than every reminder."""
-    first = Message.objects.filter(sent_at__gte=start, sent_at__lt=end).aggregate(first=Min("id"))["first"]
+    # id + 0: the planner would walk the primary key from the oldest message for a plain min(id).
+    sent = Message.objects.filter(sent_at__gte=start, sent_at__lt=end)
+    first = sent.aggregate(first=Min(F("id") + 0))["first"]
     if first is None:
         return Notification.objects.none()
     return Notification.objects.filter(delivery_id__gte=first)

@@ -20,6 +20,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='notification',
-            index=models.Index(condition=models.Q(('cancel_reason', '')), fields=['created_at'], name='notification_created_at'),
+            index=models.Index(condition=models.Q(('cancel_reason', ''), ('delivery__isnull', False)), fields=['created_at'], name='notification_created_at'),
         ),
     ]
