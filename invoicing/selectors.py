@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, Count, DecimalField, F, IntegerField, Q, QuerySet, Sum, Value, When
 
 from invoicing.currency import in_minor_units
@@ -203,3 +204,24 @@ def invoices_matching(words: Sequence[str]) -> QuerySet[Invoice, Any]:
     customers = customers_matching(words).order_by().values("id")
     by_customer = Invoice.objects.filter(customer__in=customers).order_by().values("id")
     return invoices_by_number(words).union(by_customer)
+
+
+# Each step reads the next currency above the last from invoice_currency_idx: one index probe per
+# currency instead of a DISTINCT over every invoice.
+_CURRENCIES = """
+WITH RECURSIVE found (currency) AS (
+    SELECT MIN(currency) FROM {table}
+    UNION ALL
+    SELECT (SELECT MIN(currency) FROM {table} WHERE currency > found.currency)
+    FROM found WHERE found.currency IS NOT NULL
+)
+SELECT currency FROM found WHERE currency IS NOT NULL
+"""
+
+
+def invoice_currencies() -> list[str]:
+    """The currencies of all invoices, sorted by code."""
+    table = connection.ops.quote_name(Invoice._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(_CURRENCIES.format(table=table))
+        return [currency for (currency,) in cursor.fetchall()]
