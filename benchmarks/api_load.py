@@ -196,7 +196,7 @@ def main() -> None:
     monitoring.load_runs(args.runs)
     aging.load(args.invoices)
     keys = issue_tokens(args.tokens)
-    command = shlex.split(args.server) if args.server else local_command(dockerfile_command())
+    command = local_command(shlex.split(args.server) if args.server else dockerfile_command())
     print("server:", shlex.join(command))
     environment = {**os.environ, "DATABASE_URL": url, "API_THROTTLE_RATE": throttle}
     server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL)
