@@ -2,7 +2,8 @@
 
 Threaded workers: a request spends much of its time waiting on PostgreSQL, and a thread waiting lets
 another run, so two processes (one per core of a small machine) with a few threads each serve many
-clients at once; each thread keeps its database connection (``DATABASE_CONN_MAX_AGE``).
+clients at once; each thread keeps its database connection for 60 s (``DATABASE_CONN_MAX_AGE``, set
+here for the web processes only, before they load the settings; the environment's own value wins).
 ``benchmarks/api_load.py`` measures it (docs/benchmarks.md, "The API under load").
 """
 
@@ -17,6 +18,8 @@ def _count(name: str, default: int) -> int:
         raise SystemExit(f"{name}={value!r} is not allowed: expected a whole number from 1 to 64.")
     return int(value)
 
+
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
 
 worker_class = "gthread"
 workers = _count("WEB_CONCURRENCY", 2)

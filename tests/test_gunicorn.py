@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,8 @@ CMD = json.loads(re.search(r"^CMD (\[.*\])$", Path("Dockerfile").read_text(), re
 
 
 def reloaded(monkeypatch, **environment):
+    # The config sets a default in the environment: undone after the test, with the rest.
+    monkeypatch.delenv("DATABASE_CONN_MAX_AGE", raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     return importlib.reload(config.gunicorn)
@@ -29,4 +32,11 @@ def test_a_bad_worker_count_names_the_variable_and_what_is_allowed(monkeypatch, 
     with pytest.raises(SystemExit, match=rf"{name}='{value}' is not allowed: expected a whole number"):
         reloaded(monkeypatch, **{name: value})
     monkeypatch.delenv(name)
-    importlib.reload(config.gunicorn)
+    reloaded(monkeypatch)
+
+
+def test_the_web_server_keeps_its_database_connections_unless_told_otherwise(monkeypatch):
+    reloaded(monkeypatch)
+    assert os.environ["DATABASE_CONN_MAX_AGE"] == "60"
+    reloaded(monkeypatch, DATABASE_CONN_MAX_AGE="0")
+    assert os.environ["DATABASE_CONN_MAX_AGE"] == "0"
