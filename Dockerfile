@@ -21,4 +21,5 @@ USER 10001:10001
 EXPOSE 8000
 
 # The web process; the scheduler runs the same image as `python manage.py qcluster` (docker-compose.yml).
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+# Threaded workers (config/gunicorn.py): WEB_CONCURRENCY processes of WEB_THREADS threads each.
+CMD ["gunicorn", "config.wsgi:application", "--config", "python:config.gunicorn", "--bind", "0.0.0.0:8000"]

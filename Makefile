@@ -29,7 +29,7 @@ SUPERUSER_MISSING := $(strip $(foreach name,$(SUPERUSER_VARS),$(if $(value $(nam
 
 WEBHOOK_DEMO_PORT ?= 8765
 
-.PHONY: install demo webhook-demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery bench-import bench-bulk-api run superuser qcluster clean
+.PHONY: install demo webhook-demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery bench-import bench-bulk-api bench-api-load run superuser qcluster clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -86,6 +86,9 @@ bench-import: install
 
 bench-bulk-api: install
 	$(BIN)/python benchmarks/bulk_api.py $(BENCH_ARGS)
+
+bench-api-load: install
+	$(BIN)/python benchmarks/api_load.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 # Run as a script, its own folder is on sys.path: the shared database setup comes from the check's benchmark.
@@ -24,6 +26,9 @@ from overdue_check import create_database_if_missing, refuse_unless_postgres, se
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_reminders"
 RUNS = 300
+# Run N made its reminders at 02:00 UTC N nights after this one: the newest run was last night, so the
+# desk's "last 30 days" hold a month of runs. A data set of another day is loaded afresh.
+FIRST_NIGHT = datetime.combine(date.today() - timedelta(days=RUNS + 2), dt_time(2), tzinfo=UTC)
 RUN_INDEX = "notification_run_idx"
 
 LOAD_CUSTOMERS = """
@@ -44,7 +49,7 @@ RUN_INSERT = """
 INSERT INTO reminders_notification
     (invoice_id, threshold_days, level, days_overdue, recipient, message, run_id, created_at)
 SELECT i.id, 1, 1, 30, c.email, 'Dear ' || c.name || ', invoice ' || i.number || ' is 30 days overdue.',
-       %(run)s, TIMESTAMPTZ '2025-01-01 02:00:00+00' + %(run)s * interval '1 day'
+       %(run)s, %(first_night)s::timestamptz + %(run)s * interval '1 day'
 FROM invoicing_invoice AS i JOIN invoicing_customer AS c ON c.id = i.customer_id
 WHERE i.id > %(first)s AND i.id <= %(last)s
 """
@@ -94,7 +99,8 @@ def run_sizes(reminders: int) -> list[int]:
 def load(reminders: int) -> None:
     from django.db import transaction
 
-    if execute("SELECT count(*) FROM reminders_notification")[0] == reminders:
+    count, newest = execute("SELECT count(*), max(created_at) FROM reminders_notification")
+    if count == reminders and newest == FIRST_NIGHT + timedelta(days=RUNS + 1):
         print(f"Reusing {reminders:,} reminders.")
         return
     started = time.perf_counter()
@@ -108,7 +114,7 @@ def load(reminders: int) -> None:
     last = 0
     for run, size in enumerate(run_sizes(reminders), start=1):
         with transaction.atomic():
-            execute(RUN_INSERT, {"run": run, "first": last, "last": last + size})
+            execute(RUN_INSERT, {"run": run, "first": last, "last": last + size, "first_night": FIRST_NIGHT})
             if run <= RUNS:  # the newest run's reminders are still in the outbox
                 execute(RUN_SENT, {"run": run})
         last += size
@@ -139,9 +145,14 @@ def pages(reminders: int) -> list[tuple[str, dict[str, Any]]]:
         ("notifications created by the newest run", {"run_id": RUNS + 1}),
         ("delivery: in no message yet", {"delivery__state__isnull": "True"}),
         ("threshold = 1 day", {"threshold_days__exact": 1}),
-        ("created in one month (date hierarchy)", {"created_at__year": 2025, "created_at__month": 6}),
+        ("created in one month (date hierarchy)", one_month_ago()),
         ("search an invoice number", {"q": "INV-000500000"}),
     ]
+
+
+def one_month_ago() -> dict[str, int]:
+    month = FIRST_NIGHT + timedelta(days=RUNS // 2)
+    return {"created_at__year": month.year, "created_at__month": month.month}
 
 
 def measure(client: Any, url: str, params: dict[str, Any], repeat: int) -> tuple[float, int]:

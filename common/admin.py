@@ -1,7 +1,9 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import smart_split, unescape_string_literal
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -15,3 +17,38 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+SEARCH_IDS_READ_ONCE = 1000
+
+
+def search_words(term: str) -> list[str]:
+    """The words of a search as Django's admin splits them: on spaces, a quoted phrase one word."""
+    words = []
+    for word in smart_split(term):
+        if word.startswith(('"', "'")) and word[0] == word[-1]:
+            word = unescape_string_literal(word)
+        words.append(word)
+    return words
+
+
+class IndexedSearchAdmin(admin.ModelAdmin):
+    """A search by ``matching(words)``: a query of the ids it finds, built so that each part reads an
+    index, instead of Django's ``OR`` of ``icontains`` across joined tables, which reads every row.
+    ``search_fields`` only shows the search box: keep it naming what ``matching`` searches."""
+
+    def matching(self, words: list[str]) -> QuerySet[Any, Any]:
+        """The ``id`` rows of what the words find."""
+        raise NotImplementedError(f"{type(self).__name__} names search_fields but not matching(words)")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        words = search_words(search_term)
+        if not words:
+            return queryset, False
+        found = self.matching(words)
+        # A list page filters, counts and totals what it found in several queries: read the ids once
+        # when they are few, rather than search again in each.
+        few = [row["id"] for row in found[: SEARCH_IDS_READ_ONCE + 1]]
+        return queryset.filter(pk__in=few if len(few) <= SEARCH_IDS_READ_ONCE else found), False

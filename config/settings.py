@@ -109,6 +109,11 @@ TEMPLATES = [
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
 DATABASES = {"default": env.database("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Seconds a thread keeps its connection for the next request rather than opening one per request (each
+# new PostgreSQL connection starts a server process); checked before reuse. The web server of the image
+# sets 60 (config/gunicorn.py); commands and the cluster keep Django's 0.
+DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", default=0, maximum=3600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The overdue check prepares its read and insert on PostgreSQL (reminders.fastpath); Django's own queries
 # keep client-side binding. Turn off behind a pooler that cannot keep prepared statements.
 DATABASE_PREPARED_STATEMENTS = env.boolean("DATABASE_PREPARED_STATEMENTS", default=True)

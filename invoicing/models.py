@@ -261,6 +261,8 @@ class Invoice(models.Model):
             # The invoice lists are read in due date order (the overdue list oldest first, the others
             # newest first): a page of 100 walks this index instead of sorting every invoice.
             models.Index(fields=["due_date", "id"], name="invoice_due_date_idx"),
+            # The lists' currency filter reads the currencies in use from it (invoice_currencies).
+            models.Index(fields=["currency"], name="invoice_currency_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DecimalField,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 
 from invoicing.currency import in_minor_units
-from invoicing.models import Invoice, due_before
+from invoicing.models import Customer, Invoice, due_before
 
 
 @dataclass(frozen=True)
@@ -21,6 +34,11 @@ class AgingBucket:
     key: str
     low: int | None
     high: int | None
+
+    @property
+    def overdue(self) -> bool:
+        """Its invoices are past due (``due_before``): at least a day overdue."""
+        return self.low is not None and self.low >= 1
 
     def due_dates(self, as_of: date) -> Q:
         """The due dates of an invoice this many days overdue on ``as_of``."""
@@ -89,37 +107,37 @@ class CurrencyAging:
 def receivables_aging(*, as_of: date) -> list[CurrencyAging]:
     """The open balance per currency on ``as_of`` in the buckets of ``AGING_BUCKETS``, sorted by currency
     code, in one aggregate query. Amounts are in each currency's minor units (rounded half up)."""
-    return [_currency_aging(row) for row in aging_queryset(as_of=as_of)]
+    by_currency: dict[str, list[dict[str, Any]]] = {}
+    for row in aging_queryset(as_of=as_of):
+        by_currency.setdefault(row["currency"], []).append(row)
+    return [_currency_aging(currency, rows) for currency, rows in by_currency.items()]
 
 
 def aging_queryset(*, as_of: date) -> QuerySet[Invoice, Any]:
-    """The one query of ``receivables_aging``: a row per currency, an amount and a count per bucket."""
+    """The one query of ``receivables_aging``: the amount and count of the open invoices of each currency,
+    bucket (its index in ``AGING_BUCKETS``), paused-or-not and held-or-not on ``as_of``. One sum and one
+    count per group, each invoice's bucket picked once: a tenth of the work of a filtered sum per bucket
+    and per share."""
+    bucket = Case(
+        *(When(bucket.due_dates(as_of), then=Value(index)) for index, bucket in enumerate(AGING_BUCKETS)),
+        output_field=IntegerField(),
+    )
+    held = Case(When(reminders_held_until__gte=as_of, then=True), default=False, output_field=BooleanField())
     return (
         Invoice.objects.open()
         .order_by()
-        .values("currency")
-        .annotate(**_aggregates(as_of))
+        .annotate(bucket=bucket, paused=F("customer__reminders_paused"), held=held)
+        .values("currency", "bucket", "paused", "held")
+        .annotate(amount=Sum("balance_due"), count=Count("id"))
         .order_by("currency")
     )
 
 
-def _aggregates(as_of: date) -> dict[str, Any]:
-    shares = {f"b{index}": bucket.due_dates(as_of) for index, bucket in enumerate(AGING_BUCKETS)}
-    shares["paused"] = _PAUSED
-    shares["held"] = Q(reminders_held_until__gte=as_of)
-    return {**_sums(shares), **_overdue_aggregates(as_of)}
-
-
 def _overdue_aggregates(as_of: date) -> dict[str, Any]:
-    """The overdue figure's sums over open invoices: the one rule of ``overdue_totals`` and of the
-    aging's ``overdue``."""
+    """The overdue figure's sums over open invoices, with the paused customers' part."""
     late = due_before(as_of)
-    return _sums({"overdue": late, "overdue_paused": late & _PAUSED})
-
-
-def _sums(shares: dict[str, Q]) -> dict[str, Any]:
     aggregates: dict[str, Any] = {}
-    for name, condition in shares.items():
+    for name, condition in {"overdue": late, "overdue_paused": late & _PAUSED}.items():
         aggregates[f"{name}_amount"] = Sum("balance_due", filter=condition, default=_ZERO)
         aggregates[f"{name}_count"] = Count("id", filter=condition)
     return aggregates
@@ -135,15 +153,26 @@ def _share(row: Mapping[str, Any], name: str) -> Share:
     return Share(in_minor_units(row[f"{name}_amount"], row["currency"]), row[f"{name}_count"])
 
 
-def _currency_aging(row: dict[str, Any]) -> CurrencyAging:
-    buckets = {bucket.key: _share(row, f"b{index}") for index, bucket in enumerate(AGING_BUCKETS)}
-    return CurrencyAging(
-        currency=row["currency"],
-        buckets=buckets,
-        paused=_share(row, "paused"),
-        overdue=_currency_overdue(row),
-        held=_share(row, "held"),
+def _total(currency: str, rows: list[dict[str, Any]]) -> Share:
+    """The rows' amounts added, then rounded to the currency's minor units once."""
+    amount = sum((row["amount"] for row in rows), Decimal(0))
+    return Share(in_minor_units(amount, currency), sum(row["count"] for row in rows))
+
+
+def _currency_aging(currency: str, rows: list[dict[str, Any]]) -> CurrencyAging:
+    buckets = {
+        bucket.key: _total(currency, [row for row in rows if row["bucket"] == index])
+        for index, bucket in enumerate(AGING_BUCKETS)
+    }
+    late = [row for row in rows if AGING_BUCKETS[row["bucket"]].overdue]
+    overdue = CurrencyOverdue(
+        currency=currency,
+        overdue=_total(currency, late),
+        paused=_total(currency, [row for row in late if row["paused"]]),
     )
+    paused = _total(currency, [row for row in rows if row["paused"]])
+    held = _total(currency, [row for row in rows if row["held"]])
+    return CurrencyAging(currency=currency, buckets=buckets, paused=paused, overdue=overdue, held=held)
 
 
 def _currency_overdue(row: Mapping[str, Any]) -> CurrencyOverdue:
@@ -164,3 +193,52 @@ def overdue_totals(*, as_of: date) -> list[CurrencyOverdue]:
         .order_by("currency")
     )
     return [_currency_overdue(row) for row in rows]
+
+
+def _every_word(words: Sequence[str], *columns: str) -> Q:
+    """Each of ``words`` in one of ``columns`` (any case)."""
+    return Q.create(
+        [Q.create([(f"{column}__icontains", word) for column in columns], connector=Q.OR) for word in words]
+    )
+
+
+def customers_matching(words: Sequence[str]) -> QuerySet[Customer]:
+    """Customers with each of ``words`` in their name or email, in any case (the desk's search; each
+    column has a trigram index on PostgreSQL)."""
+    return Customer.objects.filter(_every_word(words, "name", "email"))
+
+
+def invoices_by_number(words: Sequence[str]) -> QuerySet[Invoice, Any]:
+    """The ids of the invoices whose number holds each of ``words``, in any case."""
+    return Invoice.objects.filter(_every_word(words, "number")).order_by().values("id")
+
+
+def invoices_matching(words: Sequence[str]) -> QuerySet[Invoice, Any]:
+    """The ids of the invoices whose number, or whose customer (``customers_matching``), holds each of
+    ``words``: a union, so that each part reads its own index (one ``OR`` across the join reads every
+    invoice). The words are matched within one of the two, never some here and some there: a word as
+    common as the customers' "Ltd" would otherwise take every invoice into the union."""
+    customers = customers_matching(words).order_by().values("id")
+    by_customer = Invoice.objects.filter(customer__in=customers).order_by().values("id")
+    return invoices_by_number(words).union(by_customer)
+
+
+# Each step reads the next currency above the last from invoice_currency_idx: one index probe per
+# currency instead of a DISTINCT over every invoice.
+_CURRENCIES = """
+WITH RECURSIVE found (currency) AS (
+    SELECT MIN(currency) FROM {table}
+    UNION ALL
+    SELECT (SELECT MIN(currency) FROM {table} WHERE currency > found.currency)
+    FROM found WHERE found.currency IS NOT NULL
+)
+SELECT currency FROM found WHERE currency IS NOT NULL
+"""
+
+
+def invoice_currencies() -> list[str]:
+    """The currencies of all invoices, sorted by code."""
+    table = connection.ops.quote_name(Invoice._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(_CURRENCIES.format(table=table))
+        return [currency for (currency,) in cursor.fetchall()]

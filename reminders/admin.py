@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from common.admin import ReadOnlyModelAdmin
+from common.admin import IndexedSearchAdmin, ReadOnlyModelAdmin
 from common.display import days_overdue_text, moment, threshold_phrase
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice, language_choices
@@ -28,7 +28,7 @@ from reminders.forms import ReminderTemplateForm, ReminderTemplatePreviewForm
 from reminders.models import Message, MessageState, Notification, OutboxSwitch, ReminderTemplate
 from reminders.monitoring import unsent_reminders
 from reminders.rendering import SAMPLE_ROW, TemplateSource, render_unsaved
-from reminders.selectors import preview_rows, sending_paused
+from reminders.selectors import messages_matching, preview_rows, reminders_matching, sending_paused
 from reminders.services import messages_cancel, messages_resend
 from reminders.switch import sending_pause, sending_resume
 
@@ -69,7 +69,7 @@ class ThresholdFilter(admin.SimpleListFilter):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyModelAdmin):
+class NotificationAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
     list_display = [
         "created",
         "invoice",
@@ -87,10 +87,8 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         ThresholdFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
-    search_fields = ["invoice__number", "invoice__customer__name", "recipient", "invoice__customer__email"]
-    search_help_text = (
-        "A customer's name, an invoice number, or an email address (the recipient's or the customer's)."
-    )
+    search_fields = ["invoice__number", "invoice__customer__name", "invoice__customer__email"]
+    search_help_text = "A customer's name or email address, or an invoice number."
     list_select_related = ["invoice__customer", "delivery"]
     show_full_result_count = False
     readonly_fields = ["run"]
@@ -112,6 +110,9 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         ),
         ("Delivery", {"fields": ["state", "cancel_reason", "message_link"]}),
     ]
+
+    def matching(self, words: list[str]) -> QuerySet[Notification, Any]:
+        return reminders_matching(words)
 
     def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
         # The customer page links to "this customer's reminders".
@@ -156,7 +157,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyModelAdmin):
+class MessageAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
     """The outbox as staff see it (SPEC §10): each message, its reminders and what was sent."""
 
     list_display = ["id", "created", "customer", "recipient", "state", "attempts", "sent", "message_id"]
@@ -168,9 +169,8 @@ class MessageAdmin(ReadOnlyModelAdmin):
     search_fields = [
         "customer__name",
         "customer__email",
-        "recipient",
-        "message_id",
-        "provider_message_id",
+        "=message_id",
+        "=provider_message_id",
         "reminders__invoice__number",
     ]
     search_help_text = "A customer's name or email, an invoice number, a Message-ID or the provider's id."
@@ -200,6 +200,9 @@ class MessageAdmin(ReadOnlyModelAdmin):
         ),
         ("What was sent", {"fields": ["subject", "text_body", "html_body"]}),
     ]
+
+    def matching(self, words: list[str]) -> QuerySet[Message, Any]:
+        return messages_matching(words)
 
     def has_deliver_permission(self, request: HttpRequest) -> bool:
         """Resending and cancelling change a message's delivery, never the reminders themselves."""

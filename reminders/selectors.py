@@ -6,19 +6,22 @@ are read differs (the prepared statements of ``reminders.fastpath`` on PostgreSQ
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import Count, F, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, Max, Min, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from invoicing.models import Invoice
+from invoicing.selectors import customers_matching, invoices_by_number, invoices_matching
 from reminders.fastpath import PreparedStatements
-from reminders.models import Notification, OutboxSwitch
+from reminders.models import Message, Notification, OutboxSwitch
 from reminders.rules import Escalation, days_overdue, owed_threshold, reminder_message
 
 
@@ -194,19 +197,37 @@ def reminders_per_day(*, first_day: date, last_day: date) -> list[DayActivity]:
     zone = timezone.get_default_timezone()
     start = timezone.make_aware(datetime.combine(first_day, time.min), zone)
     end = timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min), zone)
-    created = _per_day("created_at", start, end, zone)
-    delivered = _per_day("delivery__sent_at", start, end, zone)
+    # Grouped and ungrouped apart: each part has its own index (notification_created_at, _ungrouped).
+    created = Counter[date]()
+    for ungrouped in (False, True):
+        reminders = Notification.objects.filter(delivery__isnull=ungrouped)
+        created.update(_per_day(reminders, "created_at", start, end, zone))
+    delivered = _per_day(_carried_by_messages_sent(start, end), "delivery__sent_at", start, end, zone)
     days = (first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1))
     return [DayActivity(day, created.get(day, 0), delivered.get(day, 0)) for day in days]
 
 
-def _per_day(column: str, start: datetime, end: datetime, zone: tzinfo) -> dict[date, int]:
+def _carried_by_messages_sent(start: datetime, end: datetime) -> QuerySet[Notification]:
+    """Reminders that may be carried by a message sent from ``start`` to ``end``: those of the messages
+    from the first one sent then on (by ``message_sent_at``). A message is formed just before it is first
+    sent, so this is a range of the newest rows of the delivery index rather than every reminder."""
+    # id + 0: the planner would walk the primary key from the oldest message for a plain min(id).
+    sent = Message.objects.filter(sent_at__gte=start, sent_at__lt=end)
+    first = sent.aggregate(first=Min(F("id") + 0))["first"]
+    if first is None:
+        return Notification.objects.none()
+    return Notification.objects.filter(delivery_id__gte=first)
+
+
+def _per_day(
+    reminders: QuerySet[Notification], column: str, start: datetime, end: datetime, zone: tzinfo
+) -> dict[date, int]:
     rows = (
-        Notification.objects.filter(**{f"{column}__gte": start, f"{column}__lt": end}, cancel_reason="")
+        reminders.filter(**{f"{column}__gte": start, f"{column}__lt": end}, cancel_reason="")
         .annotate(day=TruncDate(column, tzinfo=zone))
         .order_by()
         .values("day")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))
     )
     return {row["day"]: row["count"] for row in rows}
 
@@ -254,3 +275,26 @@ def _preview_row(invoice: Any, *, level: int, as_of: date) -> dict[str, Any]:
 def sending_paused() -> OutboxSwitch | None:
     """The outbox switch when staff paused sending (who, when, why), None while senders may send."""
     return OutboxSwitch.objects.filter(paused=True).select_related("paused_by").first()
+
+
+def reminders_matching(words: Sequence[str]) -> QuerySet[Notification, Any]:
+    """The ids of the reminders of the invoices ``invoices_matching(words)`` finds (by number, or by the
+    customer's name or email). The recipient is left out: it is the customer's address when the reminder
+    was made, and an index on it would be one more for the overdue check to write at every insert."""
+    return Notification.objects.filter(invoice__in=invoices_matching(words)).order_by().values("id")
+
+
+def messages_matching(words: Sequence[str]) -> QuerySet[Message, Any]:
+    """The ids of the messages whose Message-ID starts with the words (with or without its opening
+    angle bracket; by ``message_message_id_idx``), whose provider's id is the words (by
+    ``message_provider_id_idx``), whose customer holds each of ``words`` in its name or
+    email, or that carry a reminder of an invoice whose number holds them; a union, each part by its own
+    index."""
+    bare = " ".join(words).lstrip("<")
+    by_message_id = Message.objects.filter(message_id__startswith=f"<{bare}").order_by().values("id")
+    by_provider_id = Message.objects.filter(provider_message_id=" ".join(words)).order_by().values("id")
+    customers = customers_matching(words).order_by().values("id")
+    by_customer = Message.objects.filter(customer__in=customers).order_by().values("id")
+    carriers = Notification.objects.filter(invoice__in=invoices_by_number(words), delivery__isnull=False)
+    by_invoice = Message.objects.filter(id__in=carriers.order_by().values("delivery_id"))
+    return by_message_id.union(by_provider_id, by_customer, by_invoice.order_by().values("id"))

@@ -39,7 +39,7 @@ def reminders():
 
 @pytest.mark.parametrize(
     "term",
-    ["Hooli Industries", "hooli industries 111", "INV-0002000", "billing+111@hooli", "ap@hooli.example"],
+    ["Hooli Industries", "hooli industries 111", "INV-0002000", "ap@hooli.example"],
 )
 def test_search_finds_a_reminder_by_customer_name_invoice_number_or_email(staff_client, reminders, term):
     assert listed(staff_client, q=term) == [reminders["hooli"].pk]
