@@ -484,6 +484,7 @@ def worker_service(args: argparse.Namespace) -> dict[str, Any]:
             "OVERDUE_INVOICE_BATCH_SIZE": "100",
             "OVERDUE_INVOICE_TIMEZONE": "UTC",
             "OVERDUE_INVOICE_REMINDER_DAYS": args.reminder_days,
+            "REMINDER_ESCALATION": "highest",
         }
     )
     connection.ensure_connection()

@@ -75,7 +75,7 @@ class NotificationAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
         "invoice",
         "customer",
         "reminder",
-        "days_overdue",
+        "due",
         "recipient",
         "state",
         "sent",
@@ -131,7 +131,7 @@ class NotificationAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
         return notification.invoice.customer.name
 
     @admin.display(description="days overdue", ordering="days_overdue")
-    def days_overdue(self, notification: Notification) -> str:
+    def due(self, notification: Notification) -> str:
         return days_overdue_text(notification.days_overdue)
 
     @admin.display(description="reminder", ordering="threshold_days")
