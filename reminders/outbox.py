@@ -582,17 +582,14 @@ class _Sender:
             groups.setdefault(key, []).append(reminder_id)
         if not groups:
             return
-        created = Message.objects.bulk_create(
-            Message(
-                customer_id=key if isinstance(key, int) else key[0],
-                state=MessageState.SENDING,
-                leased_until=lease_until,
-                claim_token=token,
-                last_attempt_at=now,
-            )
-            for key in groups
+        ids = _insert_messages(
+            [key if isinstance(key, int) else key[0] for key in groups],
+            state=MessageState.SENDING,
+            leased_until=lease_until,
+            claim_token=token,
+            last_attempt_at=now,
+            recipient="",
         )
-        ids = [message.pk for message in created]
         Message.objects.filter(id__in=ids).update(
             message_id=Concat(
                 Value("<message-"),
@@ -826,8 +823,32 @@ class _AskingFeed:
             self.desk.ask(lambda: self.chunk.defer_rest(error))
 
 
-# Reminders linked to their messages per statement (two parameters each: within SQLite's limit).
-LINK_BATCH = 500
+# Rows written per statement when messages are formed (a few parameters each: within SQLite's limit).
+LINK_BATCH = 200
+
+
+def _insert_messages(customers: list[int], **values: Any) -> list[int]:
+    """New messages, one per entry of ``customers``, each with ``values``; their ids in that order. One
+    ``INSERT … RETURNING`` per batch: the ORM's ``bulk_create`` prepared every value of every message."""
+    quote = connection.ops.quote_name
+    fields = [Message._meta.get_field(name) for name in ("customer_id", *values)]
+    shared = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields[1:], values.values(), strict=True)
+    ]
+    table, columns = quote(Message._meta.db_table), ", ".join(quote(field.column) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(customers), LINK_BATCH):
+            batch = customers[start : start + LINK_BATCH]
+            rows = ", ".join([row] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {rows} RETURNING {quote('id')}",
+                [param for customer in batch for param in (customer, *shared)],
+            )
+            ids += [returned for (returned,) in cursor.fetchall()]
+    return ids
 
 
 def _link_reminders(pairs: list[tuple[int, int]]) -> None:

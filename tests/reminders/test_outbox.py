@@ -688,3 +688,41 @@ def test_a_firm_notice_speaks_of_earlier_reminders_only_when_one_was_sent(
     sent = message_of(second)
     assert ("earlier reminder" in sent.text_body) is says_earlier
     assert ("earlier reminder" in sent.html_body) is says_earlier
+
+
+def test_a_reminder_sent_earlier_in_the_same_chunk_counts_as_an_earlier_reminder(smtp_settings):
+    """One message per reminder, two reminders of one invoice in one chunk: the second message is
+    re-checked after the first was sent, and speaks of it, although outcomes are written in batches."""
+    from tests.reminders.factories import NotificationFactory
+
+    [first] = pending_reminders(1)
+    NotificationFactory(invoice=first.invoice, threshold_days=7, level=2, days_overdue=10, run_id=0)
+    report = reminders_send(config=config(connections=1, grouping="invoice"))
+    assert report.sent == 2
+    second = Message.objects.get(reminders__level=2)
+    assert "despite our earlier reminder," in second.text_body
+    assert "earlier reminder" not in message_of(first).text_body
+
+
+@pytest.mark.parametrize("state", [SENT, FAILED])
+def test_the_compiled_re_check_reads_what_its_queryset_reads(state):
+    """On PostgreSQL the re-check runs ``recheck_rows`` compiled once: the same rows, the same values,
+    for a held claim (with an earlier reminder of the invoice in a message ``state``) and a lost one."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the compiled re-check is PostgreSQL's")
+    from reminders.outbox import recheck
+    from tests.reminders.factories import MessageFactory, NotificationFactory
+
+    customer = CustomerFactory()
+    reminders = customer_reminders(customer, 3)
+    earlier = NotificationFactory(invoice=reminders[0].invoice, threshold_days=30, level=3, run_id=0)
+    Notification.objects.filter(pk=earlier.pk).update(delivery=MessageFactory(customer=customer, state=state))
+    held = Message.objects.create(customer=customer, state=MessageState.SENDING, claim_token="held")
+    Notification.objects.filter(pk__in=[r.pk for r in reminders]).update(delivery=held)
+    Invoice.objects.filter(pk=reminders[1].invoice_id).update(status=InvoiceStatus.PAID)
+
+    rows = recheck(held.pk, "held")
+    assert rows == list(recheck_rows(held.pk, "held"))
+    assert [row["earlier_reminders"] for row in rows] == [1 if state == SENT else 0, 0, 0]
+    assert rows[1]["status"] == InvoiceStatus.PAID
+    assert recheck(held.pk, "another") == [] == list(recheck_rows(held.pk, "another"))
