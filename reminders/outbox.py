@@ -32,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from functools import cached_property
 from typing import Any, Protocol, TypeVar
@@ -435,17 +435,14 @@ class _Sender:
     def run(self, channel: Channel, limit: int | None, progress: SendProgress | None) -> None:
         in_flight: list[tuple[_Chunk, Future[None]]] = []
         claimed_total, exhausted, contended = 0, False, 0
+        chunk_size = self._chunk_size()
         with ThreadPoolExecutor(
             max_workers=self.config.connections, thread_name_prefix="reminders-send"
         ) as wire:
             try:
                 while True:
                     while not exhausted and len(in_flight) < self.config.connections:
-                        size = (
-                            self.config.chunk_size
-                            if limit is None
-                            else min(self.config.chunk_size, limit - claimed_total)
-                        )
+                        size = chunk_size if limit is None else min(chunk_size, limit - claimed_total)
                         # Staff may pause the outbox at any time: checked before every claim.
                         chunk = self._claim(size) if size > 0 and not sending_paused() else None
                         if chunk is None:
@@ -479,6 +476,14 @@ class _Sender:
             except BaseException:
                 self._stop(in_flight)
                 raise
+
+    def _chunk_size(self) -> int:
+        """How many customers each claim takes: ``chunk_size``, or an equal share of those due now when
+        they would not fill a chunk for every connection, so that every connection carries one."""
+        if self.config.connections == 1:
+            return self.config.chunk_size
+        due = due_count(now=self.clock())
+        return max(1, min(self.config.chunk_size, -(-due // self.config.connections)))
 
     def _send_chunk(self, channel: Channel, chunk: _Chunk) -> None:
         channel.send(_AskingFeed(chunk, self.desk))
@@ -610,16 +615,8 @@ class _Sender:
         """What every message of a chunk shares: the templates, and each customer's open overdue
         invoices (those not in a message are listed apart)."""
         chunk.templates = current_templates()
-        as_of = timezone.localdate(self.clock())
         customers = {message.customer_id for message in chunk.messages}
-        for row in (
-            Invoice.objects.overdue(as_of=as_of)
-            .filter(customer_id__in=customers)
-            .order_by("due_date", "number")
-            .values("id", "customer_id", "number", "due_date", "currency", "balance_due")
-        ):
-            other: dict[str, Any] = {**row, "days_overdue": (as_of - row["due_date"]).days}
-            chunk.others.setdefault(row["customer_id"], []).append(other)
+        chunk.others = overdue_invoices_by_customer(customers, timezone.localdate(self.clock()))
 
     # --- just before a message goes on the wire ---
 
@@ -657,7 +654,7 @@ class _Sender:
                     return None
         assert chunk.templates is not None
         invoices = {row["invoice_id"] for row in kept}
-        others = [other for other in chunk.others.get(claimed.customer_id, []) if other["id"] not in invoices]
+        others = other_invoices(chunk.others.get(claimed.customer_id, []), invoices)
         for row in kept:
             row["days_overdue"] = max((as_of - row["due_date"]).days, row["days_overdue"])
         context = statement_context(
@@ -877,6 +874,27 @@ def _candidate_customers(now: datetime, size: int) -> list[int]:
         waiting_reminders().order_by("id").values_list("invoice__customer_id", flat=True)[: size * 4]
     )
     return sorted({*from_messages, *from_reminders})
+
+
+def overdue_invoices_by_customer(customers: Iterable[int], as_of: date) -> dict[int, list[dict[str, Any]]]:
+    """Each of ``customers``' open overdue invoices on ``as_of``, oldest first: what a message lists
+    apart from its reminders (``other_invoices``)."""
+    by_customer: dict[int, list[dict[str, Any]]] = {}
+    for row in (
+        Invoice.objects.overdue(as_of=as_of)
+        .filter(customer_id__in=customers)
+        .order_by("due_date", "number")
+        .values("id", "customer_id", "number", "due_date", "currency", "balance_due")
+    ):
+        other: dict[str, Any] = {**row, "days_overdue": (as_of - row["due_date"]).days}
+        by_customer.setdefault(row["customer_id"], []).append(other)
+    return by_customer
+
+
+def other_invoices(overdue: list[dict[str, Any]], invoices: Iterable[int]) -> list[dict[str, Any]]:
+    """The customer's ``overdue`` invoices a message does not carry a reminder of."""
+    carried = set(invoices)
+    return [other for other in overdue if other["id"] not in carried]
 
 
 # What a statement shows of each reminder, and what its re-check reads: one list for the sender and for

@@ -726,3 +726,14 @@ def test_the_compiled_re_check_reads_what_its_queryset_reads(state):
     assert [row["earlier_reminders"] for row in rows] == [1 if state == SENT else 0, 0, 0]
     assert rows[1]["status"] == InvoiceStatus.PAID
     assert recheck(held.pk, "another") == [] == list(recheck_rows(held.pk, "another"))
+
+
+def test_an_outbox_smaller_than_a_chunk_per_connection_is_shared_by_every_connection(smtp_settings):
+    """Eight customers due, chunks of 100 and four connections: each connection carries a chunk of two,
+    at the same time, rather than one connection carrying all eight."""
+    smtp_settings.start({"delay": 0.2})
+    reminders = pending_reminders(8)
+    report = reminders_send(config=config(chunk_size=100, connections=4))
+    assert (report.sent, report.chunks) == (8, 4)
+    assert len({message["connection"] for message in smtp_settings.messages()}) == 4
+    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders}

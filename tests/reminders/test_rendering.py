@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone as dt_timezone
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
@@ -217,7 +217,7 @@ def test_firm_and_final_notices_speak_of_earlier_reminders_only_when_one_was_sen
 
 @settings(max_examples=60, deadline=None)
 @given(
-    value=st.one_of(st.dates(), st.datetimes(timezones=st.just(dt_timezone.utc))),
+    value=st.one_of(st.dates(), st.datetimes(timezones=st.just(UTC))),
     arg=st.sampled_from([None, "j F Y", "D, d M Y", "N j, Y", "l jS \\o\\f F"]),
     language=st.sampled_from(["en-us", "de", "fr"]),
 )
