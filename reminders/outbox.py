@@ -68,7 +68,7 @@ CONTENDED_TRIES = 50
 # Outcomes noted are written together once the channels leave the database's thread idle this long (s),
 # or once this many wait.
 OUTCOMES_WAIT = 0.002
-OUTCOMES_BATCH = 32
+OUTCOMES_BATCH = 8
 
 # The ids of the overdue check's runs still running, as a queryset (the scheduler app sets it: this app
 # does not know the runs' table). Their reminders wait, so one run's reminders to a customer travel together.

@@ -103,7 +103,8 @@ def test_sender_killed_mid_chunk_leaves_every_reminder_delivered_after_the_lease
     assert unsent(reminders) == 0
     assert set(received) == expected_ids(reminders)
     # Only what the server had accepted from the killed sender and it had not yet recorded is repeated:
-    # each outcome is written as it comes, so at most the message in progress on each connection.
+    # outcomes are written whenever the connections wait for the server, so against a server this slow
+    # at most the message in progress on each connection.
     assert sum(duplicates.values()) <= min(accepted_before_the_kill, 2)
 
 
