@@ -478,12 +478,17 @@ class _Sender:
                 raise
 
     def _chunk_size(self) -> int:
-        """How many customers each claim takes: ``chunk_size``, or an equal share of those due now when
-        they would not fill a chunk for every connection, so that every connection carries one."""
-        if self.config.connections == 1:
-            return self.config.chunk_size
+        """How many customers each claim takes: at most ``chunk_size``, and for an outbox of a few
+        chunks per connection, equal chunks in whole rounds over the connections, so that they all
+        carry one to the end (a last chunk alone on one connection would take as long as a round)."""
+        connections, most = self.config.connections, self.config.chunk_size
+        if connections == 1:
+            return most
         due = due_count(now=self.clock())
-        return max(1, min(self.config.chunk_size, -(-due // self.config.connections)))
+        rounds = -(-due // (connections * most))
+        if rounds > 4:
+            return most
+        return max(1, -(-due // (connections * max(rounds, 1))))
 
     def _send_chunk(self, channel: Channel, chunk: _Chunk) -> None:
         channel.send(_AskingFeed(chunk, self.desk))
