@@ -39,7 +39,7 @@ from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, F, Field, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
@@ -829,16 +829,28 @@ class _AskingFeed:
 LINK_BATCH = 200
 
 
+def _message_field(name: str) -> Field[Any, Any]:
+    field = Message._meta.get_field(name)
+    assert isinstance(field, Field), f"{name} is not a column of a message"
+    return field
+
+
+def _column(field: Field[Any, Any]) -> str:
+    column = field.column
+    assert column, f"{field.name} has no column"
+    return column
+
+
 def _insert_messages(customers: list[int], **values: Any) -> list[int]:
     """New messages, one per entry of ``customers``, each with ``values``; their ids in that order. One
     ``INSERT … RETURNING`` per batch: the ORM's ``bulk_create`` prepared every value of every message."""
     quote = connection.ops.quote_name
-    fields = [Message._meta.get_field(name) for name in ("customer_id", *values)]
+    fields = [_message_field(name) for name in ("customer_id", *values)]
     shared = [
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields[1:], values.values(), strict=True)
     ]
-    table, columns = quote(Message._meta.db_table), ", ".join(quote(field.column) for field in fields)
+    table, columns = quote(Message._meta.db_table), ", ".join(quote(_column(field)) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     ids: list[int] = []
     with connection.cursor() as cursor:
@@ -1007,10 +1019,7 @@ def _write_if_held(message_pk: int, token: str, values: Mapping[str, Any]) -> bo
     """Set ``values`` on the message as long as the claim ``token`` holds it; whether it did."""
     sql = _guarded_update_sql(tuple(values), connection.vendor)
     params = [
-        *(
-            Message._meta.get_field(name).get_db_prep_save(value, connection)
-            for name, value in values.items()
-        ),
+        *(_message_field(name).get_db_prep_save(value, connection) for name, value in values.items()),
         message_pk,
         token,
         MessageState.SENDING.value,
@@ -1026,7 +1035,7 @@ def _write_if_held(message_pk: int, token: str, values: Mapping[str, Any]) -> bo
 @functools.cache
 def _guarded_update_sql(names: tuple[str, ...], vendor: str) -> str:
     quote = connection.ops.quote_name
-    columns = ", ".join(f"{quote(Message._meta.get_field(name).column)} = %s" for name in names)
+    columns = ", ".join(f"{quote(_column(_message_field(name)))} = %s" for name in names)
     return (
         f"UPDATE {quote(Message._meta.db_table)} SET {columns} "
         f"WHERE {quote('id')} = %s AND {quote('claim_token')} = %s AND {quote('state')} = %s"
