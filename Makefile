@@ -79,7 +79,7 @@ bench-desk: install
 	$(BIN)/python benchmarks/desk.py
 
 bench-delivery: install
-	$(BIN)/python benchmarks/delivery.py
+	$(BIN)/python benchmarks/delivery.py $(BENCH_ARGS)
 
 bench-import: install
 	$(BIN)/python benchmarks/import_invoices.py $(BENCH_ARGS)

@@ -11,7 +11,7 @@ sends the same statements);
 
 resetting the outbox to all-pending before each measurement. The sink's count is then checked: every
 message received exactly once, and for the sender every reminder in a message ``sent`` in the database.
-Peak RSS of a sender is measured at 10,000 and at N pending reminders.
+Peak RSS of a sender is measured at N/10 and at N pending reminders.
 """
 
 from __future__ import annotations
@@ -67,12 +67,21 @@ class CountingHandler:
         return "250 OK"
 
 
-async def _serve_sink(port: int, out: Path, delay: float) -> None:
+async def _serve_sink(port: int, out: Path, delay: float, reply_delay: float) -> None:
     from aiosmtpd.smtp import SMTP
+
+    class FarSMTP(SMTP):  # type: ignore[misc]  # aiosmtpd has no type information
+        """Every reply (the greeting, EHLO, MAIL, RCPT, DATA, the end of data) ``reply_delay`` late, as
+        from a server that far away."""
+
+        async def push(self, status: Any) -> None:
+            await asyncio.sleep(reply_delay)
+            await super().push(status)
 
     handler = CountingHandler(delay)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(handler, hostname="sink.bench"), HOST, port)
+    protocol = FarSMTP if reply_delay else SMTP
+    server = await loop.create_server(lambda: protocol(handler, hostname="sink.bench"), HOST, port)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     print(READY_MARK, flush=True)
@@ -84,14 +93,14 @@ async def _serve_sink(port: int, out: Path, delay: float) -> None:
 class Sink:
     """The sink process: started fresh for every measurement, its Message-IDs read once it stopped."""
 
-    def __init__(self, out: Path, delay_ms: float = 0) -> None:
+    def __init__(self, out: Path, delay_ms: float = 0, reply_delay_ms: float = 0) -> None:
         self.out = out
         with socket.socket() as probe:
             probe.bind((HOST, 0))
             self.port = probe.getsockname()[1]
         self.out.unlink(missing_ok=True)
         command = [sys.executable, str(Path(__file__).resolve()), "--sink", str(self.port), str(out)]
-        command += ["--sink-delay-ms", str(delay_ms)]
+        command += ["--sink-delay-ms", str(delay_ms), "--reply-delay-ms", str(reply_delay_ms)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         wait_ready(self.process, "sink")
 
@@ -276,6 +285,7 @@ def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
 
     from django.conf import settings
     from django.db.models import F
+    from django.utils import timezone
 
     from reminders.mail import PreparedEmail
     from reminders.models import Notification
@@ -284,12 +294,18 @@ def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
         SendConfig,
         current_templates,
         message_id_for,
+        other_invoices,
+        overdue_invoices_by_customer,
         reminder_row_expressions,
     )
     from reminders.rendering import render_context, statement_context
 
     config = SendConfig.from_settings()
     templates = current_templates()
+    overdue = overdue_invoices_by_customer(
+        Notification.objects.filter(delivery__isnull=True, cancel_reason="").values("invoice__customer_id"),
+        timezone.localdate(),
+    )
     rows = (
         Notification.objects.filter(delivery__isnull=True, cancel_reason="")
         .order_by("invoice__customer_id", "id")
@@ -304,6 +320,9 @@ def prebuilt_messages() -> list[tuple[str, list[str], bytes]]:
             customer_name=reminders[0]["customer_name"],
             customer_email=reminders[0]["customer_email"],
             rows=reminders,
+            others=other_invoices(
+                overdue.get(reminders[0]["customer_id"], []), [r["invoice_id"] for r in reminders]
+            ),
         )
         rendered = render_context(templates.for_level(max(r["level"] for r in reminders)), context)
         email = PreparedEmail(
@@ -406,6 +425,8 @@ class Variant:
     pending: int
     connections: int = 1
     grouping: str = "customer"
+    # The sink's delay before each reply: a server that far away.
+    reply_delay_ms: float = 0
     results: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -444,7 +465,7 @@ def received_problems(
 
 def run_variant(args: argparse.Namespace, variant: Variant, work: Path, round_number: int) -> None:
     reset_outbox(variant.pending)
-    sink = Sink(work / "sink-ids.txt", args.sink_delay_ms)
+    sink = Sink(work / "sink-ids.txt", args.sink_delay_ms, variant.reply_delay_ms)
     try:
         result = measure(
             args, variant.kind, variant.workers, sink.port, variant.connections, variant.grouping
@@ -486,9 +507,18 @@ def run_benchmark(args: argparse.Namespace) -> int:
             for w in args.workers
             for c in (args.connections if w == 1 else [first])
         ]
+    for grouping in args.grouping if args.remote else []:
+        far = {"grouping": grouping, "reply_delay_ms": args.reply_delay_ms}
+        c = args.remote_connections
+        variants.append(Variant(f"bare smtplib loop, by {grouping}, far", "bare", 1, args.remote, **far))
+        variants.append(
+            Variant(
+                f"reminders_send by {grouping}, 1 worker, {c} conn., far", "sender", 1, args.remote, c, **far
+            )
+        )
     memory = [
         Variant(f"reminders_send, 1 worker, {p:,} pending", "sender", 1, p, first, args.grouping[0])
-        for p in sorted({min(10_000, n), n})
+        for p in sorted({max(100, n // 10), n})
     ]
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-delivery-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
@@ -507,7 +537,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
 
 def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[Variant]) -> None:
-    bares = {variant.grouping: variant for variant in variants if variant.kind == "bare"}
+    bares = {(v.grouping, v.reply_delay_ms): v for v in variants if v.kind == "bare"}
     header = (
         f"{'variant':<42} {'best s':>8} {'median s':>9} {'msg/s':>8} {'x bare':>7} {'peak RSS':>9}"
         "  exactly once"
@@ -519,7 +549,7 @@ def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[
     print(header)
     print("-" * len(header))
     for variant in variants:
-        bare = bares[variant.grouping]
+        bare = bares[variant.grouping, variant.reply_delay_ms]
         rate = variant.pending / variant.best
         print(
             f"{variant.name:<42} {variant.best:8.2f} {variant.median:9.2f} {rate:8.0f} "
@@ -534,6 +564,12 @@ def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[
         "the same messages (1.00 = as fast; the target for one worker is 0.80 or more).\nmsg/s counts "
         "reminders. The bare loop's peak RSS holds every prebuilt message in memory."
     )
+    if args.remote:
+        print(
+            f"far: {args.remote:,} reminders to a sink that waits {args.reply_delay_ms:g} ms before every "
+            f"reply, as a server that far away; the target for {args.remote_connections} connections is "
+            "3.00 or more."
+        )
 
 
 def counts_up_to(highest: int) -> Callable[[str], list[int]]:
@@ -582,19 +618,46 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0,
         help="the sink waits this long before accepting each message, as a remote server would (default 0)",
     )
+    parser.add_argument(
+        "--remote",
+        type=int,
+        default=2000,
+        help="reminders sent to a far server (see --reply-delay-ms) by the bare loop and by one sender "
+        "with --remote-connections connections, in each grouping; 0 leaves it out (default 2,000)",
+    )
+    parser.add_argument(
+        "--reply-delay-ms",
+        type=float,
+        default=5,
+        help="the far server's delay before every reply (default 5)",
+    )
+    parser.add_argument(
+        "--remote-connections",
+        type=int,
+        default=4,
+        help="REMINDER_SEND_CONNECTIONS of the sender against the far server (default 4)",
+    )
     parser.add_argument("--worker", choices=["bare", "sender"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--sink", nargs=2, metavar=("PORT", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.reminders < 100 or args.repeat < 1:
         parser.error("--reminders must be at least 100 and --repeat at least 1")
+    if not 0 <= args.remote <= args.reminders:
+        parser.error(f"--remote must be from 0 to --reminders ({args.reminders}), not {args.remote}")
+    if not 1 <= args.remote_connections <= 16:
+        parser.error(f"--remote-connections must be from 1 to 16, not {args.remote_connections}")
     return args
 
 
 def main() -> int:
     args = parse_args()
     if args.sink:
-        asyncio.run(_serve_sink(int(args.sink[0]), Path(args.sink[1]), args.sink_delay_ms / 1000))
+        asyncio.run(
+            _serve_sink(
+                int(args.sink[0]), Path(args.sink[1]), args.sink_delay_ms / 1000, args.reply_delay_ms / 1000
+            )
+        )
         return 0
     if args.worker:
         run_worker(args)

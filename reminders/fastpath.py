@@ -89,38 +89,16 @@ class PreparedStatements:
         days = days_overdue_sql(due_date="still.due_date", as_of="%s")
         self.insert_sql = _INSERT.format(still_overdue=still, days_overdue=days)
 
-    def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
-        wrapper = connections[self.using]
-        wrapper.ensure_connection()
-        if wrapper.queries_logged:
-            # Counted like Django's own queries (DEBUG, CaptureQueriesContext): P17 counts them.
-            wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})  # type: ignore[dict-item]
-        cursor = psycopg.Cursor(wrapper.connection)
-
-        def run(sql: str, params: Sequence[Any], many: bool, context: dict[str, Any]) -> psycopg.Cursor[Any]:
-            # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
-            with wrapper.wrap_database_errors:
-                return cursor.execute(sql, params, prepare=_prepare())
-
-        # Seen by connection.execute_wrapper() like any query of Django's (the benchmark counts them).
-        executor: Callable[..., psycopg.Cursor[Any]] = run
-        for outer in reversed(wrapper.execute_wrappers):
-            executor = functools.partial(outer, executor)
-        return executor(sql, params, False, {"connection": wrapper, "cursor": cursor})
-
-    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        wrapper = connections[self.using]
-        with self._execute(sql, params) as cursor, wrapper.wrap_database_errors:
-            return cursor.fetchall()
-
     def rows_after(self, after_id: int, size: int) -> list[tuple[Any, ...]]:
-        return self._fetch(self.read_sql, [*self.read_params, after_id, size])
+        return fetch_prepared(self.using, self.read_sql, [*self.read_params, after_id, size])
 
     def ids_after(self, after_id: int, size: int) -> list[int]:
-        return [row[0] for row in self._fetch(self.ids_sql, [*self.read_params, after_id, size])]
+        return [
+            row[0] for row in fetch_prepared(self.using, self.ids_sql, [*self.read_params, after_id, size])
+        ]
 
     def row(self, invoice_id: int) -> list[tuple[Any, ...]]:
-        return self._fetch(self.one_sql, [*self.read_params, invoice_id])
+        return fetch_prepared(self.using, self.one_sql, [*self.read_params, invoice_id])
 
     def insert(
         self, columns: Sequence[list[Any]], run_id: int, *, then: tuple[str, Sequence[Any]] | None = None
@@ -135,13 +113,40 @@ class PreparedStatements:
         arrays = [*map(_integer_array, numbers), messages]
         params = [run_id, *arrays, *self.still_params, self.as_of, ids[0], ids[-1]]
         if then is None:
-            with self._execute(self.insert_sql, params) as cursor:
+            with execute_prepared(self.using, self.insert_sql, params) as cursor:
                 return cursor.rowcount
         then_sql, then_params = then
         sql = _INSERT_THEN.format(insert=self.insert_sql, then=then_sql)
         with (
-            self._execute(sql, [*params, *then_params]) as cursor,
+            execute_prepared(self.using, sql, [*params, *then_params]) as cursor,
             connections[self.using].wrap_database_errors,
         ):
             row = cursor.fetchone()
         return int(row[0]) if row else 0
+
+
+def execute_prepared(using: str, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+    """Run ``sql`` on PostgreSQL through a server-side-binding cursor that prepares it after a few uses,
+    seen by Django's query log and execute wrappers like any query of its own."""
+    wrapper = connections[using]
+    wrapper.ensure_connection()
+    if wrapper.queries_logged:
+        # Counted like Django's own queries (DEBUG, CaptureQueriesContext): P17 counts them.
+        wrapper.queries_log.append({"sql": sql, "params": params, "time": "0.000"})  # type: ignore[dict-item]
+    cursor = psycopg.Cursor(wrapper.connection)
+
+    def run(sql: str, params: Sequence[Any], many: bool, context: dict[str, Any]) -> psycopg.Cursor[Any]:
+        # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
+        with wrapper.wrap_database_errors:
+            return cursor.execute(sql, params, prepare=_prepare())
+
+    # Seen by connection.execute_wrapper() like any query of Django's (the benchmark counts them).
+    executor: Callable[..., psycopg.Cursor[Any]] = run
+    for outer in reversed(wrapper.execute_wrappers):
+        executor = functools.partial(outer, executor)
+    return executor(sql, params, False, {"connection": wrapper, "cursor": cursor})
+
+
+def fetch_prepared(using: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with execute_prepared(using, sql, params) as cursor, connections[using].wrap_database_errors:
+        return cursor.fetchall()

@@ -10,9 +10,11 @@ reminders waiting for it; reminders of a run still ``running`` wait for the run.
 A channel (``reminders.channels``) then sends the chunk, asking for each message just before it goes on
 the wire: that is when the message is re-checked against its invoices (one commit-visible read), its
 cancelled reminders are left out with their reason, and it is rendered to the customer's address as it
-is then. Each outcome is written as it comes, guarded by the claim token, so a sender that lost its claim
-changes nothing. The lease is renewed as messages go out, and no message is started that could not
-finish inside it. A stop gives back every message not on the wire at once.
+is then. The re-check is ``recheck_rows``, compiled once (``recheck``). Outcomes are noted as they come and
+written in small batches while the channels wait for the mail server (``write_outcomes``), each guarded
+by the claim token, so a sender that lost its claim changes nothing. The lease is renewed when what is
+left of it runs short, and no message is started that could not finish inside it. A stop gives back
+every message not on the wire at once.
 
 Every query runs on the thread that called ``reminders_send``: the channel's threads ask it (``_Desk``).
 """
@@ -20,6 +22,7 @@ Every query runs on the thread that called ``reminders_send``: the channel's thr
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import random
@@ -31,20 +34,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import CharField, Count, F, Field, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from invoicing.models import Customer, Invoice, address_suppressed, held_on, not_held, not_owed_reason
 from reminders.channels import Channel, Outcome, Outgoing, Result, default_channel
 from reminders.events import message_event_emit
+from reminders.fastpath import execute_prepared
 from reminders.models import (
     OUTBOX_STATES,
     EventType,
@@ -73,6 +77,10 @@ MAX_JITTER = 0.25
 GROUPINGS = ("customer", "invoice")
 # A claim that found only customers other senders hold tries again this many times before it ends.
 CONTENDED_TRIES = 50
+# Outcomes noted are written together once the channels leave the database's thread idle this long (s),
+# or once this many wait.
+OUTCOMES_WAIT = 0.002
+OUTCOMES_BATCH = 8
 
 # The ids of the overdue check's runs still running, as a queryset (the scheduler app sets it: this app
 # does not know the runs' table). Their reminders wait, so one run's reminders to a customer travel together.
@@ -146,6 +154,15 @@ class SendReport:
     @property
     def tried(self) -> int:
         return self.sent + self.retried + self.failed + self.cancelled
+
+    def count(self, outcome: str, message_pk: int, error: str) -> None:
+        """One outcome written: "sent", "retried" or "failed"."""
+        if outcome == "failed":
+            self.failure(message_pk, error)
+        elif outcome == "sent":
+            self.sent += 1
+        else:
+            self.retried += 1
 
     def failure(self, message_pk: int, error: str) -> None:
         self.failed += 1
@@ -263,11 +280,14 @@ class _Stopped(Exception):
 
 
 class _Desk:
-    """Questions of the channel threads, answered on the thread that owns the database connection."""
+    """Questions of the channel threads, answered on the thread that owns the database connection; and
+    news (``tell``), handled there in turn without the channel waiting for it."""
 
     def __init__(self) -> None:
         self.owner = threading.get_ident()
-        self.requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self.requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any] | None] | None] = (
+            queue.SimpleQueue()
+        )
         self.closed = False
 
     def ask(self, question: Callable[[], _T]) -> _T:
@@ -285,28 +305,38 @@ class _Desk:
                 if self.closed and not answer.done():
                     raise _Stopped from None
 
+    def tell(self, news: Callable[[], object]) -> None:
+        """Have ``news`` handled on the database's thread, without waiting for it; dropped once closed."""
+        if threading.get_ident() == self.owner:
+            news()
+        elif not self.closed:
+            self.requests.put((news, None))
+
     def wake(self) -> None:
         self.requests.put(None)
 
-    def serve(self, timeout: float) -> None:
-        """Answer the questions waiting, or wait up to ``timeout`` for one."""
+    def serve(self, timeout: float) -> bool:
+        """Answer the questions waiting, or wait up to ``timeout`` for one; False when none came."""
         try:
             item = self.requests.get(timeout=timeout)
         except queue.Empty:
-            return
+            return False
         while item is not None:
             question, answer = item
             try:
-                answer.set_result(question())
+                result = question()
             except BaseException:
                 # Asked again while stopping: a stop that cut the answer short must not leave it unanswered.
-                if not answer.done():
+                if answer is None or not answer.done():
                     self.requests.put(item)
                 raise
+            if answer is not None:
+                answer.set_result(result)
             try:
                 item = self.requests.get_nowait()
             except queue.Empty:
-                return
+                return True
+        return True
 
     def refuse_all(self) -> None:
         self.closed = True
@@ -315,7 +345,7 @@ class _Desk:
                 item = self.requests.get_nowait()
             except queue.Empty:
                 return
-            if item is not None:
+            if item is not None and item[1] is not None:
                 item[1].set_exception(_Stopped("stopping"))
 
 
@@ -327,6 +357,18 @@ class _Claimed:
     message_id: str
 
 
+@dataclass
+class _Write:
+    """An outcome noted, not yet written: the message's new values, guarded by the chunk's claim."""
+
+    chunk: _Chunk
+    claimed: _Claimed
+    invoices: frozenset[int]
+    values: dict[str, Any]
+    counted_as: str
+    address_refused: bool = False
+
+
 class _Chunk:
     """One claim: its messages in order, how far the channel got, and this sender's token."""
 
@@ -335,7 +377,8 @@ class _Chunk:
         self.token = token
         self.messages = messages
         self.position = 0
-        self.on_wire: dict[int, tuple[_Claimed, Outgoing]] = {}
+        # Messages given to the channel whose outcome is not written yet, with their invoices.
+        self.on_wire: dict[int, tuple[_Claimed, Outgoing, frozenset[int]]] = {}
         self.deadline = time.monotonic() + sender.config.lease.total_seconds()
         self.lease_until = lease_until
         self.stopping = False
@@ -350,18 +393,19 @@ class _Chunk:
             if not self._lease_covers_one():
                 return None
             claimed = self.messages[self.position]
-            outgoing = self.sender.prepare(self, claimed)
+            prepared = self.sender.prepare(self, claimed)
             self.position += 1  # after the re-check: one that failed (a stop) is given back
-            if outgoing is not None:
-                self.on_wire[claimed.id] = (claimed, outgoing)
+            if prepared is not None:
+                outgoing, invoices = prepared
+                self.on_wire[claimed.id] = (claimed, outgoing, invoices)
                 return outgoing
         return None
 
     def report(self, outcome: Outcome) -> None:
-        if (entry := self.on_wire.get(outcome.key)) is None:
-            return  # recorded already: asked again after a stop cut the answer short
+        """Note the outcome, to be written with the next batch (``_Sender.write_outcomes``)."""
+        if (entry := self.on_wire.get(outcome.key)) is None or entry[0].id in self.sender.unwritten:
+            return  # noted already: told again after a stop cut the first telling short
         self.sender.record(self, *entry, outcome)
-        del self.on_wire[outcome.key]
 
     def defer_rest(self, error: str) -> None:
         rest = self.messages[self.position :]
@@ -398,23 +442,21 @@ class _Sender:
     ) -> None:
         self.config, self.clock, self.rng, self.report = config, clock, rng, report
         self.desk = _Desk()
+        self.unwritten: dict[int, _Write] = {}
 
     # --- the loop ---
 
     def run(self, channel: Channel, limit: int | None, progress: SendProgress | None) -> None:
         in_flight: list[tuple[_Chunk, Future[None]]] = []
         claimed_total, exhausted, contended = 0, False, 0
+        chunk_size = self._chunk_size()
         with ThreadPoolExecutor(
             max_workers=self.config.connections, thread_name_prefix="reminders-send"
         ) as wire:
             try:
                 while True:
                     while not exhausted and len(in_flight) < self.config.connections:
-                        size = (
-                            self.config.chunk_size
-                            if limit is None
-                            else min(self.config.chunk_size, limit - claimed_total)
-                        )
+                        size = chunk_size if limit is None else min(chunk_size, limit - claimed_total)
                         # Staff may pause the outbox, and the send window may close, at any time:
                         # both are checked before every claim.
                         chunk = self._claim(size) if size > 0 and self._may_claim() else None
@@ -436,7 +478,10 @@ class _Sender:
                         if exhausted:
                             return
                         continue
-                    self.desk.serve(timeout=0.5)
+                    # Outcomes are written while the channels wait for the mail server, in batches.
+                    asked = self.desk.serve(timeout=OUTCOMES_WAIT if self.unwritten else 0.5)
+                    if not asked or len(self.unwritten) >= OUTCOMES_BATCH:
+                        self.write_outcomes()
                     for chunk, future in [entry for entry in in_flight if entry[1].done()]:
                         in_flight.remove((chunk, future))
                         # A chunk given back whole (its lease covered no message) would come back at once.
@@ -455,12 +500,26 @@ class _Sender:
             return False
         return True
 
+    def _chunk_size(self) -> int:
+        """How many customers each claim takes: at most ``chunk_size``, and for an outbox of a few
+        chunks per connection, equal chunks in whole rounds over the connections, so that they all
+        carry one to the end (a last chunk alone on one connection would take as long as a round)."""
+        connections, most = self.config.connections, self.config.chunk_size
+        if connections == 1:
+            return most
+        due = due_count(now=self.clock())
+        rounds = -(-due // (connections * most))
+        if rounds > 4:
+            return most
+        return max(1, -(-due // (connections * max(rounds, 1))))
+
     def _send_chunk(self, channel: Channel, chunk: _Chunk) -> None:
         channel.send(_AskingFeed(chunk, self.desk))
 
     def _finish(self, chunk: _Chunk, future: Future[None]) -> bool:
         """A chunk's channel returned: give back what it did not take (the lease ran short); True when
         that was all of it."""
+        self.write_outcomes()
         self.report.chunks += 1
         if (exc := future.exception()) is not None and not isinstance(exc, _Stopped):
             logger.error("Sending a chunk failed: %s", exc, exc_info=exc)
@@ -492,12 +551,13 @@ class _Sender:
             connection.close()
         deadline = time.monotonic() + self.config.seconds_per_message + 1
         pending = [future for _, future in in_flight]
-        while any(not future.done() for future in pending) and time.monotonic() < deadline:
-            try:
+        try:
+            while any(not future.done() for future in pending) and time.monotonic() < deadline:
                 self.desk.serve(timeout=0.1)
-            except BaseException as exc:  # the database that failed above; the rest waits for its lease
-                logger.warning("Recording after a stop failed: %s", exc)
-                break
+            self.desk.serve(timeout=0)
+            self.write_outcomes()
+        except BaseException as exc:  # the database that failed above; the rest waits for its lease
+            logger.warning("Recording after a stop failed: %s", exc)
         self.desk.refuse_all()
         for chunk, future in in_flight:
             self.report.awaiting_lease += len(chunk.on_wire)
@@ -555,17 +615,14 @@ class _Sender:
             groups.setdefault(key, []).append(reminder_id)
         if not groups:
             return
-        created = Message.objects.bulk_create(
-            Message(
-                customer_id=key if isinstance(key, int) else key[0],
-                state=MessageState.SENDING,
-                leased_until=lease_until,
-                claim_token=token,
-                last_attempt_at=now,
-            )
-            for key in groups
+        ids = _insert_messages(
+            [key if isinstance(key, int) else key[0] for key in groups],
+            state=MessageState.SENDING,
+            leased_until=lease_until,
+            claim_token=token,
+            last_attempt_at=now,
+            recipient="",
         )
-        ids = [message.pk for message in created]
         Message.objects.filter(id__in=ids).update(
             message_id=Concat(
                 Value("<message-"),
@@ -574,41 +631,34 @@ class _Sender:
                 output_field=CharField(),
             )
         )
-        carried_by = {
-            reminder: message
-            for message, group in zip(ids, groups.values(), strict=True)
-            for reminder in group
-        }
-        Notification.objects.filter(id__in=carried_by).update(
-            delivery_id=Case(
-                *(When(id=reminder, then=Value(message)) for reminder, message in carried_by.items())
-            )
+        _link_reminders(
+            [
+                (reminder, message)
+                for message, group in zip(ids, groups.values(), strict=True)
+                for reminder in group
+            ]
         )
 
     def _prepare_chunk(self, chunk: _Chunk) -> None:
         """What every message of a chunk shares: the templates, and each customer's open overdue
         invoices (those not in a message are listed apart)."""
         chunk.templates = current_templates()
-        as_of = timezone.localdate(self.clock())
         customers = {message.customer_id for message in chunk.messages}
-        for row in (
-            Invoice.objects.overdue(as_of=as_of)
-            .filter(not_held(as_of), customer_id__in=customers)
-            .order_by("due_date", "number")
-            .values("id", "customer_id", "number", "due_date", "currency", "balance_due", "payment_url")
-        ):
-            other: dict[str, Any] = {**row, "days_overdue": (as_of - row["due_date"]).days}
-            chunk.others.setdefault(row["customer_id"], []).append(other)
+        chunk.others = overdue_invoices_by_customer(customers, timezone.localdate(self.clock()))
 
     # --- just before a message goes on the wire ---
 
-    def prepare(self, chunk: _Chunk, claimed: _Claimed) -> Outgoing | None:
+    def prepare(self, chunk: _Chunk, claimed: _Claimed) -> tuple[Outgoing, frozenset[int]] | None:
         """Re-check ``claimed`` against its invoices as committed now and render it; None when nothing
-        of it is to be sent (every reminder cancelled, or the claim lost)."""
+        of it is to be sent (every reminder cancelled, or the claim lost). Also returns its invoices."""
         now = self.clock()
         as_of = timezone.localdate(now)
         # One read in autocommit: it sees every payment committed before it.
-        rows = list(_reminder_rows(claimed.id, chunk.token))
+        rows = recheck(claimed.id, chunk.token)
+        if self.unwritten and not self._unwritten_invoices().isdisjoint(row["invoice_id"] for row in rows):
+            # An invoice of a message just sent: its count of earlier reminders must include that one.
+            self.write_outcomes()
+            rows = recheck(claimed.id, chunk.token)
         if not rows:
             if Message.objects.filter(
                 id=claimed.id, claim_token=chunk.token, state=MessageState.SENDING
@@ -632,7 +682,7 @@ class _Sender:
                     return None
         assert chunk.templates is not None
         invoices = {row["invoice_id"] for row in kept}
-        others = [other for other in chunk.others.get(claimed.customer_id, []) if other["id"] not in invoices]
+        others = other_invoices(chunk.others.get(claimed.customer_id, []), invoices)
         for row in kept:
             row["days_overdue"] = max((as_of - row["due_date"]).days, row["days_overdue"])
         # The customer's language, or the default language's template when it has none (SPEC §13).
@@ -655,7 +705,7 @@ class _Sender:
                 message_event_emit(event_type=EventType.MESSAGE_FAILED, message_pk=claimed.id, reason=error)
             return None
         message_id = claimed.message_id or message_id_for(claimed.id, self.config.message_id_domain)
-        return _outgoing(claimed.id, kept[0]["customer_email"], rendered, message_id)
+        return _outgoing(claimed.id, kept[0]["customer_email"], rendered, message_id), frozenset(invoices)
 
     def _cancel_message(self, chunk: _Chunk, claimed: _Claimed) -> None:
         if self._guarded(chunk, claimed).update(
@@ -669,67 +719,85 @@ class _Sender:
 
     # --- recording ---
 
-    def record(self, chunk: _Chunk, claimed: _Claimed, outgoing: Outgoing, outcome: Outcome) -> None:
+    def record(
+        self, chunk: _Chunk, claimed: _Claimed, outgoing: Outgoing, invoices: frozenset[int], outcome: Outcome
+    ) -> None:
+        """Note what became of a message; ``write_outcomes`` writes it with the next batch."""
         attempts = claimed.attempts + (1 if outcome.offered else 0)
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "recipient": outgoing.recipient,
+            "message_id": outgoing.message_id,
+            "leased_until": None,
+            "claim_token": "",
+        }
         if outcome.result == Result.SENT:
-            if self._guarded(chunk, claimed).update(
-                state=MessageState.SENT,
-                attempts=attempts,
-                sent_at=self.clock(),
-                recipient=outgoing.recipient,
-                message_id=outgoing.message_id,
-                subject=outgoing.subject,
-                text_body=outgoing.text,
-                html_body=outgoing.html,
-                refused_copies=outcome.refused_copies,
-                provider_message_id=outcome.provider_message_id,
-                last_error="",
-                leased_until=None,
-                claim_token="",
-                next_attempt_at=None,
-            ):
-                self.report.sent += 1
-            else:
-                self.report.lost += 1
-            return
-        if outcome.result == Result.TRANSIENT and attempts < self.config.max_attempts:
+            counted_as = "sent"
+            values |= {
+                "state": MessageState.SENT,
+                "sent_at": self.clock(),
+                "subject": outgoing.subject,
+                "text_body": outgoing.text,
+                "html_body": outgoing.html,
+                "refused_copies": outcome.refused_copies,
+                "provider_message_id": outcome.provider_message_id,
+                "last_error": "",
+                "next_attempt_at": None,
+            }
+        elif outcome.result == Result.TRANSIENT and attempts < self.config.max_attempts:
+            counted_as = "retried"
             delay = retry_delay(
                 attempts=max(attempts, 1), base=self.config.retry_base, jitter=self.rng.uniform(0, MAX_JITTER)
             )
-            if self._guarded(chunk, claimed).update(
-                state=MessageState.PENDING,
-                attempts=attempts,
-                next_attempt_at=self.clock() + delay,
-                last_error=outcome.error,
-                recipient=outgoing.recipient,
-                message_id=outgoing.message_id,
-                leased_until=None,
-                claim_token="",
-            ):
-                self.report.retried += 1
+            values |= {
+                "state": MessageState.PENDING,
+                "next_attempt_at": self.clock() + delay,
+                "last_error": outcome.error,
+            }
+        else:
+            counted_as = "failed"
+            error = outcome.error
+            if outcome.result == Result.TRANSIENT:
+                error = f"{error} (attempt {attempts} of {self.config.max_attempts})"
+            values |= {"state": MessageState.FAILED, "last_error": error}
+        self.unwritten[claimed.id] = _Write(
+            chunk, claimed, invoices, values, counted_as, address_refused=outcome.address_refused
+        )
+
+    def write_outcomes(self) -> None:
+        """Write the outcomes noted since the last batch, in one transaction, each only where this sender
+        still holds the message's claim: an outcome written by a sender that lost it changes nothing.
+
+        Called when the channels leave this thread idle (their messages are on the wire), and before
+        anything that must see the outcomes: a renewal of the lease, the end of a chunk, a stop, a
+        re-check of an invoice whose earlier message is among them."""
+        if not self.unwritten:
+            return
+        writes = list(self.unwritten.values())
+        with transaction.atomic():
+            held = [_write_if_held(write.claimed.id, write.chunk.token, write.values) for write in writes]
+        self.unwritten.clear()
+        for write, written in zip(writes, held, strict=True):
+            del write.chunk.on_wire[write.claimed.id]
+            if written:
+                self.report.count(write.counted_as, write.claimed.id, write.values["last_error"])
+                if write.counted_as == "failed":
+                    self._failed_for_good(write)
             else:
                 self.report.lost += 1
-            return
-        error = outcome.error
-        if outcome.result == Result.TRANSIENT:
-            error = f"{error} (attempt {attempts} of {self.config.max_attempts})"
-        if self._guarded(chunk, claimed).update(
-            state=MessageState.FAILED,
-            attempts=attempts,
-            last_error=error,
-            recipient=outgoing.recipient,
-            message_id=outgoing.message_id,
-            leased_until=None,
-            claim_token="",
-        ):
-            self.report.failure(claimed.id, error)
-            if outcome.address_refused:
-                record_bounce(
-                    message_pk=claimed.id, state=MessageState.BOUNCED, description=error, at=self.clock()
-                )
-            message_event_emit(event_type=EventType.MESSAGE_FAILED, message_pk=claimed.id, reason=error)
-        else:
-            self.report.lost += 1
+
+    def _failed_for_good(self, write: _Write) -> None:
+        """What follows a message failed for good, once its outcome is written: an address the provider
+        refused is suppressed (docs/SPEC.md §14), and the webhook endpoints are told."""
+        error = write.values["last_error"]
+        if write.address_refused:
+            record_bounce(
+                message_pk=write.claimed.id, state=MessageState.BOUNCED, description=error, at=self.clock()
+            )
+        message_event_emit(event_type=EventType.MESSAGE_FAILED, message_pk=write.claimed.id, reason=error)
+
+    def _unwritten_invoices(self) -> set[int]:
+        return {invoice for write in self.unwritten.values() for invoice in write.invoices}
 
     @staticmethod
     def _guarded(chunk: _Chunk, claimed: _Claimed) -> QuerySet[Message]:
@@ -753,6 +821,7 @@ class _Sender:
 
     def renew(self, chunk: _Chunk) -> bool:
         """Extend the lease of the chunk's messages still held; False when none is held any more."""
+        self.write_outcomes()
         started = time.monotonic()
         lease_until = self.clock() + self.config.lease
         held = Message.objects.filter(claim_token=chunk.token, state=MessageState.SENDING).update(
@@ -790,12 +859,68 @@ class _AskingFeed:
 
     def report(self, outcome: Outcome) -> None:
         # Not recorded when stopped: the message waits for its lease.
-        with contextlib.suppress(_Stopped):
-            self.desk.ask(lambda: self.chunk.report(outcome))
+        self.desk.tell(lambda: self.chunk.report(outcome))
 
     def defer_rest(self, error: str) -> None:
         with contextlib.suppress(_Stopped):
             self.desk.ask(lambda: self.chunk.defer_rest(error))
+
+
+# Rows written per statement when messages are formed (a few parameters each: within SQLite's limit).
+LINK_BATCH = 200
+
+
+def _message_field(name: str) -> Field[Any, Any]:
+    field = Message._meta.get_field(name)
+    assert isinstance(field, Field), f"{name} is not a column of a message"
+    return field
+
+
+def _column(field: Field[Any, Any]) -> str:
+    column = field.column
+    assert column, f"{field.name} has no column"
+    return column
+
+
+def _insert_messages(customers: list[int], **values: Any) -> list[int]:
+    """New messages, one per entry of ``customers``, each with ``values``; their ids in that order. One
+    ``INSERT … RETURNING`` per batch: the ORM's ``bulk_create`` prepared every value of every message."""
+    quote = connection.ops.quote_name
+    fields = [_message_field(name) for name in ("customer_id", *values)]
+    shared = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields[1:], values.values(), strict=True)
+    ]
+    table, columns = quote(Message._meta.db_table), ", ".join(quote(_column(field)) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(customers), LINK_BATCH):
+            batch = customers[start : start + LINK_BATCH]
+            rows = ", ".join([row] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {rows} RETURNING {quote('id')}",
+                [param for customer in batch for param in (customer, *shared)],
+            )
+            ids += [returned for (returned,) in cursor.fetchall()]
+    return ids
+
+
+def _link_reminders(pairs: list[tuple[int, int]]) -> None:
+    """Set each ``(reminder, message)`` pair's ``delivery_id``: one ``UPDATE … FROM (VALUES …)`` per
+    batch, which both databases run by the reminders' primary key (a ``CASE`` with a branch per
+    reminder cost more to build than the claim's other statements together)."""
+    quote = connection.ops.quote_name
+    table = quote(Notification._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(pairs), LINK_BATCH):
+            batch = pairs[start : start + LINK_BATCH]
+            values = ", ".join(["(%s, %s)"] * len(batch))
+            cursor.execute(
+                f"UPDATE {table} SET {quote('delivery_id')} = link.column2 FROM (VALUES {values}) AS link "
+                f"WHERE {table}.{quote('id')} = link.column1",
+                [value for pair in batch for value in pair],
+            )
 
 
 def _candidate_customers(now: datetime, size: int) -> list[int]:
@@ -807,6 +932,27 @@ def _candidate_customers(now: datetime, size: int) -> list[int]:
         waiting_reminders().order_by("id").values_list("invoice__customer_id", flat=True)[: size * 4]
     )
     return sorted({*from_messages, *from_reminders})
+
+
+def overdue_invoices_by_customer(customers: Iterable[int], as_of: date) -> dict[int, list[dict[str, Any]]]:
+    """Each of ``customers``' open overdue invoices on ``as_of`` not on hold, oldest first: what a message
+    lists apart from its reminders (``other_invoices``)."""
+    by_customer: dict[int, list[dict[str, Any]]] = {}
+    for row in (
+        Invoice.objects.overdue(as_of=as_of)
+        .filter(not_held(as_of), customer_id__in=customers)
+        .order_by("due_date", "number")
+        .values("id", "customer_id", "number", "due_date", "currency", "balance_due", "payment_url")
+    ):
+        other: dict[str, Any] = {**row, "days_overdue": (as_of - row["due_date"]).days}
+        by_customer.setdefault(row["customer_id"], []).append(other)
+    return by_customer
+
+
+def other_invoices(overdue: list[dict[str, Any]], invoices: Iterable[int]) -> list[dict[str, Any]]:
+    """The customer's ``overdue`` invoices a message does not carry a reminder of."""
+    carried = set(invoices)
+    return [other for other in overdue if other["id"] not in carried]
 
 
 # What a statement shows of each reminder, and what its re-check reads: one list for the sender and for
@@ -833,9 +979,16 @@ def reminder_row_expressions() -> dict[str, F]:
     }
 
 
-def _reminder_rows(message_pk: int, token: str) -> QuerySet[Any, Any]:
+# --- the re-check: the one read just before a message goes on the wire ---
+
+
+def recheck_rows(message_pk: int, token: str) -> QuerySet[Any, Any]:
     """A message's reminders not cancelled, with their invoices and customer as committed now, and how
-    many of each invoice's reminders were sent before; none when the claim is not held."""
+    many of each invoice's reminders were sent before; none when the claim ``token`` is not held.
+
+    The re-check's one definition: ``cancel_reason`` judges each row. A new reason to leave a reminder
+    out is a column here (an expression in ``reminder_row_expressions``, or an annotation below) and a
+    condition in ``cancel_reason``; ``recheck`` runs this queryset compiled once."""
     earlier = (
         Notification.objects.filter(
             invoice_id=OuterRef("invoice_id"), delivery__state=MessageState.SENT, cancel_reason=""
@@ -859,6 +1012,78 @@ def _reminder_rows(message_pk: int, token: str) -> QuerySet[Any, Any]:
             **reminder_row_expressions(),
             earlier_reminders=Coalesce(Subquery(earlier), 0),
         )
+    )
+
+
+# Stand-ins for the message and the claim token while ``recheck_rows`` is compiled.
+_ANY_MESSAGE = -7_300_000_001
+_ANY_TOKEN = "recheck: any claim token"
+
+
+@dataclass(frozen=True)
+class _CompiledRecheck:
+    sql: str
+    params: tuple[Any, ...]
+
+    @classmethod
+    def compile(cls, using: str) -> _CompiledRecheck:
+        sql, params = recheck_rows(_ANY_MESSAGE, _ANY_TOKEN).query.get_compiler(using).as_sql()
+        if params.count(_ANY_MESSAGE) != 1 or params.count(_ANY_TOKEN) != 1:
+            raise AssertionError(f"The re-check's parameters are not as expected: {params!r}")
+        return cls(sql, tuple(params))
+
+    def params_for(self, message_pk: int, token: str) -> list[Any]:
+        stand_ins = {_ANY_MESSAGE: message_pk, _ANY_TOKEN: token}
+        return [
+            stand_ins.get(param, param) if isinstance(param, int | str) else param for param in self.params
+        ]
+
+
+_compiled_rechecks: dict[str, _CompiledRecheck] = {}
+
+
+def recheck(message_pk: int, token: str) -> list[dict[str, Any]]:
+    """``recheck_rows`` as dicts. On PostgreSQL the queryset is compiled once and the statement prepared
+    on the connection (compiling it cost ten times its run); elsewhere it runs as a queryset."""
+    if connection.vendor != "postgresql":
+        return list(recheck_rows(message_pk, token))
+    if (compiled := _compiled_rechecks.get(connection.alias)) is None:
+        compiled = _compiled_rechecks[connection.alias] = _CompiledRecheck.compile(connection.alias)
+    with (
+        execute_prepared(connection.alias, compiled.sql, compiled.params_for(message_pk, token)) as cursor,
+        connection.wrap_database_errors,
+    ):
+        names = [column.name for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# --- the outcome's write ---
+
+
+def _write_if_held(message_pk: int, token: str, values: Mapping[str, Any]) -> bool:
+    """Set ``values`` on the message as long as the claim ``token`` holds it; whether it did."""
+    sql = _guarded_update_sql(tuple(values), connection.vendor)
+    params = [
+        *(_message_field(name).get_db_prep_save(value, connection) for name, value in values.items()),
+        message_pk,
+        token,
+        MessageState.SENDING.value,
+    ]
+    if connection.vendor == "postgresql":
+        with execute_prepared(connection.alias, sql, params) as cursor:
+            return cursor.rowcount > 0
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount > 0
+
+
+@functools.cache
+def _guarded_update_sql(names: tuple[str, ...], vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"{quote(_column(_message_field(name)))} = %s" for name in names)
+    return (
+        f"UPDATE {quote(Message._meta.db_table)} SET {columns} "
+        f"WHERE {quote('id')} = %s AND {quote('claim_token')} = %s AND {quote('state')} = %s"
     )
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from invoicing.models import Invoice, InvoiceStatus
 from reminders.channels.email import EmailChannel
 from reminders.models import Message, MessageState, Notification
-from reminders.outbox import SendConfig, SendReport, reminders_send
+from reminders.outbox import SendConfig, SendReport, recheck_rows, reminders_send
 from tests.invoicing.factories import CustomerFactory
 from tests.processes import wait_until
 from tests.reminders.outbox import customer_reminders, make_due, message_of, mid, pending_reminders, states
@@ -115,13 +115,23 @@ def test_chunks_go_out_over_several_connections_at_once(smtp_settings):
 
 
 def test_queries_per_message_do_not_grow_with_the_chunk(smtp_settings):
-    def queries(size: int) -> int:
+    """Each message costs one re-check and one outcome write (written in batches, each batch one
+    transaction); everything else is per chunk, whatever its size."""
+    recheck = str(recheck_rows(0, "").query)[:80]
+
+    def queries(size: int) -> tuple[int, int, int]:
         pending_reminders(size)
         with CaptureQueriesContext(connection) as captured:
             reminders_send(config=config(chunk_size=size, connections=1))
-        return len(captured)
+        sql = [query["sql"] for query in captured.captured_queries if "SAVEPOINT" not in query["sql"]]
+        rechecks = sum(statement.startswith(recheck) for statement in sql)
+        writes = sum(statement.startswith('UPDATE "reminders_message" SET "attempts"') for statement in sql)
+        return rechecks, writes, len(sql) - rechecks - writes
 
-    assert queries(12) - queries(3) == 9 * (queries(4) - queries(3))
+    small, large = queries(3), queries(12)
+    assert small[:2] == (3, 3)
+    assert large[:2] == (12, 12)
+    assert small[2] == large[2]
 
 
 def test_limit_stops_after_that_many_messages(smtp_settings):
@@ -678,3 +688,52 @@ def test_a_firm_notice_speaks_of_earlier_reminders_only_when_one_was_sent(
     sent = message_of(second)
     assert ("earlier reminder" in sent.text_body) is says_earlier
     assert ("earlier reminder" in sent.html_body) is says_earlier
+
+
+def test_a_reminder_sent_earlier_in_the_same_chunk_counts_as_an_earlier_reminder(smtp_settings):
+    """One message per reminder, two reminders of one invoice in one chunk: the second message is
+    re-checked after the first was sent, and speaks of it, although outcomes are written in batches."""
+    from tests.reminders.factories import NotificationFactory
+
+    [first] = pending_reminders(1)
+    NotificationFactory(invoice=first.invoice, threshold_days=7, level=2, days_overdue=10, run_id=0)
+    report = reminders_send(config=config(connections=1, grouping="invoice"))
+    assert report.sent == 2
+    second = Message.objects.get(reminders__level=2)
+    assert "despite our earlier reminder," in second.text_body
+    assert "earlier reminder" not in message_of(first).text_body
+
+
+@pytest.mark.parametrize("state", [SENT, FAILED])
+def test_the_compiled_re_check_reads_what_its_queryset_reads(state):
+    """On PostgreSQL the re-check runs ``recheck_rows`` compiled once: the same rows, the same values,
+    for a held claim (with an earlier reminder of the invoice in a message ``state``) and a lost one."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the compiled re-check is PostgreSQL's")
+    from reminders.outbox import recheck
+    from tests.reminders.factories import MessageFactory, NotificationFactory
+
+    customer = CustomerFactory()
+    reminders = customer_reminders(customer, 3)
+    earlier = NotificationFactory(invoice=reminders[0].invoice, threshold_days=30, level=3, run_id=0)
+    Notification.objects.filter(pk=earlier.pk).update(delivery=MessageFactory(customer=customer, state=state))
+    held = Message.objects.create(customer=customer, state=MessageState.SENDING, claim_token="held")
+    Notification.objects.filter(pk__in=[r.pk for r in reminders]).update(delivery=held)
+    Invoice.objects.filter(pk=reminders[1].invoice_id).update(status=InvoiceStatus.PAID)
+
+    rows = recheck(held.pk, "held")
+    assert rows == list(recheck_rows(held.pk, "held"))
+    assert [row["earlier_reminders"] for row in rows] == [1 if state == SENT else 0, 0, 0]
+    assert rows[1]["status"] == InvoiceStatus.PAID
+    assert recheck(held.pk, "another") == [] == list(recheck_rows(held.pk, "another"))
+
+
+def test_an_outbox_smaller_than_a_chunk_per_connection_is_shared_by_every_connection(smtp_settings):
+    """Eight customers due, chunks of 100 and four connections: each connection carries a chunk of two,
+    at the same time, rather than one connection carrying all eight."""
+    smtp_settings.start({"delay": 0.2})
+    reminders = pending_reminders(8)
+    report = reminders_send(config=config(chunk_size=100, connections=4))
+    assert (report.sent, report.chunks) == (8, 4)
+    assert len({message["connection"] for message in smtp_settings.messages()}) == 4
+    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders}

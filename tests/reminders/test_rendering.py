@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from django.template import Context, Engine
+from django.utils import translation
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reminders.models import ReminderTemplate
@@ -17,6 +20,7 @@ from reminders.rendering import (
     render,
     subject_line,
     template_errors,
+    text_engine,
 )
 
 
@@ -227,3 +231,26 @@ def test_a_template_may_say_due_in_words_before_and_after_the_due_date(days, tex
     source = TemplateSource(1, "{{ due }}", "{% for r in reminders %}{{ r.due }}{% endfor %}")
     email = render(TemplateSet([source]).for_level(1), row(days_overdue=days))
     assert (email.subject, email.text) == (text, text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    value=st.one_of(st.dates(), st.datetimes(timezones=st.just(UTC))),
+    arg=st.sampled_from([None, "j F Y", "D, d M Y", "N j, Y", "l jS \\o\\f F"]),
+    language=st.sampled_from(["en-us", "de", "fr"]),
+)
+def test_the_engines_date_filter_writes_what_djangos_writes(value, arg, language):
+    """The templates' ``date`` filter remembers what it formatted: the same text as Django's own, in
+    every language, for dates and for datetimes (which it formats afresh)."""
+    from django.template import defaultfilters
+
+    from reminders import template_filters
+
+    with translation.override(language):
+        assert template_filters.date(value, arg) == defaultfilters.date(value, arg)
+        assert template_filters.date(value, arg) == defaultfilters.date(value, arg)  # remembered
+        source = "{{ value|date:arg }}" if arg else "{{ value|date }}"
+        djangos = Engine(autoescape=False).from_string(source)
+        ours = text_engine().from_string(source)
+        context = {"value": value, "arg": arg}
+        assert ours.render(Context(context)) == djangos.render(Context(context))
