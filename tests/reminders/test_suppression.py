@@ -93,7 +93,12 @@ def test_changing_the_address_in_the_admin_lifts_the_suppression(superuser_clien
     assert "Postmark: hard bounce" in page.text
     response = superuser_client.post(
         reverse("admin:invoicing_customer_change", args=[customer.pk]),
-        {"name": customer.name, "email": "fixed@customer.example", "reference": customer.reference},
+        {
+            "name": customer.name,
+            "email": "fixed@customer.example",
+            "reference": customer.reference,
+            "language": "en",
+        },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert_lifted(customer, "fixed@customer.example")
