@@ -4,6 +4,9 @@ threshold (`scheduler` 0004): run by Django's migration executor on a hand-made 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -11,7 +14,6 @@ from django.db.migrations.executor import MigrationExecutor
 
 from reminders.models import Notification
 from scheduler.models import JobExecutionLog
-from tests.invoicing.factories import InvoiceFactory
 from tests.scheduler.factories import JobExecutionLogFactory
 
 BEFORE = [
@@ -81,12 +83,30 @@ def adopt(executor: MigrationExecutor) -> None:
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+def old_invoice(executor: MigrationExecutor, number: str) -> Any:
+    """An invoice written through the models as they were before the adoption (today's have columns the
+    tables do not have yet)."""
+    apps = executor.loader.project_state(BEFORE).apps
+    customer = apps.get_model("invoicing", "Customer").objects.create(
+        name=f"Customer of {number}", email="ap@customer.example"
+    )
+    return apps.get_model("invoicing", "Invoice").objects.create(
+        customer=customer,
+        number=number,
+        issue_date=date(2026, 1, 1),
+        due_date=date(2026, 1, 31),
+        currency="EUR",
+        total=Decimal("100.00"),
+        status="sent",
+    )
+
+
 def legacy_table_exists() -> bool:
     return "invoicing_notification" in connection.introspection.table_names()
 
 
 def test_legacy_reminders_keep_the_threshold_their_level_stood_for_in_their_run(before_adoption):
-    first, second = InvoiceFactory(), InvoiceFactory()
+    first, second = old_invoice(before_adoption, "INV-1"), old_invoice(before_adoption, "INV-2")
     short, long = legacy_run("7,30"), legacy_run("1,7,30")
     ids = [
         legacy_reminder(first.pk, 1, 8, short),  # level 1 of 7,30: 7 days
@@ -113,7 +133,7 @@ def test_legacy_reminders_keep_the_threshold_their_level_stood_for_in_their_run(
     assert not legacy_table_exists()
     # The sequence continues after the copied ids: a new reminder does not collide with them.
     assert Notification.objects.create(
-        invoice=first,
+        invoice_id=first.pk,
         threshold_days=60,
         level=3,
         days_overdue=61,
@@ -127,7 +147,7 @@ def test_the_repeated_reminders_of_a_threshold_change_become_one(before_adoption
     """The defect's own data: `7,30` then `1,7,30` gave an invoice level 2 (30 days) and then level 3
     (30 days again). Both are the same threshold; the first is kept, and the migration does not stop
     on the unique key."""
-    invoice = InvoiceFactory()
+    invoice = old_invoice(before_adoption, "INV-1")
     short, long = legacy_run("7,30"), legacy_run("1,7,30")
     kept = legacy_reminder(invoice.pk, 2, 30, short)
     legacy_reminder(invoice.pk, 3, 31, long)
