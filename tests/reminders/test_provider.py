@@ -95,7 +95,7 @@ def test_a_provider_error_5xx_is_retried_later(provider_settings):
 def test_refused_credentials_defer_the_chunk_without_spending_attempts(settings, provider_settings):
     settings.ANYMAIL = {**provider_settings.settings(), "POSTMARK_SERVER_TOKEN": "wrong-token"}
     reminders = pending_reminders(3)
-    report = send()
+    report = send(connections=1)  # one chunk of three messages
     assert report.sent == 0
     messages = [message_of(reminder) for reminder in reminders]
     assert {(message.state, message.attempts) for message in messages} == {(MessageState.PENDING, 0)}
