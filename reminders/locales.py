@@ -21,6 +21,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, get_decimal_symbol, get_group_symbol
 from django.utils.translation import to_locale
 
+from common.display import due_phrase
 from invoicing.currency import in_minor_units, minor_units
 
 FORMATTED_DATES = 4_096
@@ -89,3 +90,16 @@ def _grouped(whole: str, separator: str, grouping: tuple[int, int]) -> str:
 def long_date(day: date, language: str) -> str:
     """``day`` written out as ``language`` writes a date in a letter."""
     return format_date(day, format="long", locale=babel_locale(language))
+
+
+def due_in_words(days_overdue: int, language: str) -> str:
+    """An invoice ``days_overdue`` (negative: before its due date, SPEC §13) in words of ``language``:
+    ``seit 12 Tagen überfällig``, ``heute fällig``, ``in 3 Tagen fällig`` in German; English
+    (``12 days overdue``, ``due today``, ``due in 3 days``) for every other language."""
+    if not language.startswith("de"):
+        return due_phrase(days_overdue)
+    days = abs(days_overdue)
+    count = f"{days} Tag" if days == 1 else f"{days} Tagen"
+    if days_overdue > 0:
+        return f"seit {count} überfällig"
+    return "heute fällig" if days_overdue == 0 else f"in {count} fällig"

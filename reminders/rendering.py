@@ -18,8 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.template import Context, Engine, Template, TemplateSyntaxError
 
-from common.display import due_phrase
-from reminders.locales import long_date, money_in
+from reminders.locales import due_in_words, long_date, money_in
 from reminders.rules import plain_text
 
 _SPACES = re.compile(r"\s+")
@@ -69,11 +68,11 @@ class TemplateSource:
 # Used only when staff deleted every template; the shipped ones are in the data migration.
 FALLBACK_TEMPLATE = TemplateSource(
     level=1,
-    subject="Payment reminder: invoice {{ invoice.number }} is {{ days_overdue }} days overdue",
+    subject="Payment reminder: invoice {{ invoice.number }} is {{ due }}",
     text_body=(
         "Dear {{ customer.name }},\n\nour records show that these invoices are overdue:\n"
         "{% for r in reminders %}{{ r.invoice.number }}, due on {{ r.invoice.due_date }}, "
-        "{{ r.days_overdue }} days overdue: {{ r.balance }}\n{% endfor %}"
+        "{{ r.due }}: {{ r.balance }}\n{% endfor %}"
     ),
 )
 
@@ -129,7 +128,7 @@ def reminder_context(row: Mapping[str, Any], language: str | None = None) -> dic
         },
         "days_overdue": row["days_overdue"],
         # "12 days overdue", or before the due date (docs/SPEC.md §13) "due in 2 days", "due today".
-        "due": due_phrase(row["days_overdue"]),
+        "due": due_in_words(row["days_overdue"], language),
         "balance": balance,
         "level": row["level"],
         "threshold_days": row["threshold_days"],
@@ -161,6 +160,8 @@ def statement_context(
         "customer": {"name": plain_text(customer_name), "email": customer_email},
         "reminders": reminders,
         "statement": len(reminders) > 1,
+        # Every reminder is a courtesy one, before or on its invoice's due date (docs/SPEC.md §13).
+        "courtesy": all(row["days_overdue"] <= 0 for row in ordered),
         "totals": [
             {"currency": code, "amount": money_in(amount, code, language)}
             for code, amount in sorted(totals.items())

@@ -1,7 +1,8 @@
 """The shipped templates learn languages and pay links (docs/SPEC.md §13): German ones for every level
 (Zahlungserinnerung, Mahnung, Letzte Mahnung), and both languages write the due date for the customer's
 language (``due_on``) and show an invoice's pay link when it has one, for one invoice and on each row of a
-statement.
+statement. A courtesy reminder before the due date says when the invoice falls due (``due``, and a first
+level's ``courtesy`` wording) instead of a negative number of days overdue.
 
 The English templates are changed only while they are still as shipped; one that staff edited is left as
 they wrote it. A German level that has a template already is left alone.
@@ -16,10 +17,9 @@ STATEMENTS = importlib.import_module("reminders.migrations.0009_statement_templa
 ENGLISH = {
     "greeting": "Dear {{ customer.name }},",
     "greeting_html": "Dear {{ customer.name }},",
-    "single": "invoice {{ invoice.number }}, due on {{ invoice.due_on }}, is {{ days_overdue }} "
-    "day{{ days_overdue|pluralize }} overdue",
-    "line": "Invoice {{ r.invoice.number }}, due on {{ r.invoice.due_on }}, {{ r.days_overdue }} "
-    "day{{ r.days_overdue|pluralize }} overdue: {{ r.balance }}",
+    # ``due``: "12 days overdue", or before the due date "due in 3 days", "due today" (SPEC §13).
+    "single": "invoice {{ invoice.number }}, due on {{ invoice.due_on }}, is {{ due }}",
+    "line": "Invoice {{ r.invoice.number }}, due on {{ r.invoice.due_on }}, {{ r.due }}: {{ r.balance }}",
     "other": "Invoice {{ o.number }}, due on {{ o.due_on }}, {{ o.days_overdue }} "
     "day{{ o.days_overdue|pluralize }} overdue: {{ o.balance }}",
     "balance": "Balance due",
@@ -34,8 +34,8 @@ ENGLISH = {
 GERMAN = {
     "greeting": "Sehr geehrte Damen und Herren,",
     "greeting_html": "Sehr geehrte Damen und Herren,",
-    "line": "Rechnung {{ r.invoice.number }}, fällig am {{ r.invoice.due_on }}, seit {{ r.days_overdue }} "
-    'Tag{{ r.days_overdue|pluralize:"en" }} überfällig: {{ r.balance }}',
+    # ``due``: "seit 12 Tagen überfällig", or before the due date "in 3 Tagen fällig", "heute fällig".
+    "line": "Rechnung {{ r.invoice.number }}, fällig am {{ r.invoice.due_on }}, {{ r.due }}: {{ r.balance }}",
     "other": "Rechnung {{ o.number }}, fällig am {{ o.due_on }}, seit {{ o.days_overdue }} "
     'Tag{{ o.days_overdue|pluralize:"en" }} überfällig: {{ o.balance }}',
     "balance": "Offener Betrag",
@@ -50,6 +50,16 @@ GERMAN = {
 # "Rechnung X, fällig am D, ist seit N Tagen überfällig", as German puts it in a sentence.
 DE_INVOICE = "die Rechnung {{ invoice.number }}, fällig am {{ invoice.due_on }},"
 DE_DAYS = 'seit {{ days_overdue }} Tag{{ days_overdue|pluralize:"en" }}'
+# A courtesy reminder before the due date (a threshold of zero or less, SPEC §13) speaks of what falls due.
+EN_COURTESY = "this is a friendly reminder that these invoices fall due shortly:"
+DE_COURTESY = "wir möchten Sie freundlich daran erinnern, dass folgende Rechnungen in Kürze fällig werden:"
+EN_SUBJECTS = {
+    1: "{% if statement %}Friendly reminder: {{ reminders|length }} invoices {% if courtesy %}due shortly"
+    "{% else %}overdue{% endif %}{% else %}Friendly reminder: invoice {{ invoice.number }} is {{ due }}"
+    "{% endif %}",
+    2: "{% if statement %}Second reminder: {{ reminders|length }} invoices overdue{% else %}"
+    "Second reminder: invoice {{ invoice.number }} is {{ due }}{% endif %}",
+}
 
 # Per language and level: the name, the subject, the opening for one invoice, the opening for a statement,
 # and the closing sentences.
@@ -59,7 +69,9 @@ WORDING = {
             name,
             STATEMENTS.SUBJECTS[level],
             STATEMENTS.WORDING[level][0].replace(STATEMENTS.SINGLE, ENGLISH["single"]),
-            STATEMENTS.WORDING[level][1],
+            "{% if courtesy %}" + EN_COURTESY + "{% else %}" + STATEMENTS.WORDING[level][1] + "{% endif %}"
+            if level == 1
+            else STATEMENTS.WORDING[level][1],
             STATEMENTS.WORDING[level][2],
         )
         for level, name in ((1, "Friendly reminder"), (2, "Firm reminder"), (3, "Final notice"))
@@ -67,15 +79,18 @@ WORDING = {
     "de": {
         1: (
             "Zahlungserinnerung",
-            "{% if statement %}Zahlungserinnerung: {{ reminders|length }} überfällige Rechnungen{% else %}"
-            "Zahlungserinnerung: Rechnung {{ invoice.number }} ist " + DE_DAYS + " überfällig{% endif %}",
-            "bei der Durchsicht unserer Konten haben wir festgestellt, dass "
+            "{% if statement %}Zahlungserinnerung: {{ reminders|length }} {% if courtesy %}bald fällige"
+            "{% else %}überfällige{% endif %} Rechnungen{% else %}"
+            "Zahlungserinnerung: Rechnung {{ invoice.number }} ist {{ due }}{% endif %}",
+            "{% if courtesy %}wir möchten Sie freundlich daran erinnern, dass "
             + DE_INVOICE
-            + " "
-            + DE_DAYS
-            + " überfällig ist.",
-            "bei der Durchsicht unserer Konten haben wir festgestellt, dass folgende Rechnungen überfällig "
-            "sind:",
+            + " {{ due }} ist.{% else %}bei der Durchsicht unserer Konten haben wir festgestellt, dass "
+            + DE_INVOICE
+            + " {{ due }} ist.{% endif %}",
+            "{% if courtesy %}"
+            + DE_COURTESY
+            + "{% else %}bei der Durchsicht unserer Konten haben wir festgestellt, dass folgende Rechnungen "
+            "überfällig sind:{% endif %}",
             [
                 "Sollten Sie die Zahlung inzwischen veranlasst haben, danken wir Ihnen und bitten Sie, dieses "
                 "Schreiben als gegenstandslos zu betrachten. Andernfalls bitten wir Sie, den offenen Betrag "
@@ -85,16 +100,12 @@ WORDING = {
         2: (
             "Mahnung",
             "{% if statement %}Mahnung: {{ reminders|length }} überfällige Rechnungen{% else %}"
-            "Mahnung: Rechnung {{ invoice.number }} ist " + DE_DAYS + " überfällig{% endif %}",
+            "Mahnung: Rechnung {{ invoice.number }} ist {{ due }}{% endif %}",
             "{% if earlier_reminders %}trotz unserer Zahlungserinnerung ist "
             + DE_INVOICE
-            + " weiterhin offen und "
-            + DE_DAYS
-            + " überfällig.{% else %}"
+            + " weiterhin offen und {{ due }}.{% else %}"
             + DE_INVOICE
-            + " ist "
-            + DE_DAYS
-            + " überfällig, und wir konnten bisher keinen Zahlungseingang feststellen.{% endif %}",
+            + " ist {{ due }}, und wir konnten bisher keinen Zahlungseingang feststellen.{% endif %}",
             "{% if earlier_reminders %}trotz unserer Zahlungserinnerung konnten wir{% else %}wir konnten"
             "{% endif %} für folgende überfällige Rechnungen bisher keinen Zahlungseingang feststellen:",
             [
@@ -200,6 +211,10 @@ def ship(apps, schema_editor):
             text_body=STATEMENTS.text_body(level),
             html_body=STATEMENTS.html_body(level),
         ).update(text_body=text_body("en", level), html_body=html_body("en", level))
+        if level in EN_SUBJECTS:
+            ReminderTemplate.objects.filter(
+                level=level, language="en", subject=STATEMENTS.SUBJECTS[level]
+            ).update(subject=EN_SUBJECTS[level])
         name, subject, *_ = WORDING["de"][level]
         ReminderTemplate.objects.get_or_create(
             level=level,
@@ -227,6 +242,10 @@ def unship(apps, schema_editor):
         ReminderTemplate.objects.filter(
             level=level, language="en", text_body=text_body("en", level), html_body=html_body("en", level)
         ).update(text_body=STATEMENTS.text_body(level), html_body=STATEMENTS.html_body(level))
+        if level in EN_SUBJECTS:
+            ReminderTemplate.objects.filter(level=level, language="en", subject=EN_SUBJECTS[level]).update(
+                subject=STATEMENTS.SUBJECTS[level]
+            )
 
 
 class Migration(migrations.Migration):

@@ -141,3 +141,45 @@ def test_templates_of_a_language_serve_its_levels_and_others_fall_back_to_the_de
         (4, "fr"): "en 3",
     }
     assert templates.for_level(1, "de").language == "de"
+
+
+def courtesy(customer, number: str, *, days_before: int):
+    due = timezone.localdate() + timedelta(days=days_before)
+    made = InvoiceFactory(customer=customer, number=number, due_date=due)
+    NotificationFactory(invoice=made, level=1, threshold_days=-3, days_overdue=-days_before, run_id=0)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "sentence"),
+    [
+        ("en", "Friendly reminder: invoice C-1 is due in 2 days", "invoice C-1, due on"),
+        ("de", "Zahlungserinnerung: Rechnung C-1 ist in 2 Tagen fällig", "wir möchten Sie freundlich"),
+    ],
+)
+def test_a_courtesy_reminder_before_the_due_date_says_when_it_falls_due(language, subject, sentence):
+    """docs/SPEC.md §13: a threshold of -3 reminds before the due date, in words, never "-2 days"."""
+    courtesy(CustomerFactory(language=language), "C-1", days_before=2)
+    message, html = sent_one()
+    assert message.subject == subject
+    assert sentence in message.body
+    assert "-2" not in message.subject + message.body + html
+    assert "überfällig" not in message.body
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "lines"),
+    [
+        ("en", "Friendly reminder: 2 invoices due shortly", ["due today", "due in 1 day", "fall due shortly"]),
+        ("de", "Zahlungserinnerung: 2 bald fällige Rechnungen", ["heute fällig", "in 1 Tag fällig", "in Kürze"]),
+    ],
+)
+def test_a_courtesy_statement_lists_what_falls_due(language, subject, lines):
+    customer = CustomerFactory(language=language)
+    courtesy(customer, "C-1", days_before=0)
+    courtesy(customer, "C-2", days_before=1)
+    message, _ = sent_one()
+    assert message.subject == subject
+    for line in lines:
+        assert line in message.body
+    assert "overdue" not in message.body
