@@ -170,8 +170,8 @@ def test_a_courtesy_reminder_before_the_due_date_says_when_it_falls_due(language
 @pytest.mark.parametrize(
     ("language", "subject", "lines"),
     [
-        ("en", "Friendly reminder: 2 invoices due shortly", ["due today", "due in 1 day", "fall due shortly"]),
-        ("de", "Zahlungserinnerung: 2 bald fällige Rechnungen", ["heute fällig", "in 1 Tag fällig", "in Kürze"]),
+        ("en", "Friendly reminder: 2 invoices due shortly", ["due today", "due in 1 day", "fall due"]),
+        ("de", "Zahlungserinnerung: 2 bald fällige Rechnungen", ["heute fällig", "in 1 Tag fällig"]),
     ],
 )
 def test_a_courtesy_statement_lists_what_falls_due(language, subject, lines):
