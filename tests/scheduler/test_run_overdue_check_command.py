@@ -83,15 +83,16 @@ def _days_from_today(days: int) -> str:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--as-of", _days_from_today(1)], "a real run judges today"),
-        (["--as-of", _days_from_today(3650)], "a real run judges today"),
-        (["--as-of", _days_from_today(3700), "--dry-run"], "a dry run looks ahead at most to"),
+        ((1,), "a real run judges today"),
+        ((3650,), "a real run judges today"),
+        ((3700, "--dry-run"), "a dry run looks ahead at most to"),
     ],
 )
 def test_a_date_a_run_may_not_judge_exits_2_before_any_log_is_written(args, message):
     """A future as-of would remind invoices not yet due and silence their real reminders later."""
+    days, *rest = args  # counted from today when the test runs, not when it was collected
     with pytest.raises(CommandError, match=message) as refused:
-        call(*args)
+        call("--as-of", _days_from_today(days), *rest)
     assert refused.value.returncode == 2
     assert not JobExecutionLog.objects.exists()
     assert not Notification.objects.exists()
