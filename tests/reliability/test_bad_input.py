@@ -27,6 +27,7 @@ from scheduler.config import (
     MAX_CRON_LENGTH,
     MAX_INTERVAL_HOURS,
     MAX_REMINDER_DAY,
+    MIN_REMINDER_DAY,
     ConfigError,
     parse_overdue_config,
 )
@@ -86,12 +87,13 @@ invalid_crons = st.one_of(
     st.integers(MAX_CRON_LENGTH, 3 * MAX_CRON_LENGTH).map(lambda width: "0 0 * * " + ",".join(["1"] * width)),
 )
 zone_names = available_timezones()
-reminder_days = st.integers(1, MAX_REMINDER_DAY)
+# Thresholds may be zero or negative, down to MIN_REMINDER_DAY (a courtesy reminder, docs/SPEC.md §13).
+reminder_days = st.integers(MIN_REMINDER_DAY, MAX_REMINDER_DAY)
 invalid_reminder_days = st.one_of(
     # Some threshold out of range.
     st.tuples(
         st.lists(reminder_days, max_size=3),
-        st.one_of(st.integers(max_value=0), st.integers(min_value=MAX_REMINDER_DAY + 1)),
+        st.one_of(st.integers(max_value=MIN_REMINDER_DAY - 1), st.integers(min_value=MAX_REMINDER_DAY + 1)),
     ).map(lambda drawn: ",".join(map(str, sorted({*drawn[0], drawn[1]})))),
     # Not ascending.
     st.lists(reminder_days, min_size=2, max_size=6)
@@ -99,7 +101,7 @@ invalid_reminder_days = st.one_of(
     .map(lambda days: ",".join(map(str, days))),
     # Not numbers, or empty parts.
     st.lists(st.one_of(reminder_days.map(str), st.text(max_size=4)), min_size=1, max_size=4)
-    .filter(lambda parts: any(not_a_whole_number(part.strip()) for part in parts))
+    .filter(lambda parts: any(not_a_whole_number(part.strip().removeprefix("-")) for part in parts))
     .map(",".join),
     # Longer than the run log can keep.
     st.lists(st.integers(1000, MAX_REMINDER_DAY), min_size=45, max_size=60, unique=True).map(

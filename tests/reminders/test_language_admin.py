@@ -104,6 +104,20 @@ def test_the_upgrade_ships_german_and_pay_links_and_leaves_an_edited_template_al
     statements = importlib.import_module("reminders.migrations.0009_statement_templates")
     executor = MigrationExecutor(connection)
     executor.migrate([("reminders", "0011_reminder_template_language")])
+    # The English templates as 0009 left them: a transactional test before this one may have emptied
+    # the table its data migrations filled.
+    shipped = importlib.import_module("reminders.migrations.0003_default_templates")
+    for level, name, _ in shipped.DEFAULTS:
+        ReminderTemplate.objects.get_or_create(
+            level=level,
+            language="en",
+            defaults={
+                "name": name,
+                "subject": statements.SUBJECTS[level],
+                "text_body": statements.text_body(level),
+                "html_body": statements.html_body(level),
+            },
+        )
     ReminderTemplate.objects.filter(language="en", level=2).update(
         text_body="Our words, {{ customer.name }}."
     )
