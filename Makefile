@@ -70,13 +70,13 @@ reliability: install
 	RELIABILITY_SIZE=full $(BIN)/pytest tests/reliability -m reliability -s $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python benchmarks/overdue_check.py
+	$(BIN)/python benchmarks/overdue_check.py $(BENCH_ARGS)
 
 bench-admin: install
-	$(BIN)/python benchmarks/reminders_admin.py
+	$(BIN)/python benchmarks/reminders_admin.py $(BENCH_ARGS)
 
 bench-desk: install
-	$(BIN)/python benchmarks/desk.py
+	$(BIN)/python benchmarks/desk.py $(BENCH_ARGS)
 
 bench-delivery: install
 	$(BIN)/python benchmarks/delivery.py $(BENCH_ARGS)

@@ -14,7 +14,6 @@ Exits non-zero when any benchmark failed.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -87,10 +86,9 @@ def run(benchmark: Benchmark, arguments: list[str]) -> Outcome:
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         for line in process.stdout:
-            if line.startswith(harness.HEADLINE_MARK):
-                outcome.headlines.append(json.loads(line[len(harness.HEADLINE_MARK) :]))
-            else:
-                print(line, end="", flush=True)
+            print(line, end="", flush=True)
+            if found := harness.read_headline(line):
+                outcome.headlines.append(found)
     outcome.exit_code = process.returncode
     outcome.seconds = time.perf_counter() - started
     return outcome
@@ -103,13 +101,13 @@ def summary(outcomes: Sequence[Outcome], size: str) -> None:
     print(header)
     print("-" * len(header))
     for outcome in outcomes:
-        rows = outcome.headlines or [{"figure": "(no figure reported)", "value": "-", "target": ""}]
+        rows = outcome.headlines or [{"figure": "(no figure reported)", "value": "-", "target": "-"}]
         for number, row in enumerate(rows):
             took = f"{outcome.seconds:6.0f}s" if number == 0 else ""
             code = str(outcome.exit_code) if number == 0 else ""
             print(
                 f"{outcome.benchmark.name if number == 0 else '':<16} {row['figure']:<{width}} "
-                f"{row['value']:>10} {row['target'] or '-':>10} {took:>7}  {code}"
+                f"{row['value']:>10} {row['target']:>10} {took:>7}  {code}"
             )
 
 

@@ -24,7 +24,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_MARK = "BENCH_RESULT "
-HEADLINE_MARK = "BENCH_HEADLINE "
+HEADLINE_MARK = "headline | "
+HEADLINE_FIELDS = ("figure", "value", "target")
 MIB = 1024 * 1024
 SqlParams = Sequence[Any] | dict[str, Any] | None
 
@@ -247,6 +248,14 @@ def page_table(rows: Sequence[tuple[str, float, int]], width: int) -> float:
 # --- The headline for bench_all.py -----------------------------------------------------------------------
 
 
-def headline(figure: str, value: str, target: str = "") -> None:
-    """A figure ``bench_all.py`` puts in its summary table (also readable in a benchmark's own output)."""
-    print(HEADLINE_MARK + json.dumps({"figure": figure, "value": value, "target": target}), flush=True)
+def headline(figure: str, value: str, target: str = "-") -> None:
+    """A figure ``bench_all.py`` puts in its summary table, a line of the benchmark's own output:
+    ``headline | figure | value | target``."""
+    print(HEADLINE_MARK + " | ".join((figure, value, target)), flush=True)
+
+
+def read_headline(line: str) -> dict[str, str] | None:
+    """The fields of a ``headline`` line (``None`` for any other line)."""
+    if not line.startswith(HEADLINE_MARK):
+        return None
+    return dict(zip(HEADLINE_FIELDS, line[len(HEADLINE_MARK) :].rstrip("\n").split(" | "), strict=True))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,27 @@ def run_script(*arguments: str, timeout: float = 60) -> subprocess.CompletedProc
     return subprocess.run(
         [sys.executable, *arguments], cwd=BENCHMARKS, capture_output=True, text=True, timeout=timeout
     )
+
+
+def load_harness():
+    """benchmarks/harness.py as the scripts import it (their folder is no package)."""
+    spec = importlib.util.spec_from_file_location("benchmarks_harness", BENCHMARKS / "harness.py")
+    harness = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = harness  # its dataclasses look their module up there
+    spec.loader.exec_module(harness)
+    return harness
+
+
+def test_a_headline_reads_back_as_printed(capsys):
+    harness = load_harness()
+    harness.headline("desk, 1,000,000 reminders, dashboard", "430 ms", "< 500 ms")
+    line = capsys.readouterr().out
+    assert harness.read_headline(line) == {
+        "figure": "desk, 1,000,000 reminders, dashboard",
+        "value": "430 ms",
+        "target": "< 500 ms",
+    }
+    assert harness.read_headline("desk, dashboard 430 ms\n") is None
 
 
 def test_the_benchmarks_are_found():
