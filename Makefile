@@ -29,7 +29,7 @@ SUPERUSER_MISSING := $(strip $(foreach name,$(SUPERUSER_VARS),$(if $(value $(nam
 
 WEBHOOK_DEMO_PORT ?= 8765
 
-.PHONY: install demo webhook-demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery bench-import bench-bulk-api bench-api-load run superuser qcluster clean
+.PHONY: install demo webhook-demo test lint check-migrations reliability bench bench-admin bench-desk bench-delivery bench-import bench-bulk-api bench-api-load bench-all run superuser qcluster clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,13 +70,13 @@ reliability: install
 	RELIABILITY_SIZE=full $(BIN)/pytest tests/reliability -m reliability -s $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python benchmarks/overdue_check.py
+	$(BIN)/python benchmarks/overdue_check.py $(BENCH_ARGS)
 
 bench-admin: install
-	$(BIN)/python benchmarks/reminders_admin.py
+	$(BIN)/python benchmarks/reminders_admin.py $(BENCH_ARGS)
 
 bench-desk: install
-	$(BIN)/python benchmarks/desk.py
+	$(BIN)/python benchmarks/desk.py $(BENCH_ARGS)
 
 bench-delivery: install
 	$(BIN)/python benchmarks/delivery.py $(BENCH_ARGS)
@@ -89,6 +89,9 @@ bench-bulk-api: install
 
 bench-api-load: install
 	$(BIN)/python benchmarks/api_load.py $(BENCH_ARGS)
+
+bench-all: install
+	$(BIN)/python benchmarks/bench_all.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -11,14 +11,13 @@ Results are in docs/benchmarks.md ("Receivables aging").
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from datetime import date
 from decimal import Decimal
 
-# Run as a script, its own folder is on sys.path: the shared database setup comes from the check's benchmark.
-from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
+# Run as a script, its own folder is on sys.path.
+import harness
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_aging"
 AS_OF = date(2026, 3, 31)
@@ -29,18 +28,20 @@ SELECT g, 'C-' || g, 'Customer ' || g, format('billing+%%s@customer%%s.example',
 FROM generate_series(1::bigint, %(customers)s) AS g
 """
 
-# Due dates from 60 days ahead to 400 days back; about 60 % sent, 5 currencies, a third partly paid.
+# Due dates from 60 days ahead to 400 days back; about 60 % sent, 5 currencies, a third partly paid. Amounts
+# in each currency's minor units (JPY has none), as the books hold them.
 LOAD_INVOICES = """
 INSERT INTO invoicing_invoice
     (id, customer_id, number, issue_date, due_date, currency, total, amount_paid, status)
 SELECT g, 1 + (g * 7919) %% %(customers)s, 'INV-' || lpad(g::text, 9, '0'), due - 30, due,
        (ARRAY['EUR', 'USD', 'GBP', 'CHF', 'JPY'])[1 + g %% 5], total,
-       CASE WHEN g %% 3 = 0 THEN round(total / 3, 2) ELSE 0 END,
+       CASE WHEN g %% 3 = 0 THEN round(total / 3, minor) ELSE 0 END,
        (ARRAY['sent', 'sent', 'sent', 'paid', 'draft'])[1 + (g / 7) %% 5]
 FROM (
-    SELECT g, round(10 + ((g * 7907) %% 500000) / 100.0, 2) AS total,
+    SELECT g, minor, round(10 + ((g * 7907) %% 500000) / 100.0, minor) AS total,
            %(as_of)s::date + (60 - (g * 31) %% 461)::int AS due
-    FROM generate_series(1::bigint, %(invoices)s) AS g
+    FROM generate_series(1::bigint, %(invoices)s) AS g,
+         LATERAL (SELECT CASE g %% 5 WHEN 4 THEN 0 ELSE 2 END) AS m(minor)
 ) AS spread
 """
 
@@ -52,16 +53,16 @@ GROUP BY currency ORDER BY currency
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--invoices", type=int, default=1_000_000)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_AGING_DATABASE_URL"))
-    parser.add_argument("--repeat", type=int, default=7)
+    parser = harness.argument_parser(__doc__)
+    parser.add_argument("--invoices", type=int, default=1_000_000, help="invoices (default 1,000,000)")
+    harness.add_database_url(parser, default=DEFAULT_DATABASE_URL, env="BENCH_AGING_DATABASE_URL")
+    harness.add_repeat(parser, default=7, what="runs of the query")
     parser.add_argument(
         "--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS) of the query"
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    harness.at_least(parser, args, invoices=100, repeat=1)
+    return args
 
 
 def load(invoices: int) -> None:
@@ -90,12 +91,7 @@ def load(invoices: int) -> None:
 def timed(repeat: int) -> tuple[list[float], list]:
     from invoicing.selectors import receivables_aging
 
-    times, result = [], []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = receivables_aging(as_of=AS_OF)
-        times.append(time.perf_counter() - started)
-    return times, result
+    return harness.timings(lambda: receivables_aging(as_of=AS_OF), repeat), receivables_aging(as_of=AS_OF)
 
 
 def check(result: list) -> None:
@@ -125,12 +121,7 @@ def explain() -> None:
 
 def main() -> None:
     args = parse_args()
-    url = args.database_url or DEFAULT_DATABASE_URL
-    create_database_if_missing(refuse_unless_postgres(url))
-    setup_django(url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    harness.bench_database(harness.database_url(args))
     load(args.invoices)
     times, result = timed(args.repeat)
     check(result)
@@ -138,6 +129,9 @@ def main() -> None:
         f"receivables_aging over {args.invoices:,} invoices: best {min(times) * 1000:.0f} ms, "
         f"median {statistics.median(times) * 1000:.0f} ms, worst {max(times) * 1000:.0f} ms "
         f"({args.repeat} runs)"
+    )
+    harness.headline(
+        f"aging, {args.invoices:,} invoices, median", f"{statistics.median(times) * 1000:.0f} ms"
     )
     if args.explain:
         explain()

@@ -34,10 +34,10 @@ from typing import Any
 
 # Run as a script, its own folder is on sys.path: the data are the monitoring's and the aging's benchmarks'.
 import aging
+import harness
 import monitoring
-from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
+from harness import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_api"
 PORT = 8765
 # What a monitoring client and a finance tool ask most: the run list and the status, then the rest.
@@ -60,17 +60,17 @@ class Tally:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--tokens", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--invoices", type=int, default=100_000)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_API_DATABASE_URL"))
+    parser = harness.argument_parser(__doc__)
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
+    parser.add_argument("--seconds", type=float, default=60, help="how long they request (default 60)")
+    parser.add_argument("--tokens", type=int, default=50, help="API tokens they share (default 50)")
+    parser.add_argument("--runs", type=int, default=100_000, help="run logs (default 100,000)")
+    parser.add_argument("--invoices", type=int, default=100_000, help="invoices (default 100,000)")
+    harness.add_database_url(parser, default=DEFAULT_DATABASE_URL, env="BENCH_API_DATABASE_URL")
     parser.add_argument("--server", help="the server command instead of the Dockerfile's CMD")
-    return parser.parse_args()
+    args = parser.parse_args()
+    harness.at_least(parser, args, clients=1, seconds=1, tokens=1, runs=5000, invoices=100)
+    return args
 
 
 def dockerfile_command() -> list[str]:
@@ -176,6 +176,8 @@ def report(tally: Tally, seconds: float, load_before: tuple[float, ...]) -> None
         f"{percentile(every, 0.99) * 1000:>8.0f} {errors:>7}"
     )
     print(f"{len(every) / seconds:.1f} requests/s over {seconds:.0f} s")
+    harness.headline("API under load, requests/s", f"{len(every) / seconds:.1f}", "≥ 150")
+    harness.headline("API under load, p99", f"{percentile(every, 0.99) * 1000:.0f} ms", "< 1000 ms")
     before, after = load_before, os.getloadavg()
     print(f"load average before {before[0]:.2f} {before[1]:.2f}, after {after[0]:.2f} {after[1]:.2f}")
     if tally.first_error:
@@ -184,15 +186,10 @@ def report(tally: Tally, seconds: float, load_before: tuple[float, ...]) -> None
 
 def main() -> None:
     args = parse_args()
-    url = args.database_url or DEFAULT_DATABASE_URL
-    create_database_if_missing(refuse_unless_postgres(url))
+    url = harness.database_url(args)
     throttle = "1000000/minute"
     os.environ["API_THROTTLE_RATE"] = throttle
-    setup_django(url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable")
+    harness.bench_database(url, cache_table=True)
     monitoring.load_runs(args.runs)
     aging.load(args.invoices)
     keys = issue_tokens(args.tokens)

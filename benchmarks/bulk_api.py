@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 import warnings
 from typing import Any
 
-from overdue_check import (
-    create_database_if_missing,
-    execute,
-    refuse_unless_postgres,
-    setup_django,
-)
+import harness
+from harness import execute
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_bulk_api"
 TARGET_SECONDS = 1.0
@@ -110,15 +105,9 @@ def timed_post(browser: Any, payload: bytes, expected: dict[str, int]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-    create_database_if_missing(refuse_unless_postgres(url))
-    setup_django(url)
     # The admin's static files are not collected here; whitenoise says so, and no request needs them.
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable")  # the API's throttle counts requests there
+    harness.bench_database(harness.database_url(args), cache_table=True)  # the throttle counts there
     print(f"Seeding {args.invoices:,} invoices (once) ...", flush=True)
     seed(args.invoices)
     remove_earlier_runs()
@@ -150,15 +139,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<14}{statistics.median(seconds):>10.3f}{max(seconds):>8.3f}{target:>9}")
     verdict = "met" if worst < TARGET_SECONDS else "MISSED"
     print(f"\nTarget (every request under {TARGET_SECONDS} s): {verdict}")
+    harness.headline(
+        f"bulk API, {BATCH:,} invoices per request, slowest", f"{worst:.3f} s", f"< {TARGET_SECONDS} s"
+    )
     return 0 if worst < TARGET_SECONDS else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.argument_parser(__doc__)
     parser.add_argument("--invoices", type=int, default=100_000, help="invoices stored beforehand")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--database-url", help=f"default: BENCH_DATABASE_URL or {DEFAULT_DATABASE_URL}")
-    return run(parser.parse_args(argv))
+    parser.add_argument("--rounds", type=int, default=5, help="requests of each kind (default 5)")
+    harness.add_database_url(parser, default=DEFAULT_DATABASE_URL, env="BENCH_DATABASE_URL")
+    args = parser.parse_args(argv)
+    harness.at_least(parser, args, invoices=1, rounds=1)
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -21,31 +21,27 @@ import asyncio
 import json
 import os
 import re
-import resource
 import select
 import signal
 import smtplib
 import socket
-import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overdue_check import create_database_if_missing, execute, refuse_unless_postgres, scalar
+import harness
+from harness import MIB, RESULT_MARK, database_url, execute, peak_rss, scalar
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_delivery"
 FROM_EMAIL = "Billing <billing@bench.example>"
-RESULT_MARK = "BENCH_RESULT "
 READY_MARK = "BENCH_READY"
 # Bump when the generated data changes, so a stale data set is reloaded rather than reused.
 DATASET_VERSION = 1
-MIB = 1024 * 1024
 HOST = "127.0.0.1"
 
 
@@ -128,32 +124,11 @@ def wait_ready(process: subprocess.Popen[str], name: str, timeout: float = 60) -
 # --- Django and the database ----------------------------------------------------------------------------
 
 
-def database_url(args: argparse.Namespace) -> str:
-    return args.database_url or os.environ.get("BENCH_DELIVERY_DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-def bench_environment(url: str, port: int = 0) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        # Debug mode would keep every query in memory and slow each one: measure what production runs.
-        "DJANGO_DEBUG": "off",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "DEFAULT_FROM_EMAIL": FROM_EMAIL,
-        "EMAIL_URL": f"smtp://{HOST}:{port}" if port else "dummymail://",
-    }
-    env.setdefault("DJANGO_SECRET_KEY", "benchmark-only-insecure-key")
-    env.pop("REMINDER_BCC", None)
-    return env
-
-
-def setup_django(url: str, port: int = 0) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.update(bench_environment(url, port))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
+def use_sink(port: int = 0) -> None:
+    """Mail goes to the sink on ``port`` (none: nowhere), from one sender, with no copy to anyone."""
+    os.environ["DEFAULT_FROM_EMAIL"] = FROM_EMAIL
+    os.environ["EMAIL_URL"] = f"smtp://{HOST}:{port}" if port else "dummymail://"
+    os.environ.pop("REMINDER_BCC", None)
 
 
 # --- The data set: N overdue invoices, one pending reminder each ----------------------------------------
@@ -246,10 +221,6 @@ def sent_ids() -> set[str]:
 
 
 # --- Workers: one measurement each, in fresh processes --------------------------------------------------
-
-
-def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def wait_for_go() -> float:
@@ -362,9 +333,10 @@ def worker_bare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_worker(args: argparse.Namespace) -> None:
-    setup_django(database_url(args), args.port)
+    use_sink(args.port)
+    harness.setup_django(database_url(args))
     result = worker_bare(args) if args.worker == "bare" else worker_sender(args)
-    print(RESULT_MARK + json.dumps(result), flush=True)
+    harness.print_result(result)
 
 
 def measure(
@@ -418,8 +390,7 @@ def measure(
 
 
 @dataclass
-class Variant:
-    name: str
+class Variant(harness.Variant):
     kind: str
     workers: int
     pending: int
@@ -427,16 +398,6 @@ class Variant:
     grouping: str = "customer"
     # The sink's delay before each reply: a server that far away.
     reply_delay_ms: float = 0
-    results: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(result["seconds"] for result in self.results)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(result["seconds"] for result in self.results)
 
 
 def received_problems(
@@ -483,12 +444,8 @@ def run_variant(args: argparse.Namespace, variant: Variant, work: Path, round_nu
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
-    url = database_url(args)
-    create_database_if_missing(refuse_unless_postgres(url))
-    setup_django(url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    use_sink()
+    harness.bench_database(database_url(args))
     prepare_dataset(args.reminders, args.reload)
     n = args.reminders
     first = args.connections[0]
@@ -556,6 +513,13 @@ def print_table(args: argparse.Namespace, variants: list[Variant], memory: list[
             f"{bare.best / variant.best:7.2f} {max(r['rss_peak'] for r in variant.results) / MIB:9.1f}  "
             f"{'no' if variant.problems else 'yes'}"
         )
+    for variant in variants:
+        bare = bares[variant.grouping, variant.reply_delay_ms]
+        if variant.kind == "sender" and variant.workers == 1:
+            far = ", far" if variant.reply_delay_ms else ""
+            target = "≥ 3.0x" if far else "≥ 0.8x"
+            figure = f"delivery by {variant.grouping}, 1 sender, {variant.connections} conn.{far} / bare loop"
+            harness.headline(figure, f"{bare.best / variant.best:.2f}x", target)
     print("\nMemory of one sender by outbox size (peak RSS of the worker process, Django included):")
     for variant in memory:
         print(f"  {variant.pending:>9,} pending: {variant.results[0]['rss_peak'] / MIB:6.1f} MiB")
@@ -586,9 +550,7 @@ def counts_up_to(highest: int) -> Callable[[str], list[int]]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.argument_parser(__doc__)
     parser.add_argument("--reminders", type=int, default=100_000, help="pending reminders (default 100,000)")
     parser.add_argument(
         "--workers", type=counts_up_to(32), default=[1, 2, 4], help="sender processes (default 1,2,4)"
@@ -608,10 +570,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="REMINDER_GROUPING values to measure, each against its own bare loop (default customer,invoice)",
     )
     parser.add_argument("--reload", action="store_true", help="load the reminders afresh even if present")
-    parser.add_argument(
-        "--database-url",
-        help=f"PostgreSQL database (default $BENCH_DELIVERY_DATABASE_URL or {DEFAULT_DATABASE_URL})",
-    )
+    harness.add_database_url(parser, default=DEFAULT_DATABASE_URL, env="BENCH_DELIVERY_DATABASE_URL")
     parser.add_argument(
         "--sink-delay-ms",
         type=float,

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,13 +24,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from overdue_check import create_database_if_missing, execute, refuse_unless_postgres, scalar, setup_django
+import harness
+from harness import MIB, database_url, execute, load_average, peak_rss, scalar, setup_django
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_import"
-RESULT_MARK = "BENCH_RESULT "
 MEMORY_ROWS = 100_000
 FIRST_TARGET, AGAIN_TARGET = 2.5, 1.5
-MIB = 1024 * 1024
 LEAN_TABLE = "bench_lean_import_row"
 
 # The floor: what loading this file costs PostgreSQL with nothing but the statements the tables need.
@@ -104,10 +99,6 @@ def write_books(path: Path, rows: int, customers: int) -> None:
 # --- Workers: one measurement each, in a fresh process --------------------------------------------------
 
 
-def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-
-
 def worker_floor(path: Path) -> dict[str, Any]:
     from django.db import connection, transaction
 
@@ -147,17 +138,12 @@ def run_worker(args: argparse.Namespace) -> None:
     setup_django(database_url(args))
     path = Path(args.file)
     result = worker_import(path) if args.worker == "import" else worker_floor(path)
-    print(RESULT_MARK + json.dumps(result), flush=True)
+    harness.print_result(result)
 
 
 def measure(args: argparse.Namespace, variant: str, path: Path) -> dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", variant, "--file", str(path)]
-    command += ["--database-url", database_url(args)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
-    if done.returncode or not lines:
-        sys.exit(f"The {variant} worker failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return json.loads(lines[-1][len(RESULT_MARK) :])
+    arguments = ["--worker", variant, "--file", str(path), "--database-url", database_url(args)]
+    return harness.worker_result(str(Path(__file__).resolve()), arguments, variant)
 
 
 # --- The run --------------------------------------------------------------------------------------------
@@ -206,13 +192,7 @@ def timed_pair(args: argparse.Namespace, variant: str, path: Path, rows: int, cu
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
-    url = database_url(args)
-    settings = refuse_unless_postgres(url)
-    create_database_if_missing(settings)
-    setup_django(url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    harness.bench_database(database_url(args))
     customers = max(1, args.rows // 10)
     memory_rows = min(MEMORY_ROWS, args.rows)
     with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
@@ -272,6 +252,7 @@ def print_report(
     ):
         ratio = service[index]["seconds"] / floor[index]["seconds"]
         ratios.append(ratio <= target)
+        harness.headline(f"import, {args.rows:,} rows, {label} / floor", f"{ratio:.2f}x", f"≤ {target}x")
         print(
             f"{label:<34}{floor[index]['seconds']:>9.1f}s{service[index]['seconds']:>9.1f}s"
             f"{ratio:>7.2f}x{'≤ ' + str(target) + 'x':>8} {'met' if ratio <= target else 'MISSED'}"
@@ -292,29 +273,15 @@ def print_report(
     )
 
 
-def load_average() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 LOAD_AT_START = load_average()
 
 
-def database_url(args: argparse.Namespace) -> str:
-    return args.database_url or os.environ.get("BENCH_IMPORT_DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.argument_parser(__doc__)
     parser.add_argument(
         "--rows", type=int, default=1_000_000, help="invoice rows in the file (default 1,000,000)"
     )
-    parser.add_argument(
-        "--database-url",
-        help=f"PostgreSQL database of the benchmark, emptied by it (default $BENCH_IMPORT_DATABASE_URL or "
-        f"{DEFAULT_DATABASE_URL})",
-    )
+    harness.add_database_url(parser, default=DEFAULT_DATABASE_URL, env="BENCH_IMPORT_DATABASE_URL")
     parser.add_argument("--repeat", type=int, default=2, help="rounds, the best of each reported (default 2)")
     parser.add_argument("--worker", choices=["floor", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)

@@ -13,14 +13,13 @@ import argparse
 import logging
 import os
 import random
-import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-# Run as a script, its own folder is on sys.path: the shared database setup comes from the check's benchmark.
-from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
+# Run as a script, its own folder is on sys.path.
+import harness
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_monitoring"
 NEWEST = datetime(2026, 2, 1, tzinfo=UTC)
@@ -38,13 +37,13 @@ DRY_RUN_SHARE = 0.02
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_MONITORING_DATABASE_URL"))
-    parser.add_argument("--repeat", type=int, default=7)
-    return parser.parse_args()
+    parser = harness.argument_parser(__doc__)
+    parser.add_argument("--runs", type=int, default=100_000, help="run logs (default 100,000)")
+    harness.add_database_url(parser, default=DEFAULT_DATABASE_URL, env="BENCH_MONITORING_DATABASE_URL")
+    harness.add_repeat(parser, default=7)
+    args = parser.parse_args()
+    harness.at_least(parser, args, runs=50_000, repeat=1)  # page 1000 of 50 runs a page
+    return args
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -91,10 +90,12 @@ def load_runs(count: int) -> None:
 
     from scheduler.models import JobExecutionLog
 
-    if JobExecutionLog.objects.count() == count and JobExecutionLog.objects.exclude(request_id=None).exists():
+    runs = JobExecutionLog.objects
+    if runs.count() == count and runs.exclude(request_id=None).exists() and runs.filter(pk=1).exists():
         print(f"Reusing {count:,} runs.")
         return
-    JobExecutionLog.objects.all().delete()
+    # Afresh from id 1: the pages name run 4242.
+    harness.execute("TRUNCATE scheduler_jobexecutionlog RESTART IDENTITY CASCADE")
     started = time.perf_counter()
     batch: list[Any] = []
     for run in generated_runs(count):
@@ -145,38 +146,12 @@ def pages(newest_day: date, request_id: str) -> list[tuple[str, str, dict[str, A
     ]
 
 
-def measure(client: Any, url: str, params: dict[str, Any], repeat: int) -> tuple[float, int]:
-    from django.db import connection
-
-    queries: list[str] = []
-
-    def count(execute: Any, sql: str, *args: Any) -> Any:
-        queries.append(sql)
-        return execute(sql, *args)
-
-    with connection.execute_wrapper(count):
-        response = client.get(url, params)
-    if response.status_code not in (200, 503):
-        raise SystemExit(f"{url} {params} answered {response.status_code}: {response.content[:300]!r}")
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        client.get(url, params)
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000, len(queries)
-
-
 def logged_in_clients() -> tuple[Any, Any]:
-    from django.contrib.auth import get_user_model
     from django.test import Client
 
     from api.tokens import api_token_create
 
-    user, _ = get_user_model().objects.get_or_create(
-        username="bench", defaults={"is_staff": True, "is_superuser": True}
-    )
-    admin_client = Client(SERVER_NAME="localhost")
-    admin_client.force_login(user)
+    admin_client = harness.superuser_client("bench")
     key = api_token_create(username="bench", name="benchmark").key
     return admin_client, Client(SERVER_NAME="localhost", headers={"Authorization": f"Bearer {key}"})
 
@@ -190,24 +165,20 @@ def oldest_request_id() -> str:
 
 def main() -> None:
     args = parse_args()
-    url = args.database_url or DEFAULT_DATABASE_URL
-    create_database_if_missing(refuse_unless_postgres(url))
     # The throttle stays on (its cache queries are part of every API request) but must not refuse us.
     os.environ["API_THROTTLE_RATE"] = "1000000/minute"
-    setup_django(url)
-    from django.core.management import call_command
-
+    harness.bench_database(harness.database_url(args), cache_table=True)
     logging.getLogger("django.request").setLevel(logging.CRITICAL)  # the health page answers 503 here
 
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable")
     load_runs(args.runs)
     admin_client, api_client = logged_in_clients()
-    print(f"{'page':<48} {'median ms':>10} {'queries':>8}")
+    rows = []
     for name, path, params in pages(NEWEST.date(), oldest_request_id()):
         client = api_client if name.startswith("api") else admin_client
-        milliseconds, queries = measure(client, path, params, args.repeat)
-        print(f"{name:<48} {milliseconds:>10.1f} {queries:>8}")
+        # The health page answers 503: the benchmark's database has no recent run.
+        rows.append((name, *harness.measure_page(client, path, params, args.repeat, answers=(200, 503))))
+    slowest = harness.page_table(rows, width=48)
+    harness.headline(f"monitoring, {args.runs:,} runs, slowest page", f"{slowest:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -13,91 +13,37 @@ floor's, and any difference fails the benchmark.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness
+from harness import (
+    create_database_if_missing,
+    database_url,
+    execute,
+    load_average,
+    peak_rss,
+    refuse_unless_postgres,
+    scalar,
+    setup_django,
+)
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench"
 AS_OF = date(2025, 6, 30)
 # Bump when the generated data changes, so a stale data set is reloaded rather than reused.
 DATASET_VERSION = 2
-RESULT_MARK = "BENCH_RESULT "
 NOTIFICATION_COLUMNS = "invoice_id, threshold_days, level, days_overdue, recipient, message"
 DEFAULT_BATCH_SIZES = "100,1000,5000"
 DEFAULT_BATCH_SIZE = 100
 OWN_TABLE = "reminders_notification"
 LEAN_TABLE = "bench_lean_notification"
-MIB = 1024 * 1024
-
-
-# --- Django and the database ----------------------------------------------------------------------------
-
-
-def database_url(args: argparse.Namespace) -> str:
-    return args.database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-def refuse_unless_postgres(url: str) -> dict[str, Any]:
-    import environ
-
-    settings = environ.Env.db_url_config(url)
-    if settings["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit(
-            f"The benchmark needs PostgreSQL (the floor and the run lock are PostgreSQL's); got {url!r}. "
-            f"Pass --database-url or set BENCH_DATABASE_URL, e.g. {DEFAULT_DATABASE_URL}."
-        )
-    return settings
-
-
-def create_database_if_missing(settings: dict[str, Any]) -> None:
-    import psycopg
-    from psycopg import sql
-
-    params = {key.lower(): settings[key] for key in ("HOST", "PORT", "USER", "PASSWORD") if settings.get(key)}
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings["NAME"])))
-            print(f"Created database {settings['NAME']}.")
-
-
-def setup_django(url: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DATABASE_URL"] = url
-    # Debug mode would keep every query in memory and slow each one: measure what production runs.
-    os.environ["DJANGO_DEBUG"] = "off"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-insecure-key")
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-
-
-def execute(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
-def scalar(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-        return None if row is None else row[0]
+MIB = harness.MIB
 
 
 # --- The data set ---------------------------------------------------------------------------------------
@@ -368,10 +314,6 @@ def current_rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-
-
 class QueryCounter:
     """Counts the queries of a run, and those of each batch: the batch read (a LIMIT on the invoice
     table) and what follows it inside the batch's transaction."""
@@ -518,13 +460,11 @@ def worker_service(args: argparse.Namespace) -> dict[str, Any]:
 def run_worker(args: argparse.Namespace) -> None:
     setup_django(database_url(args))
     result = worker_service(args) if args.worker == "service" else worker_floor(args)
-    print(RESULT_MARK + json.dumps(result), flush=True)
+    harness.print_result(result)
 
 
 def measure(args: argparse.Namespace, variant: str, batch_size: int = 0) -> dict[str, Any]:
     command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
         "--worker",
         variant,
         "--batch-size",
@@ -536,11 +476,7 @@ def measure(args: argparse.Namespace, variant: str, batch_size: int = 0) -> dict
     ]
     if args.tracemalloc:
         command.append("--tracemalloc")
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
-    if done.returncode or not lines:
-        sys.exit(f"The {variant} worker failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return json.loads(lines[-1][len(RESULT_MARK) :])
+    return harness.worker_result(str(Path(__file__).resolve()), command, variant)
 
 
 # --- Checks ---------------------------------------------------------------------------------------------
@@ -594,23 +530,9 @@ def fetch_rows(sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any
 
 
 @dataclass
-class Variant:
-    name: str
+class Variant(harness.Variant):
     worker: str
     batch_size: int = 0
-    results: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(result["seconds"] for result in self.results)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(result["seconds"] for result in self.results)
-
-    def worst(self, key: str) -> Any:
-        return max(result[key] for result in self.results)
 
 
 def parse_thresholds(value: str) -> tuple[int, ...]:
@@ -745,10 +667,11 @@ def print_targets(lean: Variant, services: list[Variant]) -> None:
             f"default batch size ({DEFAULT_BATCH_SIZE}): {default.best / lean.best:.2f}x (target ≤ 3.0)"
         )
     print("\n" + "; ".join(lines))
-
-
-def load_average() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    harness.headline(
+        f"check, best batch ({best.batch_size}) / lean floor", f"{best.best / lean.best:.2f}x", "≤ 2.0x"
+    )
+    if default:
+        harness.headline("check, default batch / lean floor", f"{default.best / lean.best:.2f}x", "≤ 3.0x")
 
 
 LOAD_AT_START = load_average()
@@ -765,9 +688,7 @@ def batch_sizes(value: str) -> list[int]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.argument_parser(__doc__)
     parser.add_argument(
         "--invoices", type=int, default=1_000_000, help="invoices to load (default 1,000,000)"
     )
@@ -779,10 +700,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=3, help="rounds of measurements (default 3)")
     parser.add_argument("--reload", action="store_true", help="load the invoices afresh even if present")
-    parser.add_argument(
-        "--database-url",
-        help=f"PostgreSQL database of the benchmark (default $BENCH_DATABASE_URL or {DEFAULT_DATABASE_URL})",
-    )
+    harness.add_database_url(parser, default=DEFAULT_DATABASE_URL, env="BENCH_DATABASE_URL")
     parser.add_argument("--reminder-days", default="1", help="OVERDUE_INVOICE_REMINDER_DAYS (default 1)")
     parser.add_argument(
         "--tracemalloc", action="store_true", help="also report the Python heap peak (slows the runs)"

@@ -15,14 +15,14 @@ the benchmark's own database, put back at the end). Results are in docs/benchmar
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 
-# Run as a script, its own folder is on sys.path: the shared database setup comes from the check's benchmark.
-from overdue_check import create_database_if_missing, refuse_unless_postgres, setup_django
+# Run as a script, its own folder is on sys.path.
+import harness
+from harness import fetch_one as execute
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/overdue_bench_reminders"
 RUNS = 300
@@ -69,24 +69,16 @@ UPDATE reminders_notification SET delivery_id = id WHERE id IN (SELECT id FROM s
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--reminders", type=int, default=1_000_000)
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser = harness.argument_parser(__doc__)
+    parser.add_argument("--reminders", type=int, default=1_000_000, help="reminders (default 1,000,000)")
+    harness.add_database_url(parser, default=DEFAULT_DATABASE_URL)
+    harness.add_repeat(parser, default=7)
     parser.add_argument(
         "--run-index", choices=["btree", "brin"], help="measure with this kind of run_id index"
     )
-    return parser.parse_args()
-
-
-def execute(sql: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if cursor.description else None
+    args = parser.parse_args()
+    harness.at_least(parser, args, reminders=1000, repeat=1)
+    return args
 
 
 def run_sizes(reminders: int) -> list[int]:
@@ -155,59 +147,24 @@ def one_month_ago() -> dict[str, int]:
     return {"created_at__year": month.year, "created_at__month": month.month}
 
 
-def measure(client: Any, url: str, params: dict[str, Any], repeat: int) -> tuple[float, int]:
-    from django.db import connection
-
-    queries: list[str] = []
-
-    def count(execute: Any, sql: str, *args: Any) -> Any:
-        queries.append(sql)
-        return execute(sql, *args)
-
-    with connection.execute_wrapper(count):
-        response = client.get(url, params)
-    if response.status_code != 200:
-        raise SystemExit(f"{url} {params} answered {response.status_code}: {response.content[:300]!r}")
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        client.get(url, params)
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000, len(queries)
-
-
-def admin_client() -> Any:
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    user, _ = get_user_model().objects.get_or_create(
-        username="bench", defaults={"is_staff": True, "is_superuser": True}
-    )
-    client = Client(SERVER_NAME="localhost")
-    client.force_login(user)
-    return client
-
-
 def main() -> None:
     args = parse_args()
-    create_database_if_missing(refuse_unless_postgres(args.database_url))
-    setup_django(args.database_url)
-    from django.core.management import call_command
+    harness.bench_database(harness.database_url(args), cache_table=True)
     from django.urls import reverse
 
-    call_command("migrate", verbosity=0)
-    call_command("createcachetable")
     load(args.reminders)
     migration_kind = use_run_index(None)
     kind = use_run_index(args.run_index)
     try:
-        client = admin_client()
+        client = harness.superuser_client()
         url = reverse("admin:reminders_notification_changelist")
         print(f"{args.reminders:,} reminders, run_id index: {kind}")
-        print(f"{'page':<52} {'median ms':>10} {'queries':>8}")
-        for name, params in pages(args.reminders):
-            milliseconds, queries = measure(client, url, params, args.repeat)
-            print(f"{name:<52} {milliseconds:>10.1f} {queries:>8}")
+        rows = [
+            (name, *harness.measure_page(client, url, params, args.repeat))
+            for name, params in pages(args.reminders)
+        ]
+        slowest = harness.page_table(rows, width=52)
+        harness.headline(f"reminders admin, {args.reminders:,} reminders, slowest page", f"{slowest:.0f} ms")
     finally:
         use_run_index(migration_kind)
 
