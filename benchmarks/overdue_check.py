@@ -374,7 +374,8 @@ def peak_rss() -> int:
 
 class QueryCounter:
     """Counts the queries of a run, and those of each batch: the batch read (a LIMIT on the invoice
-    table) and what follows it inside the batch's transaction."""
+    table, alone or as the first part of the batch's one statement) and what follows it inside the
+    batch's transaction."""
 
     def __init__(self) -> None:
         from django.db import connection
@@ -385,7 +386,8 @@ class QueryCounter:
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         self.total += 1
-        if sql.startswith("SELECT") and 'FROM "invoicing_invoice"' in sql and "LIMIT" in sql:
+        starts_batch = sql.startswith("SELECT") or sql.lstrip().startswith("WITH batch AS")
+        if starts_batch and 'FROM "invoicing_invoice"' in sql and "LIMIT" in sql:
             self.per_batch.append(0)
         if self.per_batch and self.connection.in_atomic_block:
             self.per_batch[-1] += 1
