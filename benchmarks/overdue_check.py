@@ -316,7 +316,8 @@ def current_rss() -> int:
 
 class QueryCounter:
     """Counts the queries of a run, and those of each batch: the batch read (a LIMIT on the invoice
-    table) and what follows it inside the batch's transaction."""
+    table, alone or as the first part of the batch's one statement) and what follows it inside the
+    batch's transaction."""
 
     def __init__(self) -> None:
         from django.db import connection
@@ -327,7 +328,8 @@ class QueryCounter:
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         self.total += 1
-        if sql.startswith("SELECT") and 'FROM "invoicing_invoice"' in sql and "LIMIT" in sql:
+        starts_batch = sql.startswith("SELECT") or sql.lstrip().startswith("WITH batch AS")
+        if starts_batch and 'FROM "invoicing_invoice"' in sql and "LIMIT" in sql:
             self.per_batch.append(0)
         if self.per_batch and self.connection.in_atomic_block:
             self.per_batch[-1] += 1
@@ -558,7 +560,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     )
     lean = Variant("lean floor (INSERT … SELECT)", "floor-lean")
     own = Variant("own-table floor", "floor-own")
-    batched = [Variant("lean floor, a commit per batch", "floor-lean", size) for size in args.batch_sizes]
+    batched = [Variant("committed floor (lean, batched)", "floor-lean", size) for size in args.batch_sizes]
     services = [Variant("overdue_check_run", "service", size) for size in args.batch_sizes]
     for round_number in range(1, args.repeat + 1):
         run_round(args, dataset, [lean, own, *batched, *services], round_number)
@@ -618,7 +620,8 @@ def print_table(
     best_service = min(services, key=lambda variant: variant.best)
     header = (
         f"{'variant':<30} {'batch':>6} {'best s':>7} {'median s':>9} {'x lean':>7} {'x own':>6} "
-        f"{'peak RSS':>9} {'RSS +run':>9} {'py heap':>8} {'q/batch':>8} {'created':>9}  same as floor"
+        f"{'x commit':>8} {'peak RSS':>9} {'RSS +run':>9} {'py heap':>8} {'q/batch':>8} {'created':>9}"
+        "  same as floor"
     )
     print(
         f"\n{dataset.invoices:,} invoices, {dataset.overdue:,} overdue; best and median of {args.repeat} "
@@ -626,7 +629,10 @@ def print_table(
     )
     print(header)
     print("-" * len(header))
+    committed = {variant.batch_size: variant for variant in batched}
     for variant in (lean, own, *batched, *services):
+        floor = committed.get(variant.batch_size)
+        x_commit = f"{variant.best / floor.best:8.2f}" if floor else f"{'-':>8}"
         per_batch_min, per_batch_max = variant.worst("per_batch_min"), variant.worst("per_batch_max")
         per_batch = (
             str(per_batch_max) if per_batch_min == per_batch_max else f"{per_batch_min}-{per_batch_max}"
@@ -635,43 +641,54 @@ def print_table(
         name = variant.name + (" (best)" if variant is best_service else "")
         print(
             f"{name:<30} {variant.batch_size or '-':>6} {variant.best:7.2f} {variant.median:9.2f} "
-            f"{variant.best / lean.best:7.2f} {variant.best / own.best:6.2f} "
+            f"{variant.best / lean.best:7.2f} {variant.best / own.best:6.2f} {x_commit} "
             f"{mib(variant.worst('rss_peak')):>9} {mib(variant.worst('rss_growth')):>9} "
             f"{mib(max(heap) if heap else None):>8} {per_batch:>8} "
             f"{variant.results[0]['created']:>9,}  {'no' if variant.problems else 'yes'}"
         )
-    print_targets(lean, services)
+    print_targets(lean, own, committed, services)
     print(LEGEND)
 
 
 LEGEND = """
 lean floor: one INSERT … SELECT … ON CONFLICT into a table with only the notification's columns, its
 primary key, the unique key and the invoice foreign key (docs/SPEC.md §9). own-table floor: the same statement
-into the project's reminders_notification. lean floor, a commit per batch: the lean statement cut into
+into the project's reminders_notification. committed floor: the lean statement cut into
 the service's keyset batches, one transaction each: what committing every batch costs by itself.
 peak RSS: the worker process's maximum resident set (ru_maxrss), Django included; each measurement runs
 in a fresh process. RSS +run: how far that peak rose above the resident set just before the run.
 py heap: tracemalloc's peak during the run (with --tracemalloc; it slows the run). q/batch: queries in
-a batch's transaction (the last, short batch left out). x lean, x own: best over that floor's best."""
+a batch's transaction (the last, short batch left out). x lean, x own: best over that floor's best.
+x commit: best over the best of the committed floor (the lean floor, a commit per batch) of the same
+batch size."""
 
 
-def print_targets(lean: Variant, services: list[Variant]) -> None:
-    """docs/SPEC.md §9 / issue 13: within 2.0x the lean floor at the best batch size, 3.0x at the default."""
+def print_targets(
+    lean: Variant, own: Variant, committed: dict[int, Variant], services: list[Variant]
+) -> None:
+    """docs/SPEC.md §9: within 1.6x the lean floor at the best batch size, and at the default batch size
+    within 1.25x the committed floor (the lean statement in batches of that size, a commit each)."""
     best = min(services, key=lambda variant: variant.best)
-    lines = [
-        f"best batch size ({best.batch_size}): {best.best / lean.best:.2f}x the lean floor (target ≤ 2.0)"
-    ]
-    default = next((variant for variant in services if variant.batch_size == DEFAULT_BATCH_SIZE), None)
-    if default:
-        lines.append(
-            f"default batch size ({DEFAULT_BATCH_SIZE}): {default.best / lean.best:.2f}x (target ≤ 3.0)"
-        )
-    print("\n" + "; ".join(lines))
-    harness.headline(
-        f"check, best batch ({best.batch_size}) / lean floor", f"{best.best / lean.best:.2f}x", "≤ 2.0x"
+    print(
+        f"\nbest batch size ({best.batch_size}): {best.best / lean.best:.2f}x the lean floor (target ≤ 1.6), "
+        f"{best.best / own.best:.2f}x the own-table floor"
     )
-    if default:
-        harness.headline("check, default batch / lean floor", f"{default.best / lean.best:.2f}x", "≤ 3.0x")
+    default = next((variant for variant in services if variant.batch_size == DEFAULT_BATCH_SIZE), None)
+    floor = committed.get(DEFAULT_BATCH_SIZE)
+    if default and floor:
+        print(
+            f"default batch size ({DEFAULT_BATCH_SIZE}): {default.best / floor.best:.2f}x the committed "
+            f"floor (target ≤ 1.25), {default.best / lean.best:.2f}x the lean floor, "
+            f"{default.best / own.best:.2f}x the own-table floor; the committed floor is "
+            f"{floor.best / lean.best:.2f}x the lean floor"
+        )
+    harness.headline(
+        f"check, best batch ({best.batch_size}) / lean floor", f"{best.best / lean.best:.2f}x", "≤ 1.6x"
+    )
+    if default and floor:
+        harness.headline(
+            "check, default batch / committed floor", f"{default.best / floor.best:.2f}x", "≤ 1.25x"
+        )
 
 
 LOAD_AT_START = load_average()

@@ -31,7 +31,7 @@ from django.db import connections
 from django.db.models import F, QuerySet
 
 from invoicing.models import Invoice
-from reminders.rules import days_overdue_sql
+from reminders.rules import days_overdue_sql, reached_threshold_sql, reminder_message_sql
 
 NOTIFICATION_COLUMNS = ("invoice_id", "threshold_days", "level", "days_overdue", "recipient", "message")
 # What the insert is sent of each reminder; the recipient comes from the re-check's own join with the
@@ -54,6 +54,42 @@ INSERTED_COUNT = "(SELECT count(*) FROM inserted)"
 _INSERT_THEN = "WITH inserted AS ({insert} RETURNING 1), then_ AS ({then}) SELECT " + INSERTED_COUNT
 
 
+# A batch of the overdue check in one statement, for reminders at the highest threshold reached: the keyset
+# read, what each invoice is owed (the rule of ``reminders.rules.owed_threshold``), the insert and the
+# caller's statement (the run's counters), which sees the batch's counts as ``BATCH_COUNTS`` name them.
+# Returns the batch's last id, how many invoices it examined, how many were owed a reminder, how many went
+# in, and the invoices of those at ``final`` (the highest threshold). A due date Python cannot hold fails
+# the statement as the read of it would (the caller then goes invoice by invoice).
+_CHECK_BATCH = """
+WITH batch AS MATERIALIZED (
+    SELECT batch.*, CASE WHEN batch.due_date BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'
+        THEN {days} ELSE ('due date out of range: ' || batch.due_date)::integer END AS days
+    FROM ({rows}) AS batch WHERE batch.id > %s ORDER BY batch.id LIMIT {size}
+), owed AS (
+    SELECT batch.*, reached.threshold, reached.level
+    FROM batch CROSS JOIN LATERAL {reached} AS reached
+    WHERE reached.threshold IS NOT NULL
+        AND (batch.top_threshold IS NULL OR batch.top_threshold < reached.threshold)
+), inserted AS (
+    INSERT INTO reminders_notification
+        (invoice_id, threshold_days, level, days_overdue, recipient, message, run_id)
+    SELECT owed.id, owed.threshold, owed.level, owed.days, owed.customer_email, {message}, %s
+    FROM owed ORDER BY owed.id
+    RETURNING invoice_id, threshold_days
+), then_ AS ({then})
+SELECT (SELECT max(id) FROM batch), (SELECT count(*) FROM batch), (SELECT count(*) FROM owed),
+    (SELECT count(*) FROM inserted),
+    (SELECT array_agg(invoice_id ORDER BY invoice_id) FROM inserted WHERE threshold_days = %s)
+"""
+
+# What the caller's statement may use of the batch: SQL expressions of its counts.
+BATCH_COUNTS = {
+    "examined": "(SELECT count(*) FROM batch)",
+    "owed": "(SELECT count(*) FROM owed)",
+    "created": INSERTED_COUNT,
+}
+
+
 def _integer_array(values: Sequence[int]) -> str:
     """``values`` as a PostgreSQL array literal, joined in C: psycopg's array dumper packs each element
     in Python, which costs more than the server's parsing of the literal."""
@@ -74,6 +110,7 @@ class PreparedStatements:
         self.using = using
         self.as_of = as_of
         inner, self.read_params = rows.order_by().query.sql_with_params()
+        self.rows_sql = inner
         selected = ", ".join(f"batch.{column}" for column in columns)
         batch = f"FROM ({inner}) AS batch"
         self.read_sql = f"SELECT {selected} {batch} WHERE batch.id > %s ORDER BY batch.id LIMIT %s"
@@ -88,6 +125,55 @@ class PreparedStatements:
         # The reminder's days overdue must still be the invoice's: its due date has not moved since the read.
         days = days_overdue_sql(due_date="still.due_date", as_of="%s")
         self.insert_sql = _INSERT.format(still_overdue=still, days_overdue=days)
+
+    def check_batch(
+        self,
+        after_id: int,
+        *,
+        size: int,
+        thresholds: Sequence[int],
+        run_id: int,
+        then: tuple[str, Sequence[Any]],
+    ) -> tuple[int | None, int, int, int, list[int]]:
+        """Remind, in one statement, the next ``size`` candidates after ``after_id`` of the highest
+        threshold reached that none of their reminders has reached, and run ``then`` (SQL using
+        ``BATCH_COUNTS``, and its parameters) with it. Returns the last id examined (None: none was),
+        the counts examined, owed and inserted, and the invoices reminded at the highest threshold."""
+        then_sql, then_params = then
+        days = days_overdue_sql(due_date="batch.due_date", as_of="%s")
+        message = reminder_message_sql(
+            customer="owed.customer_name",
+            number="owed.number",
+            days="owed.days",
+            currency="owed.currency",
+            balance="owed.balance_due",
+        )
+        sql = _CHECK_BATCH.format(
+            days=days,
+            rows=self.rows_sql,
+            size=int(size),
+            reached=reached_threshold_sql("batch.days", "%s::integer[]"),
+            message=message,
+            then=then_sql,
+        )
+        params = [
+            self.as_of,
+            *self.read_params,
+            after_id,
+            _integer_array(thresholds),
+            run_id,
+            *then_params,
+            thresholds[-1],
+        ]
+        with (
+            execute_prepared(self.using, sql, params) as cursor,
+            connections[self.using].wrap_database_errors,
+        ):
+            row = cursor.fetchone()
+        if row is None:
+            raise AssertionError("the batch's statement returns one row")
+        last_id, examined, owed, created, finals = row
+        return last_id, examined, owed, created, finals or []
 
     def rows_after(self, after_id: int, size: int) -> list[tuple[Any, ...]]:
         return fetch_prepared(self.using, self.read_sql, [*self.read_params, after_id, size])

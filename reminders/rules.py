@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import sys
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -10,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from common.display import due_phrase
-from invoicing.currency import money
+from invoicing.currency import minor_units, money
 
 # Characters that must never reach a message or a mail header: control characters (CR, LF, NUL…),
 # line and paragraph separators, and invisible format characters (bidi overrides, zero-width).
@@ -90,6 +92,71 @@ def plain_text(value: str) -> str:
     if value.isprintable():
         return value
     return "".join(" " if unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in value)
+
+
+@functools.cache
+def _unsafe_class() -> str:
+    """The characters ``plain_text`` replaces, as a PostgreSQL regular expression bracket expression of
+    ``\\U`` escapes (NUL left out: a PostgreSQL text cannot hold it)."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(1, sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) in _UNSAFE_CATEGORIES:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    parts = (f"\\U{low:08X}" + (f"-\\U{high:08X}" if high > low else "") for low, high in ranges)
+    return "[" + "".join(parts) + "]"
+
+
+def plain_text_sql(value: str) -> str:
+    """``plain_text`` in PostgreSQL over the SQL expression ``value``."""
+    return f"regexp_replace({value}, '{_unsafe_class()}', ' ', 'g')"
+
+
+def _count_of_days_sql(days: str) -> str:
+    # ``count_of(days, "day")`` for days >= 1: thousands grouped by a literal comma.
+    return f"to_char({days}, 'FM9,999,999,999') || CASE WHEN {days} = 1 THEN ' day' ELSE ' days' END"
+
+
+def due_phrase_sql(days: str) -> str:
+    """``common.display.due_phrase`` in PostgreSQL over the integer SQL expression ``days``."""
+    return (
+        f"CASE WHEN {days} > 0 THEN {_count_of_days_sql(days)} || ' overdue' "
+        f"WHEN {days} = 0 THEN 'due today' "
+        f"ELSE 'due in ' || {_count_of_days_sql(f'-({days})')} END"
+    )
+
+
+@functools.cache
+def _minor_units_sql(currency: str) -> str:
+    # ``invoicing.currency.minor_units`` for every currency babel knows with other than two.
+    from babel.numbers import list_currencies
+
+    other = sorted((code, minor_units(code)) for code in list_currencies() if minor_units(code) != 2)
+    cases = " ".join(f"WHEN '{code}' THEN {units}" for code, units in other if code.isalnum())
+    return f"CASE {currency} {cases} ELSE 2 END"
+
+
+def money_sql(amount: str, currency: str) -> str:
+    """``invoicing.currency.money`` in PostgreSQL: round() of a numeric rounds half away from zero, as
+    ROUND_HALF_UP does."""
+    return f"{currency} || ' ' || round({amount}, {_minor_units_sql(currency)})::text"
+
+
+def reminder_message_sql(*, customer: str, number: str, days: str, currency: str, balance: str) -> str:
+    """``reminder_message`` in PostgreSQL over SQL expressions, for a statement that writes reminders
+    where the invoices are stored. ``tests/reminders/test_rules.py`` pins it to ``reminder_message``."""
+    return (
+        f"'Dear ' || {plain_text_sql(customer)} || ', invoice ' || {plain_text_sql(number)} || ' is ' || "
+        f"{due_phrase_sql(days)} || '. Balance due: ' || {money_sql(balance, currency)} || '.'"
+    )
+
+
+def reached_threshold_sql(days: str, thresholds: str) -> str:
+    """``reached_threshold`` in PostgreSQL: a lateral subquery giving ``threshold`` (NULL when none is
+    reached) and ``level`` for the integer expression ``days`` and the sorted integer array ``thresholds``."""
+    return f"(SELECT max(t) AS threshold, count(*) AS level FROM unnest({thresholds}) AS t WHERE t <= {days})"
 
 
 def reminder_message(*, customer: str, number: str, days: int, currency: str, balance: Decimal) -> str:

@@ -7,7 +7,7 @@ are read differs (the prepared statements of ``reminders.fastpath`` on PostgreSQ
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from invoicing.models import Invoice
 from invoicing.selectors import customers_matching, invoices_by_number, invoices_matching
-from reminders.fastpath import PreparedStatements
+from reminders.fastpath import BATCH_COUNTS, PreparedStatements
 from reminders.models import Message, Notification, OutboxSwitch
 from reminders.rules import Escalation, days_overdue, owed_threshold, reminder_message
 
@@ -65,6 +65,17 @@ class Batch:
     @property
     def already_notified(self) -> int:
         return len(self.rows) - len(self.owed)
+
+
+class BatchReminded(NamedTuple):
+    """What one statement did of a batch (``ReminderPlan.remind_batch``)."""
+
+    last_id: int | None
+    examined: int
+    owed: int
+    created: int
+    # The invoices reminded at the highest threshold (their reminders are final).
+    finals: list[int]
 
 
 def overdue_reminder_rows(
@@ -136,6 +147,29 @@ class ReminderPlan:
             )
             if connections[using].vendor == "postgresql"
             else None
+        )
+
+    @property
+    def reminds_in_one_statement(self) -> bool:
+        """Whether ``remind_batch`` can do a batch: on PostgreSQL, reminders at the highest threshold
+        reached. In sequence, a batch is read, judged in Python and inserted (``batch_after``)."""
+        return self.prepared is not None and self.escalation == Escalation.HIGHEST
+
+    def remind_batch(
+        self, after_id: int, *, run_id: int, then: Callable[[dict[str, str]], tuple[str, Sequence[Any]]]
+    ) -> BatchReminded:
+        """Insert, in one statement, the reminders the next batch after ``after_id`` is owed, and run
+        the caller's statement with it: ``then`` is given SQL expressions of the batch's counts
+        (``examined``, ``owed``, ``created``) and returns its SQL and parameters."""
+        if not self.prepared or not self.reminds_in_one_statement:
+            raise ValueError(
+                f"escalation={self.escalation!r} on {connections[self.using].vendor}: "
+                "a batch in one statement needs PostgreSQL and the escalation 'highest'."
+            )
+        return BatchReminded(
+            *self.prepared.check_batch(
+                after_id, size=self.size, thresholds=self.thresholds, run_id=run_id, then=then(BATCH_COUNTS)
+            )
         )
 
     def candidates(self) -> int:

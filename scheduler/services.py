@@ -53,6 +53,13 @@ def _connection_lost(exc: Exception) -> bool:
 COUNTERS = ("invoices_processed", "notifications_created", "already_notified", "error_count")
 _ASSIGNMENTS = ", ".join(f"{name} = %s" for name in COUNTERS)
 COUNTERS_UPDATE = f"UPDATE {JobExecutionLog._meta.db_table} SET {_ASSIGNMENTS} WHERE id = %s"
+# The same, as the tail of a batch's one statement: ``{examined}``, ``{owed}`` and ``{created}`` are its
+# counts.
+COUNTERS_AFTER_BATCH = (
+    f"UPDATE {JobExecutionLog._meta.db_table} SET invoices_processed = %s + {{examined}}, "
+    "notifications_created = %s + {created}, already_notified = %s + {examined} - {owed}, "
+    "error_count = %s WHERE id = %s"
+)
 # The same, as the tail of the reminders' insert: ``{created}`` is the insert's own count of new rows.
 COUNTERS_AFTER_INSERT = (
     f"UPDATE {JobExecutionLog._meta.db_table} SET invoices_processed = %s, "
@@ -266,6 +273,8 @@ def _batch_together(
     for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
             with transaction.atomic():
+                if reminders.reminds_in_one_statement and not plan.dry_run:
+                    return _batch_in_one_statement(log, plan, reminders, after_id)
                 batch = reminders.batch_after(after_id)
                 totals = _notify_and_record(log, plan, reminders, batch)
             return totals, batch.last_id or after_id, len(batch.rows)
@@ -276,6 +285,30 @@ def _batch_together(
                 "Run #%s: batch after id %s met %s; trying it again.", log.pk, after_id, _describe(exc)
             )
     raise AssertionError("unreachable")
+
+
+def _batch_in_one_statement(
+    log: JobExecutionLog, plan: RunPlan, reminders: ReminderPlan, after_id: int
+) -> tuple[dict[str, Any], int, int]:
+    """The batch read, judged, inserted and counted by one statement (``ReminderPlan.remind_batch``);
+    ``reminder.final`` events a second one, when an endpoint wants them and a reminder is final."""
+
+    def counters(counts: dict[str, str]) -> tuple[str, list[Any]]:
+        values = [getattr(log, name) for name in COUNTERS]
+        return COUNTERS_AFTER_BATCH.format(**counts), [*values, log.pk]
+
+    done = reminders.remind_batch(after_id, run_id=log.pk, then=counters)
+    if done.finals and plan.final_endpoints:
+        final_reminders_emit(
+            run_id=log.pk,
+            threshold_days=plan.thresholds[-1],
+            invoice_ids=done.finals,
+            endpoints=list(plan.final_endpoints),
+        )
+    outcome = BatchOutcome(
+        processed=done.examined, created=done.created, already_notified=done.examined - done.owed
+    )
+    return _totals(log, outcome), done.last_id or after_id, done.examined
 
 
 def _notify_and_record(

@@ -14,7 +14,9 @@ from reminders.rules import (
     money,
     plain_text,
     reached_threshold,
+    reached_threshold_sql,
     reminder_message,
+    reminder_message_sql,
 )
 
 UNSAFE = {"Cc", "Cf", "Zl", "Zp"}
@@ -105,3 +107,68 @@ def test_days_overdue_in_sql_is_days_overdue(pairs: list[tuple[date, date]]) -> 
         )
         in_sql = [row[0] for row in cursor.fetchall()]
     assert in_sql == [days_overdue(due_date=due, as_of=as_of) for due, as_of in pairs]
+
+
+# Text a PostgreSQL column can hold: no NUL, no lone surrogate.
+STORED_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL form is PostgreSQL's (the fast path)")
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            STORED_TEXT,
+            STORED_TEXT,
+            st.integers(min_value=-4_000_000, max_value=4_000_000),
+            st.sampled_from(["EUR", "JPY", "BHD", "CLF", "CHF", "ISK", "XXX", "ZZZ"]),
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999999999999.99"), places=2),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_reminder_message_in_sql_is_reminder_message(rows) -> None:
+    """The overdue check's one-statement batch writes the message the Python rule writes, for any
+    customer name and invoice number (unsafe characters included), days on either side of the due date,
+    and currencies of 0, 2, 3 and 4 minor units or unknown to babel."""
+    expression = reminder_message_sql(
+        customer="row.customer",
+        number="row.number",
+        days="row.days",
+        currency="row.currency",
+        balance="row.balance",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {expression} FROM unnest(%s::text[], %s::text[], %s::integer[], %s::text[], "
+            "%s::numeric(14, 2)[]) WITH ORDINALITY "
+            "AS row(customer, number, days, currency, balance, position) "
+            "ORDER BY position",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        in_sql = [row[0] for row in cursor.fetchall()]
+    assert in_sql == [
+        reminder_message(customer=name, number=number, days=days, currency=currency, balance=balance)
+        for name, number, days, currency, balance in rows
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL form is PostgreSQL's (the fast path)")
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60)
+@given(
+    st.lists(st.integers(min_value=-60, max_value=400), min_size=1, max_size=6, unique=True).map(sorted),
+    st.lists(st.integers(min_value=-100, max_value=500), min_size=1, max_size=20),
+)
+def test_reached_threshold_in_sql_is_reached_threshold(thresholds, days) -> None:
+    expression = reached_threshold_sql("d.days", "%s::integer[]")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT reached.threshold, reached.level FROM unnest(%s::integer[]) WITH ORDINALITY "
+            f"AS d(days, position) CROSS JOIN LATERAL {expression} AS reached ORDER BY d.position",
+            [days, thresholds],
+        )
+        in_sql = [None if threshold is None else (threshold, level) for threshold, level in cursor.fetchall()]
+    assert in_sql == [reached_threshold(day, thresholds) for day in days]

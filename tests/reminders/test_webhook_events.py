@@ -33,10 +33,9 @@ def _private_allowed(settings):
     settings.WEBHOOK_ALLOW_PRIVATE = True
 
 
-def run(reminder_days: str = "1", **options):
-    return overdue_check_run(
-        triggered_by="command", as_of=AS_OF, config=make_config(REMINDER_DAYS=reminder_days), **options
-    )
+def run(reminder_days: str = "1", escalation: str = "highest", **options):
+    config = make_config(REMINDER_DAYS=reminder_days, escalation=escalation)
+    return overdue_check_run(triggered_by="command", as_of=AS_OF, config=config, **options)
 
 
 def deliveries(event_type: str) -> list[WebhookDelivery]:
@@ -140,8 +139,22 @@ def test_a_run_without_a_final_subscriber_writes_no_event_and_reads_the_endpoint
     assert not WebhookDelivery.objects.exists()
 
 
+def test_a_final_reminder_already_made_gets_no_second_event():
+    """A batch's events are those of the reminders its statement inserted: an invoice whose final
+    reminder an earlier run made gets none, though it is read and counted with the batch."""
+    endpoint_to("http://127.0.0.1:9/a", EventType.REMINDER_FINAL)
+    reminded, owed = InvoiceFactory.create_batch(2, due_date=AS_OF - timedelta(days=31))
+    NotificationFactory(invoice=reminded, threshold_days=30, level=3, run_id=0)
+    log = run("1,7,30")
+    [delivery] = deliveries(EventType.REMINDER_FINAL)
+    assert delivery.payload["data"]["invoice"]["number"] == owed.number
+    assert (log.invoices_processed, log.notifications_created, log.already_notified) == (2, 1, 1)
+
+
 def test_a_final_reminder_whose_invoice_was_paid_before_the_insert_gets_no_event(monkeypatch):
-    """The events are read back from the reminders inserted: the insert's re-check holds for them too."""
+    """The events are read back from the reminders inserted: the insert's re-check holds for them too.
+    In sequence a batch is read, then inserted (at the highest threshold reached one statement does both,
+    and no payment falls between them)."""
     endpoint_to("http://127.0.0.1:9/a", EventType.REMINDER_FINAL)
     paid, owed = InvoiceFactory.create_batch(2, due_date=AS_OF - timedelta(days=31))
     from reminders import services
@@ -153,7 +166,7 @@ def test_a_final_reminder_whose_invoice_was_paid_before_the_insert_gets_no_event
         return real_insert(**kwargs)
 
     monkeypatch.setattr("scheduler.services.reminders_insert", paid_meanwhile)
-    run("1,7,30")
+    run("30", escalation="in_sequence")
     [delivery] = deliveries(EventType.REMINDER_FINAL)
     assert delivery.payload["data"]["invoice"]["number"] == owed.number
 
