@@ -117,6 +117,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The overdue check prepares its read and insert on PostgreSQL (reminders.fastpath); Django's own queries
 # keep client-side binding. Turn off behind a pooler that cannot keep prepared statements.
 DATABASE_PREPARED_STATEMENTS = env.boolean("DATABASE_PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_PREPARED_STATEMENTS:
+    # psycopg prepares nothing on a connection whose threshold is None, Django's default. Django's own
+    # cursors bind on the client, which never prepares: only reminders.fastpath's statements are prepared.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded database is shared by the web process, the cluster and commands on one machine
     # (https://docs.djangoproject.com/en/5.2/ref/databases/#database-is-locked-errors). A writer waits

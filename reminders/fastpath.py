@@ -96,9 +96,11 @@ def _integer_array(values: Sequence[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _prepare() -> bool | None:
-    # None lets psycopg prepare after its threshold; False never prepares (a pooler that cannot keep them).
-    return None if settings.DATABASE_PREPARED_STATEMENTS else False
+def _prepare() -> bool:
+    # True prepares the statement on its first use and reuses it on the connection after (psycopg keeps
+    # the last hundred); None would defer to the connection's threshold, which Django sets to never.
+    # False never prepares: for a pooler that cannot keep prepared statements.
+    return bool(settings.DATABASE_PREPARED_STATEMENTS)
 
 
 class PreparedStatements:
