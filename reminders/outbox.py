@@ -29,7 +29,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
@@ -48,7 +48,7 @@ from django.utils import timezone
 from invoicing.models import Customer, Invoice, address_suppressed, held_on, not_held, not_owed_reason
 from reminders.channels import Channel, Outcome, Outgoing, Result, default_channel
 from reminders.events import message_event_emit
-from reminders.fastpath import execute_prepared
+from reminders.fastpath import execute_prepared, fetch_prepared
 from reminders.models import (
     OUTBOX_STATES,
     EventType,
@@ -774,12 +774,11 @@ class _Sender:
         if not self.unwritten:
             return
         writes = list(self.unwritten.values())
-        with transaction.atomic():
-            held = [_write_if_held(write.claimed.id, write.chunk.token, write.values) for write in writes]
+        held = _write_all_if_held([(write.claimed.id, write.chunk.token, write.values) for write in writes])
         self.unwritten.clear()
-        for write, written in zip(writes, held, strict=True):
+        for write in writes:
             del write.chunk.on_wire[write.claimed.id]
-            if written:
+            if write.claimed.id in held:
                 self.report.count(write.counted_as, write.claimed.id, write.values["last_error"])
                 if write.counted_as == "failed":
                     self._failed_for_good(write)
@@ -983,32 +982,36 @@ def reminder_row_expressions() -> dict[str, F]:
 
 
 def recheck_rows(message_pk: int, token: str) -> QuerySet[Any, Any]:
-    """A message's reminders not cancelled, with their invoices and customer as committed now, and how
-    many of each invoice's reminders were sent before; none when the claim ``token`` is not held.
+    """A message's reminders, with their invoices and customer as committed now, and how many of each
+    invoice's reminders were sent before; none when the claim ``token`` is not held. ``recheck`` keeps
+    those not cancelled.
 
     The re-check's one definition: ``cancel_reason`` judges each row. A new reason to leave a reminder
     out is a column here (an expression in ``reminder_row_expressions``, or an annotation below) and a
-    condition in ``cancel_reason``; ``recheck`` runs this queryset compiled once."""
+    condition in ``cancel_reason``; ``recheck`` runs this queryset compiled once.
+
+    Neither read names ``cancel_reason`` in its conditions: with it, the planner may take the partial
+    index ``notification_created_at`` (linked reminders not cancelled), which a fresh outbox fills
+    faster than its statistics follow, and scan all of it for every message (2 ms instead of 0.1 ms
+    with 2,000 linked reminders). Without it, only the message's and the invoice's own indexes apply."""
     earlier = (
-        Notification.objects.filter(
-            invoice_id=OuterRef("invoice_id"), delivery__state=MessageState.SENT, cancel_reason=""
-        )
+        Notification.objects.filter(invoice_id=OuterRef("invoice_id"), delivery__state=MessageState.SENT)
         .exclude(id=OuterRef("id"))
         .order_by()
         .values("invoice_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id", filter=Q(cancel_reason="")))
         .values("n")
     )
     return (
         Notification.objects.filter(
             delivery_id=message_pk,
-            cancel_reason="",
             delivery__claim_token=token,
             delivery__state=MessageState.SENDING,
         )
         .order_by("id")
         .values(
             *REMINDER_ROW_FIELDS,
+            "cancel_reason",
             **reminder_row_expressions(),
             earlier_reminders=Coalesce(Subquery(earlier), 0),
         )
@@ -1046,7 +1049,7 @@ def recheck(message_pk: int, token: str) -> list[dict[str, Any]]:
     """``recheck_rows`` as dicts. On PostgreSQL the queryset is compiled once and the statement prepared
     on the connection (compiling it cost ten times its run); elsewhere it runs as a queryset."""
     if connection.vendor != "postgresql":
-        return list(recheck_rows(message_pk, token))
+        return [row for row in recheck_rows(message_pk, token) if not row["cancel_reason"]]
     if (compiled := _compiled_rechecks.get(connection.alias)) is None:
         compiled = _compiled_rechecks[connection.alias] = _CompiledRecheck.compile(connection.alias)
     with (
@@ -1054,10 +1057,59 @@ def recheck(message_pk: int, token: str) -> list[dict[str, Any]]:
         connection.wrap_database_errors,
     ):
         names = [column.name for column in cursor.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        rows = (dict(zip(names, row, strict=True)) for row in cursor.fetchall())
+        return [row for row in rows if not row["cancel_reason"]]
 
 
 # --- the outcome's write ---
+
+
+def _write_all_if_held(writes: Sequence[tuple[int, str, Mapping[str, Any]]]) -> set[int]:
+    """Write each ``(message, claim token, values)`` as long as the token holds the message, all or none;
+    the messages written. On PostgreSQL the writes setting the same fields are one statement."""
+    groups: dict[tuple[str, ...], list[tuple[int, str, Mapping[str, Any]]]] = {}
+    for write in writes:
+        groups.setdefault(tuple(write[2]), []).append(write)
+    if connection.vendor == "postgresql" and len(groups) == 1:
+        return _write_group_if_held(*groups.items())  # one statement: no transaction around it
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return {pk for group in groups.items() for pk in _write_group_if_held(group)}
+        return {pk for pk, token, values in writes if _write_if_held(pk, token, values)}
+
+
+def _write_group_if_held(group: tuple[tuple[str, ...], list[tuple[int, str, Mapping[str, Any]]]]) -> set[int]:
+    names, writes = group
+    columns: list[list[Any]] = [[pk for pk, _, _ in writes], [token for _, token, _ in writes]]
+    for name in names:
+        field = _message_field(name)
+        columns.append([field.get_db_prep_save(values[name], connection) for _, _, values in writes])
+    params = [*columns, columns[0], MessageState.SENDING.value]
+    rows = fetch_prepared(connection.alias, _grouped_update_sql(names), params)
+    return {row[0] for row in rows}
+
+
+@functools.cache
+def _grouped_update_sql(names: tuple[str, ...]) -> str:
+    """PostgreSQL: one row of arrays per field (``unnest``), each message updated from its row."""
+    quote = connection.ops.quote_name
+    fields = [_message_field(name) for name in names]
+    columns = [_column(field) for field in fields]
+    arrays = ", ".join(
+        ["%s::bigint[]", "%s::text[]", *(f"%s::{field.db_type(connection)}[]" for field in fields)]
+    )
+    # The message and the token it must still hold are named apart from the columns set (the token too).
+    names_of_row = ", ".join(quote(name) for name in ["held_id", "held_token", *columns])
+    assignments = ", ".join(f"{quote(column)} = v.{quote(column)}" for column in columns)
+    return (
+        f"UPDATE {quote(Message._meta.db_table)} AS m SET {assignments} "
+        f"FROM unnest({arrays}) AS v({names_of_row}) "
+        f"WHERE m.{quote('id')} = v.{quote('held_id')} "
+        f"AND m.{quote('claim_token')} = v.{quote('held_token')} "
+        # The messages named once more, as an index condition: the join alone may read every message
+        # being sent (the outbox's index) and keep the few of the batch.
+        f"AND m.{quote('id')} = ANY(%s::bigint[]) AND m.{quote('state')} = %s RETURNING m.{quote('id')}"
+    )
 
 
 def _write_if_held(message_pk: int, token: str, values: Mapping[str, Any]) -> bool:
@@ -1069,9 +1121,6 @@ def _write_if_held(message_pk: int, token: str, values: Mapping[str, Any]) -> bo
         token,
         MessageState.SENDING.value,
     ]
-    if connection.vendor == "postgresql":
-        with execute_prepared(connection.alias, sql, params) as cursor:
-            return cursor.rowcount > 0
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount > 0

@@ -115,8 +115,9 @@ def test_chunks_go_out_over_several_connections_at_once(smtp_settings):
 
 
 def test_queries_per_message_do_not_grow_with_the_chunk(smtp_settings):
-    """Each message costs one re-check and one outcome write (written in batches, each batch one
-    transaction); everything else is per chunk, whatever its size."""
+    """Each message costs one re-check and at most one outcome write (written in batches: on PostgreSQL
+    one statement per batch, elsewhere one per message in a transaction per batch); everything else is
+    per chunk, whatever its size."""
     recheck = str(recheck_rows(0, "").query)[:80]
 
     def queries(size: int) -> tuple[int, int, int]:
@@ -125,12 +126,19 @@ def test_queries_per_message_do_not_grow_with_the_chunk(smtp_settings):
             reminders_send(config=config(chunk_size=size, connections=1))
         sql = [query["sql"] for query in captured.captured_queries if "SAVEPOINT" not in query["sql"]]
         rechecks = sum(statement.startswith(recheck) for statement in sql)
-        writes = sum(statement.startswith('UPDATE "reminders_message" SET "attempts"') for statement in sql)
+        writes = sum(
+            statement.startswith('UPDATE "reminders_message"') and 'SET "attempts" = ' in statement
+            for statement in sql
+        )
         return rechecks, writes, len(sql) - rechecks - writes
 
     small, large = queries(3), queries(12)
-    assert small[:2] == (3, 3)
-    assert large[:2] == (12, 12)
+    assert (small[0], large[0]) == (3, 12)
+    if connection.vendor == "postgresql":
+        assert 1 <= small[1] <= 3
+        assert 1 <= large[1] <= 12
+    else:
+        assert (small[1], large[1]) == (3, 12)
     assert small[2] == large[2]
 
 
