@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.template import Context, Engine, Template, TemplateSyntaxError
 
 from reminders.locales import due_in_words, long_date, money_in
 from reminders.rules import plain_text
+from reminders.template_plan import Plan, plan
 
 _SPACES = re.compile(r"\s+")
 SUBJECT_MAX_LENGTH = 250
@@ -95,6 +96,11 @@ class CompiledTemplate:
             html=html,
             language=source.language or default_language(),
         )
+
+    @cached_property
+    def plans(self) -> tuple[Plan, Plan, Plan | None]:
+        """Subject, text and HTML planned (``reminders.template_plan``): Django's text, faster."""
+        return plan(self.subject), plan(self.text), plan(self.html) if self.html else None
 
 
 @dataclass(frozen=True)
@@ -203,11 +209,12 @@ def render(template: CompiledTemplate, row: Mapping[str, Any]) -> RenderedEmail:
 
 
 def render_context(template: CompiledTemplate, values: Mapping[str, Any]) -> RenderedEmail:
-    context = Context(values, autoescape=False)
-    subject = subject_line(template.subject.render(context))
-    text = template.text.render(context)
-    html = template.html.render(Context(values, autoescape=True)) if template.html else ""
-    return RenderedEmail(subject=subject, text=text, html=html)
+    subject, text, html = template.plans
+    return RenderedEmail(
+        subject=subject_line(subject(Context(values, autoescape=False))),
+        text=text(Context(values, autoescape=False)),
+        html=html(Context(values, autoescape=True)) if html else "",
+    )
 
 
 class TemplateSet:
