@@ -114,8 +114,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # sets 60 (config/gunicorn.py); commands and the cluster keep Django's 0.
 DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", default=0, maximum=3600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# The overdue check prepares its read and insert on PostgreSQL (reminders.fastpath); Django's own queries
-# keep client-side binding. Turn off behind a pooler that cannot keep prepared statements.
+# The sender prepares its per-message statements (the re-check, the outcomes' writes) on PostgreSQL
+# (reminders.fastpath); the check's statements bind on the server unprepared; Django's own queries keep
+# client-side binding. Turn off behind a pooler that cannot keep prepared statements.
 DATABASE_PREPARED_STATEMENTS = env.boolean("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_PREPARED_STATEMENTS:
     # psycopg prepares nothing on a connection whose threshold is None, Django's default. Django's own

@@ -96,15 +96,21 @@ def _integer_array(values: Sequence[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _prepare() -> bool:
+def _prepare(wanted: bool) -> bool:
     # True prepares the statement on its first use and reuses it on the connection after (psycopg keeps
     # the last hundred); None would defer to the connection's threshold, which Django sets to never.
     # False never prepares: for a pooler that cannot keep prepared statements.
-    return bool(settings.DATABASE_PREPARED_STATEMENTS)
+    return wanted and bool(settings.DATABASE_PREPARED_STATEMENTS)
 
 
 class PreparedStatements:
-    """The compiled read and insert of one run, on the database ``using``."""
+    """The compiled read and insert of one run, on the database ``using``: SQL built once per run, sent
+    with server-side binding and planned for each batch's values. They are not prepared: a generic plan
+    cannot see a batch's id range or size, which the custom plans use (the check's figures in
+    docs/benchmarks.md are for custom plans)."""
+
+    # Passed to ``execute_prepared`` for every statement of a run.
+    prepare = False
 
     def __init__(
         self, rows: QuerySet[Any, Any], *, columns: Sequence[str], as_of: date, min_days: int, using: str
@@ -168,7 +174,7 @@ class PreparedStatements:
             thresholds[-1],
         ]
         with (
-            execute_prepared(self.using, sql, params) as cursor,
+            execute_prepared(self.using, sql, params, prepare=self.prepare) as cursor,
             connections[self.using].wrap_database_errors,
         ):
             row = cursor.fetchone()
@@ -178,15 +184,20 @@ class PreparedStatements:
         return last_id, examined, owed, created, finals or []
 
     def rows_after(self, after_id: int, size: int) -> list[tuple[Any, ...]]:
-        return fetch_prepared(self.using, self.read_sql, [*self.read_params, after_id, size])
+        return fetch_prepared(
+            self.using, self.read_sql, [*self.read_params, after_id, size], prepare=self.prepare
+        )
 
     def ids_after(self, after_id: int, size: int) -> list[int]:
         return [
-            row[0] for row in fetch_prepared(self.using, self.ids_sql, [*self.read_params, after_id, size])
+            row[0]
+            for row in fetch_prepared(
+                self.using, self.ids_sql, [*self.read_params, after_id, size], prepare=self.prepare
+            )
         ]
 
     def row(self, invoice_id: int) -> list[tuple[Any, ...]]:
-        return fetch_prepared(self.using, self.one_sql, [*self.read_params, invoice_id])
+        return fetch_prepared(self.using, self.one_sql, [*self.read_params, invoice_id], prepare=self.prepare)
 
     def insert(
         self, columns: Sequence[list[Any]], run_id: int, *, then: tuple[str, Sequence[Any]] | None = None
@@ -201,21 +212,24 @@ class PreparedStatements:
         arrays = [*map(_integer_array, numbers), messages]
         params = [run_id, *arrays, *self.still_params, self.as_of, ids[0], ids[-1]]
         if then is None:
-            with execute_prepared(self.using, self.insert_sql, params) as cursor:
+            with execute_prepared(self.using, self.insert_sql, params, prepare=self.prepare) as cursor:
                 return cursor.rowcount
         then_sql, then_params = then
         sql = _INSERT_THEN.format(insert=self.insert_sql, then=then_sql)
         with (
-            execute_prepared(self.using, sql, [*params, *then_params]) as cursor,
+            execute_prepared(self.using, sql, [*params, *then_params], prepare=self.prepare) as cursor,
             connections[self.using].wrap_database_errors,
         ):
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
 
-def execute_prepared(using: str, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
-    """Run ``sql`` on PostgreSQL through a server-side-binding cursor that prepares it after a few uses,
-    seen by Django's query log and execute wrappers like any query of its own."""
+def execute_prepared(
+    using: str, sql: str, params: Sequence[Any], *, prepare: bool = True
+) -> psycopg.Cursor[Any]:
+    """Run ``sql`` on PostgreSQL through a server-side-binding cursor, prepared on the connection at its
+    first use when ``prepare`` (and ``DATABASE_PREPARED_STATEMENTS``) say so, seen by Django's query log
+    and execute wrappers like any query of its own."""
     wrapper = connections[using]
     wrapper.ensure_connection()
     if wrapper.queries_logged:
@@ -226,7 +240,7 @@ def execute_prepared(using: str, sql: str, params: Sequence[Any]) -> psycopg.Cur
     def run(sql: str, params: Sequence[Any], many: bool, context: dict[str, Any]) -> psycopg.Cursor[Any]:
         # Django's wrapper turns psycopg's errors into django.db's, as for its own cursors.
         with wrapper.wrap_database_errors:
-            return cursor.execute(sql, params, prepare=_prepare())
+            return cursor.execute(sql, params, prepare=_prepare(prepare))
 
     # Seen by connection.execute_wrapper() like any query of Django's (the benchmark counts them).
     executor: Callable[..., psycopg.Cursor[Any]] = run
@@ -235,6 +249,11 @@ def execute_prepared(using: str, sql: str, params: Sequence[Any]) -> psycopg.Cur
     return executor(sql, params, False, {"connection": wrapper, "cursor": cursor})
 
 
-def fetch_prepared(using: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    with execute_prepared(using, sql, params) as cursor, connections[using].wrap_database_errors:
+def fetch_prepared(
+    using: str, sql: str, params: Sequence[Any], *, prepare: bool = True
+) -> list[tuple[Any, ...]]:
+    with (
+        execute_prepared(using, sql, params, prepare=prepare) as cursor,
+        connections[using].wrap_database_errors,
+    ):
         return cursor.fetchall()

@@ -142,6 +142,31 @@ def test_queries_per_message_do_not_grow_with_the_chunk(smtp_settings):
     assert small[2] == large[2]
 
 
+def prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepare", [True, False])
+def test_the_re_check_and_the_writes_are_prepared_on_the_connection_as_the_setting_says(
+    smtp_settings, settings, prepare
+):
+    """Django leaves psycopg's preparing off; the sender's per-message statements are prepared all the
+    same, unless ``DATABASE_PREPARED_STATEMENTS`` is off."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    settings.DATABASE_PREPARED_STATEMENTS = prepare
+    connection.close()  # a fresh connection: nothing prepared on it yet
+    pending_reminders(3)
+    assert reminders_send(config=config(connections=1)).sent == 3
+    prepared = prepared_statements()
+    rechecks = [sql for sql in prepared if '"cancel_reason" AS "cancel_reason"' in sql]
+    writes = [sql for sql in prepared if sql.startswith('UPDATE "reminders_message" AS m SET')]
+    assert (len(rechecks), len(writes)) == ((1, 1) if prepare else (0, 0))
+
+
 def test_limit_stops_after_that_many_messages(smtp_settings):
     reminders = pending_reminders(5)
     report = reminders_send(limit=3, config=config(chunk_size=2))
