@@ -36,7 +36,7 @@ from django.template.base import (
     VariableNode,
     render_value_in_context,
 )
-from django.template.defaulttags import ForNode, IfNode
+from django.template.defaulttags import ForNode, IfNode, TemplateLiteral
 from django.utils.safestring import SafeString
 
 Part = Callable[[Context], str]
@@ -106,28 +106,49 @@ def _django(node: Node) -> Part:
     return render
 
 
-def _variable(node: VariableNode) -> Part:
-    expression = node.filter_expression
-    var = expression.var
-    if expression.filters or not isinstance(var, Variable) or var.lookups is None or var.translate:
-        return _filtered(node)
-    first, *rest = var.lookups
-    django = _django(node)
+# What a short-way lookup returns when it cannot tell: Django's own resolution is asked instead.
+_ASK_DJANGO = object()
 
-    def render(context: Context) -> str:
+
+def _lookup(expression: Any) -> Callable[[Context], Any] | None:
+    """A variable without filters (``customer.name``) looked up by dictionary keys only, from the
+    context down, when its value is neither missing nor callable; ``_ASK_DJANGO`` otherwise (Django
+    then resolves it as it would: attributes, list indexes, calls, what is invalid). None for anything
+    else than such a variable."""
+    if not isinstance(expression, FilterExpression) or expression.filters:
+        return None
+    var = expression.var
+    if not isinstance(var, Variable) or var.lookups is None or var.translate:
+        return None
+    first, *rest = var.lookups
+
+    def look_up(context: Context) -> Any:
         for values in reversed(context.dicts):
             if first in values:
                 value = values[first]
                 break
         else:
-            return django(context)
+            return _ASK_DJANGO
         for key in rest:
             if value.__class__ is not dict or key not in value:
-                return django(context)
+                return _ASK_DJANGO
             value = value[key]
+        return _ASK_DJANGO if callable(value) else value
+
+    return look_up
+
+
+def _variable(node: VariableNode) -> Part:
+    look_up = _lookup(node.filter_expression)
+    if look_up is None:
+        return _filtered(node)
+    django = _django(node)
+
+    def render(context: Context) -> str:
+        value = look_up(context)
         if value.__class__ in _PLAIN:
             return _written(value, context)
-        return django(context)  # a callable is called, a date localized: Django's way
+        return django(context)  # missing, called, a date localized: Django's way
 
     return render
 
@@ -162,34 +183,56 @@ def _written(value: Any, context: Context) -> str:
 
 
 def _if(node: IfNode) -> Part:
-    branches = [(condition, _nodelist(nodelist)) for condition, nodelist in node.conditions_nodelists]
+    branches = [
+        (_condition(condition), _nodelist(nodelist)) for condition, nodelist in node.conditions_nodelists
+    ]
 
     def render(context: Context) -> str:
         for condition, body in branches:
-            if condition is None:  # else
-                return body(context)
-            try:
-                match = condition.eval(context)  # type: ignore[arg-type]  # a Context, as Django passes
-            except VariableDoesNotExist:
-                match = None
-            if match:
+            if condition is None or condition(context):  # None: else
                 return body(context)
         return ""
 
     return render
 
 
+def _condition(condition: Any) -> Callable[[Context], Any] | None:
+    """Whether an ``{% if %}``'s condition holds, as Django evaluates it; a lone variable
+    (``{% if invoice.payment_url %}``) looked up the short way."""
+    if condition is None:
+        return None
+
+    def django(context: Context) -> Any:
+        try:
+            return condition.eval(context)
+        except VariableDoesNotExist:
+            return None
+
+    look_up = _lookup(condition.value) if type(condition) is TemplateLiteral else None
+    if look_up is None:
+        return django
+
+    def holds(context: Context) -> Any:
+        value = look_up(context)
+        return django(context) if value is _ASK_DJANGO else value
+
+    return holds
+
+
 def _for(node: ForNode) -> Part:
     body = _nodelist(cast(NodeList, node.nodelist_loop))
     empty = _nodelist(cast(NodeList, node.nodelist_empty))
     sequence = cast(FilterExpression, node.sequence)
+    look_up = _lookup(sequence)
     names = list(node.loopvars)
     unpack = len(names) > 1
 
     def render(context: Context) -> str:
         parentloop = context.get("forloop", {})
         with context.push():
-            values = sequence.resolve(context, ignore_failures=True)
+            values: Any = look_up(context) if look_up else _ASK_DJANGO
+            if values is _ASK_DJANGO:
+                values = sequence.resolve(context, ignore_failures=True)
             if values is None:
                 values = []
             if not hasattr(values, "__len__"):

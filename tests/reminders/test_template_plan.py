@@ -86,6 +86,8 @@ STAFF_TEMPLATES = [
     "{% for a, b in pairs %}{{ a }}={{ b }};{% endfor %}{% for x in nothing %}{% empty %}empty{% endfor %}",
     "{% with first=reminders.0 %}{{ first.balance }}{% endwith %} {% firstof missing number %}"
     " {% autoescape off %}{{ number }}{% endautoescape %} {% cycle 'a' 'b' %} {{ count|add:1 }}",
+    "{% if nothing_now %}truthy{% else %}called: empty{% endif %}",
+    "{% for x in listed %}{{ x }}{% endfor %}",
     "{% if count and not flag or number == 'x' %}yes{% endif %}"
     "{% if missing.key %}no{% else %}else{% endif %}",
     "{% for c in number %}{{ c }}{% endfor %}|{% for r in generator %}{{ r }}{% endfor %}",
@@ -105,6 +107,8 @@ def test_what_staff_may_write_planned_writes_what_django_writes(source, values, 
         "moment": __import__("datetime").datetime(2026, 3, 1, 12, 30),
         "safe": mark_safe("<b>bold</b>"),
         "call": lambda: "called <now>",
+        "nothing_now": lambda: "",
+        "listed": lambda: ["a", "<b>"],
         "items": ["<first>", "second"],
         "number": number,
         "count": count,
