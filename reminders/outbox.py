@@ -1043,6 +1043,7 @@ class _CompiledRecheck:
 
 
 _compiled_rechecks: dict[str, _CompiledRecheck] = {}
+_recheck_names: dict[str, list[str]] = {}
 
 
 def recheck(message_pk: int, token: str) -> list[dict[str, Any]]:
@@ -1056,7 +1057,9 @@ def recheck(message_pk: int, token: str) -> list[dict[str, Any]]:
         execute_prepared(connection.alias, compiled.sql, compiled.params_for(message_pk, token)) as cursor,
         connection.wrap_database_errors,
     ):
-        names = [column.name for column in cursor.description or ()]
+        # The columns' names, read once: psycopg builds them anew for every result.
+        if (names := _recheck_names.get(compiled.sql)) is None:
+            names = _recheck_names[compiled.sql] = [column.name for column in cursor.description or ()]
         rows = (dict(zip(names, row, strict=True)) for row in cursor.fetchall())
         return [row for row in rows if not row["cancel_reason"]]
 
