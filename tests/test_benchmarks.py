@@ -109,6 +109,8 @@ def bench_database_prefix():
 def test_bench_all_runs_a_benchmark_and_tabulates_its_headline(bench_database_prefix):
     done = run_script(
         "bench_all.py",
+        "--size",
+        "quick",
         "--only",
         "aging",
         "--database-prefix",
