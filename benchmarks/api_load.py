@@ -191,6 +191,8 @@ def main() -> None:
     os.environ["API_THROTTLE_RATE"] = throttle
     harness.bench_database(url, cache_table=True)
     monitoring.load_runs(args.runs)
+    # As autovacuum would have by then: the run list's count reads the primary key alone.
+    harness.execute("VACUUM ANALYZE scheduler_jobexecutionlog")
     aging.load(args.invoices)
     keys = issue_tokens(args.tokens)
     command = local_command(shlex.split(args.server) if args.server else dockerfile_command())
