@@ -140,12 +140,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # https://docs.djangoproject.com/en/5.2/topics/cache/#database-caching
-# A cache shared by every process, so the web process sees django-q2's cluster heartbeats.
+# Caches shared by every process: the web process sees django-q2's cluster heartbeats, and every web
+# process and thread counts a user's requests for the API throttle in one place. The throttle writes
+# on every request: one statement in the database (common.cache), or Redis when REDIS_URL is set.
+REDIS_URL = env.text("REDIS_URL", default="")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "django_cache",
-    }
+    },
+    "throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "common.cache.UpsertDatabaseCache", "LOCATION": "django_cache"}
+    ),
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -200,7 +208,6 @@ if _timeout >= int(str(Q_CLUSTER["retry"])):
         f"Q_CLUSTER_TIMEOUT={Q_CLUSTER['timeout']} must be below Q_CLUSTER_RETRY={Q_CLUSTER['retry']}: "
         "a task still running when its retry time comes is handed to a second worker."
     )
-REDIS_URL = env.text("REDIS_URL", default="")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -212,7 +219,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsActiveStaff"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env.matching(
             "API_THROTTLE_RATE", "600/minute", THROTTLE_RATE, "expected requests per period, e.g. 600/minute"
