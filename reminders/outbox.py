@@ -474,6 +474,8 @@ class _Sender:
                         future.add_done_callback(lambda _: self.desk.wake())
                         in_flight.append((chunk, future))
                         self._prepare_chunk(chunk)
+                        # The connections already given a chunk start on it before the next claim.
+                        self.desk.serve(timeout=0)
                     if not in_flight:
                         if exhausted:
                             return
