@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from common.admin import IndexedSearchAdmin, ReadOnlyModelAdmin
+from common.admin import IndexedSearchAdmin, PlainCheckboxAdmin, ReadOnlyModelAdmin
 from common.display import days_overdue_text, moment, threshold_phrase
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice, language_choices
@@ -165,7 +165,7 @@ class NotificationAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
+class MessageAdmin(PlainCheckboxAdmin, IndexedSearchAdmin, ReadOnlyModelAdmin):
     """The outbox as staff see it (SPEC §10): each message, its reminders and what was sent."""
 
     list_display = ["id", "created", "customer", "recipient", "state", "attempts", "sent", "message_id"]
