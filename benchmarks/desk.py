@@ -3,17 +3,22 @@
     .venv/bin/python benchmarks/desk.py [--reminders 1000000] [--database-url URL] [--repeat 5]
 
 Loads the data of benchmarks/reminders_admin.py into its own database (an invoice per reminder, a year
-of nightly runs; reused while the count matches), adds the run log of those runs, pauses every 25th
-customer and lets one nightly run's deliveries fail. Then requests each page of the desk a clerk opens
-(the dashboard, the overdue list, the reminders, the runs, an invoice, a customer, a run) through
-Django's test client as a logged-in superuser, and prints the median time, the number of queries and
-the overdue figure the dashboard shows. Results are in docs/benchmarks.md ("The desk at a million rows").
+of nightly runs, each reminder but the newest run's sent in a message of its own; reused while the count
+matches), adds the run log of those runs, pauses every 25th customer and lets one nightly run's
+deliveries fail. Then requests each page of the desk a clerk opens (the dashboard, the overdue list, the
+reminders, the runs, an invoice, a customer, a run) and a clerk's searches (reminders by a customer's
+name, an invoice number or an email; invoices by number, a customer's name or email; messages by
+Message-ID) through Django's test client as a logged-in superuser, and prints the median time, the
+number of queries and the overdue figure the dashboard shows; then times the aging alone. The dashboard,
+the aging and each search are headlines with their SPEC §9 targets. Results are in docs/benchmarks.md
+("A clerk's searches, the dashboard and the API at scale").
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import statistics
 from typing import Any
 
 # Run as a script, its own folder is on sys.path: the data are the reminders' benchmark's.
@@ -111,6 +116,7 @@ def searches(reminders: int) -> list[tuple[str, str, dict[str, Any]]]:
         ("search reminders: an email", reminders_url, {"q": email}),
         ("search invoices: a number", invoices_url, {"q": number}),
         ("search invoices: a customer's name", invoices_url, {"q": f"Customer {customer}"}),
+        ("search invoices: a customer's email", invoices_url, {"q": email}),
         (
             "search messages: a Message-ID",
             reverse("admin:reminders_message_changelist"),
@@ -126,21 +132,39 @@ def overdue_figure(client: Any) -> str:
     return ", ".join(f"{field} {value}" for field, value in figures)
 
 
+def aging_milliseconds(repeat: int) -> float:
+    """The median of ``receivables_aging`` alone (the dashboard's largest query), as the dashboard asks."""
+    from django.utils import timezone
+
+    from invoicing.selectors import receivables_aging
+
+    today = timezone.localdate()
+    return statistics.median(harness.timings(lambda: receivables_aging(as_of=today), repeat)) * 1000
+
+
 def main() -> None:
     args = parse_args()
     harness.bench_database(harness.database_url(args), cache_table=True)
     prepare(args.reminders)
     client = harness.superuser_client()
-    print(f"{args.reminders:,} invoices and reminders; the dashboard shows EUR {overdue_figure(client)}")
+    messages = harness.scalar("SELECT count(*) FROM reminders_message")
+    print(
+        f"{args.reminders:,} invoices and reminders, {messages:,} messages; the dashboard shows EUR "
+        f"{overdue_figure(client)}; load average {harness.load_average()}"
+    )
     rows = [
         (name, *harness.measure_page(client, url, params, args.repeat))
         for name, url, params in pages(args.reminders)
     ]
     slowest = harness.page_table(rows, width=46)
+    aging = aging_milliseconds(args.repeat)
+    print(f"the aging (receivables_aging) alone: {aging:.0f} ms; load average {harness.load_average()}")
     size = f"{args.reminders:,} reminders"
     harness.headline(f"desk, {size}, dashboard", f"{rows[0][1]:.0f} ms", "< 500 ms")
-    searches = [milliseconds for name, milliseconds, _ in rows if name.startswith("search")]
-    harness.headline(f"desk, {size}, slowest search", f"{max(searches):.0f} ms", "< 150 ms")
+    harness.headline(f"desk, {size}, the aging", f"{aging:.0f} ms", "< 300 ms")
+    for name, milliseconds, _ in rows:
+        if name.startswith("search"):
+            harness.headline(f"desk, {size}, {name}", f"{milliseconds:.0f} ms", "< 150 ms")
     harness.headline(f"desk, {size}, slowest page", f"{slowest:.0f} ms")
 
 

@@ -1,9 +1,13 @@
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
+from django.utils.translation import gettext
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -17,6 +21,19 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class PlainCheckboxAdmin(admin.ModelAdmin):
+    """A list with actions, its row checkboxes written as the HTML Django's checkbox widget renders, but
+    without a template render per row: a third of a 100-row page's time."""
+
+    def action_checkbox(self, obj: Any) -> SafeString:
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(gettext("Select this object for an action - {}"), str(obj)),
+        )
 
 
 SEARCH_IDS_READ_ONCE = 1000

@@ -17,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
-from common.admin import IndexedSearchAdmin
+from common.admin import IndexedSearchAdmin, PlainCheckboxAdmin
 from invoicing.currency import amount_text, in_minor_units
 from invoicing.models import (
     Customer,
@@ -76,7 +76,7 @@ class AddressBouncedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(SummaryAdmin):
+class CustomerAdmin(PlainCheckboxAdmin, SummaryAdmin):
     list_display = ["name", "email", "reminders_paused", "language"]
     list_filter = ["reminders_paused", "language", AddressBouncedFilter]
     search_fields = ["name", "email"]
@@ -363,7 +363,7 @@ def overdue_csv_rows(*, as_of: date) -> Iterator[list[Any]]:
 
 @admin.register(Invoice)
 # django-import-export's stubs type the mixin's model and change_list_template apart from ModelAdmin's.
-class InvoiceAdmin(InvoiceImportExportMixin, IndexedSearchAdmin, SummaryAdmin):  # type: ignore[misc]
+class InvoiceAdmin(InvoiceImportExportMixin, PlainCheckboxAdmin, IndexedSearchAdmin, SummaryAdmin):  # type: ignore[misc]
     form = InvoiceAdminForm
     list_display = [
         "number",

@@ -290,3 +290,21 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference}: {self.amount}"
+
+
+class OpenBalance(models.Model):
+    """The open invoices (``Invoice.objects.open()``) summed by what the aging sorts them by: currency,
+    due date, hold and the customer's paused flag. On PostgreSQL, triggers (migration
+    ``0011_open_balance``) keep it in the transaction of every write of an invoice and of every change of
+    a customer's paused flag, so that the aging reads a few thousand rows instead of every open invoice;
+    on other databases it stays empty and the aging reads the invoices. Never written by the application."""
+
+    currency = models.CharField(max_length=3)
+    due_date = models.DateField()
+    reminders_held_until = models.DateField(null=True)
+    paused = models.BooleanField()
+    balance_due = models.DecimalField(max_digits=20, decimal_places=2)
+    invoices = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.currency} due {self.due_date}: {self.balance_due} ({self.invoices} invoices)"

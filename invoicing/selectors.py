@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
+    Aggregate,
     BooleanField,
     Case,
     Count,
@@ -24,7 +25,7 @@ from django.db.models import (
 )
 
 from invoicing.currency import in_minor_units
-from invoicing.models import Customer, Invoice, due_before
+from invoicing.models import Customer, Invoice, OpenBalance, due_before
 
 
 @dataclass(frozen=True)
@@ -113,22 +114,30 @@ def receivables_aging(*, as_of: date) -> list[CurrencyAging]:
     return [_currency_aging(currency, rows) for currency, rows in by_currency.items()]
 
 
-def aging_queryset(*, as_of: date) -> QuerySet[Invoice, Any]:
+def aging_queryset(*, as_of: date, from_open_balance: bool | None = None) -> QuerySet[Any, Any]:
     """The one query of ``receivables_aging``: the amount and count of the open invoices of each currency,
     bucket (its index in ``AGING_BUCKETS``), paused-or-not and held-or-not on ``as_of``. One sum and one
-    count per group, each invoice's bucket picked once: a tenth of the work of a filtered sum per bucket
-    and per share."""
+    count per group, each row's bucket picked once. On PostgreSQL (``from_open_balance`` unless told) it
+    sums ``OpenBalance``, which its triggers keep: a few thousand rows whatever the invoices' number;
+    elsewhere the open invoices themselves."""
     bucket = Case(
         *(When(bucket.due_dates(as_of), then=Value(index)) for index, bucket in enumerate(AGING_BUCKETS)),
         output_field=IntegerField(),
     )
     held = Case(When(reminders_held_until__gte=as_of, then=True), default=False, output_field=BooleanField())
+    if from_open_balance is None:
+        from_open_balance = connection.vendor == "postgresql"
+    rows: QuerySet[Any, Any]
+    count: Aggregate
+    if from_open_balance:
+        rows, count = OpenBalance.objects.filter(invoices__gt=0), Sum("invoices")
+    else:
+        rows, count = Invoice.objects.open().annotate(paused=F("customer__reminders_paused")), Count("id")
     return (
-        Invoice.objects.open()
-        .order_by()
-        .annotate(bucket=bucket, paused=F("customer__reminders_paused"), held=held)
+        rows.order_by()
+        .annotate(bucket=bucket, held=held)
         .values("currency", "bucket", "paused", "held")
-        .annotate(amount=Sum("balance_due"), count=Count("id"))
+        .annotate(amount=Sum("balance_due"), count=count)
         .order_by("currency")
     )
 

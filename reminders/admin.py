@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from common.admin import IndexedSearchAdmin, ReadOnlyModelAdmin
+from common.admin import IndexedSearchAdmin, PlainCheckboxAdmin, ReadOnlyModelAdmin
 from common.display import days_overdue_text, moment, threshold_phrase
 from invoicing.admin import CustomerAdmin, InvoiceAdmin
 from invoicing.models import Customer, Invoice, language_choices
@@ -57,8 +57,16 @@ class ThresholdFilter(admin.SimpleListFilter):
     parameter_name = "threshold_days"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        newest = Notification.objects.order_by("-id").values("threshold_days")[:RECENT_FOR_THRESHOLDS]
-        thresholds = sorted({row["threshold_days"] for row in newest})
+        # From the oldest of the newest on: one range of the primary key, a few rows returned. Its id is
+        # read first so that the planner knows the range is small.
+        newest = Notification.objects.order_by("-id").values_list("id", flat=True)
+        oldest = list(newest[RECENT_FOR_THRESHOLDS - 1 : RECENT_FOR_THRESHOLDS]) or [0]
+        thresholds = (
+            Notification.objects.filter(id__gte=oldest[0])
+            .order_by("threshold_days")
+            .values_list("threshold_days", flat=True)
+            .distinct()
+        )
         return [(str(days), threshold_phrase(days)) for days in thresholds]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> QuerySet[Notification]:
@@ -157,7 +165,7 @@ class NotificationAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(IndexedSearchAdmin, ReadOnlyModelAdmin):
+class MessageAdmin(PlainCheckboxAdmin, IndexedSearchAdmin, ReadOnlyModelAdmin):
     """The outbox as staff see it (SPEC §10): each message, its reminders and what was sent."""
 
     list_display = ["id", "created", "customer", "recipient", "state", "attempts", "sent", "message_id"]
