@@ -73,8 +73,12 @@ def test_bench_all_gives_each_benchmark_a_database_under_the_prefix():
     done = run_script("bench_all.py", "--list", "--only", "aging", "--database-prefix", "postgres:///x")
     assert (
         done.stdout.strip()
-        == "aging: aging.py --invoices 20000 --repeat 3 --database-url postgres:///x_aging"
+        == "aging: aging.py --invoices 1000000 --repeat 5 --database-url postgres:///x_aging"
     )
+    quick = run_script(
+        "bench_all.py", "--size", "quick", "--list", "--only", "aging", "--database-prefix", "y"
+    )
+    assert quick.stdout.strip() == "aging: aging.py --invoices 20000 --repeat 3 --database-url y_aging"
 
 
 def test_a_size_below_the_lowest_is_refused_naming_it():
