@@ -4,9 +4,11 @@ Same bearer tokens, staff rule and error shape as the monitoring API (SPEC §7).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import caches
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -53,12 +55,17 @@ class CurrencyAgingSerializer(serializers.Serializer):
 
 class AgingSerializer(serializers.Serializer):
     as_of = serializers.DateField()
+    computed_at = serializers.DateTimeField(
+        help_text="When these figures were read; a payment or invoice since then shows once they are "
+        "older than API_AGING_CACHE_SECONDS (default 30)."
+    )
     currencies = CurrencyAgingSerializer(many=True, help_text="Sorted by currency code.")
 
 
-def aging_body(*, as_of: date, rows: list[CurrencyAging]) -> dict[str, Any]:
+def aging_body(*, as_of: date, rows: list[CurrencyAging], computed_at: datetime) -> dict[str, Any]:
     return {
         "as_of": as_of,
+        "computed_at": computed_at,
         "currencies": [
             {
                 "currency": row.currency,
@@ -72,6 +79,20 @@ def aging_body(*, as_of: date, rows: list[CurrencyAging]) -> dict[str, Any]:
             for row in rows
         ],
     }
+
+
+def cached_aging_data(*, as_of: date) -> dict[str, Any]:
+    """The aging on ``as_of``, read at most once per ``API_AGING_CACHE_SECONDS`` for every web process:
+    its aggregate scans every open invoice, and finance tools poll it. Invoices and payments change
+    through too many paths (the import's SQL, the bulk API, the admin, services) for each to invalidate
+    it, so the figures carry their age instead (``computed_at``)."""
+    cache, key = caches["default"], f"api:receivables-aging:{as_of.isoformat()}"
+    data = cache.get(key)
+    if data is None:
+        body = aging_body(as_of=as_of, rows=receivables_aging(as_of=as_of), computed_at=timezone.now())
+        data = dict(AgingSerializer(body).data)
+        cache.set(key, data, settings.API_AGING_CACHE_SECONDS)
+    return data
 
 
 def parse_as_of(raw: str | None) -> date:
@@ -92,7 +113,9 @@ class ReceivablesAgingView(APIView):
         tags=["receivables"],
         summary="Receivables aging per currency",
         description="The open balance (sent invoices with a balance left, paused customers included) per "
-        "currency, in buckets of days overdue on as_of. as_of at most once; an unknown parameter is a 400.",
+        "currency, in buckets of days overdue on as_of. as_of at most once; an unknown parameter is a 400. "
+        "The figures are read at most once per API_AGING_CACHE_SECONDS (default 30) for each as_of; "
+        "computed_at says when.",
         parameters=[
             OpenApiParameter(
                 "as_of",
@@ -110,8 +133,7 @@ class ReceivablesAgingView(APIView):
     def get(self, request: Request) -> Response:
         refuse_repeated_or_unknown(request.query_params, known=["as_of", api_settings.URL_FORMAT_OVERRIDE])
         as_of = parse_as_of(request.query_params.get("as_of"))
-        body = aging_body(as_of=as_of, rows=receivables_aging(as_of=as_of))
-        return Response(AgingSerializer(body).data)
+        return Response(cached_aging_data(as_of=as_of))
 
 
 app_name = "receivables-api"

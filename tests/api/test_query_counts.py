@@ -84,7 +84,7 @@ def test_the_status_takes_as_many_queries_with_a_long_history_as_with_none(clien
     [
         (EXECUTIONS, 2),  # the count and the page
         (STATUS, 13),
-        (AGING, 1 + 2),  # the aggregate; the user's and its groups' permissions
+        (AGING, 1 + 2),  # the cached figures (the aggregate on the first request); the permissions
         ("/api/v1/invoices/INV-1", 3 + 2),  # the invoice, its reminders, its payments; the permissions
     ],
 )

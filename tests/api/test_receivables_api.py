@@ -1,13 +1,15 @@
 """GET /api/v1/receivables/aging (SPEC §11): the shape, the figures, the §7 rules for tokens and 400s."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from invoicing.models import InvoiceStatus
+from invoicing.services import payment_record
 from tests.api.conftest import bearer
 from tests.api.factories import ApiTokenFactory
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
@@ -57,6 +59,7 @@ def receivables():
 
 def test_aging_has_the_exact_shape_of_the_spec(client, finance_headers, receivables):
     body = client.get(AGING_URL, {"as_of": "2026-03-31"}, headers=finance_headers).json()
+    assert timezone.now() - datetime.fromisoformat(body.pop("computed_at")) < timedelta(minutes=1)
     assert body == {
         "as_of": "2026-03-31",
         "currencies": [
@@ -159,3 +162,56 @@ def test_staff_without_view_invoice_get_a_403_naming_it_as_the_admins_aging_csv_
     response = client.get(AGING_URL, headers=staff_headers)
     assert response.status_code == 403
     assert "invoicing.view_invoice" in response.json()["detail"]
+
+
+def aging_eur_total(client, headers) -> tuple[str, str]:
+    body = client.get(AGING_URL, {"as_of": AS_OF.isoformat()}, headers=headers).json()
+    eur = next(row for row in body["currencies"] if row["currency"] == "EUR")
+    return eur["total"], body["computed_at"]
+
+
+def expire_the_cached_aging() -> None:
+    """As the clock would after API_AGING_CACHE_SECONDS: the cache row's expiry moved into the past."""
+    table = connection.ops.quote_name("django_cache")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET expires = %s WHERE cache_key LIKE %s",
+            [timezone.now() - timedelta(seconds=1), "%receivables-aging%"],
+        )
+
+
+def test_the_aging_asked_again_is_served_without_reading_the_invoices(client, finance_headers, receivables):
+    first = client.get(AGING_URL, {"as_of": AS_OF.isoformat()}, headers=finance_headers).json()
+    with CaptureQueriesContext(connection) as captured:
+        again = client.get(AGING_URL, {"as_of": AS_OF.isoformat()}, headers=finance_headers).json()
+    assert again == first
+    assert not [query for query in captured if "invoicing_invoice" in query["sql"]]
+
+
+def test_another_as_of_is_read_apart(client, finance_headers, receivables):
+    client.get(AGING_URL, {"as_of": AS_OF.isoformat()}, headers=finance_headers)
+    later = AS_OF + timedelta(days=31)
+    body = client.get(AGING_URL, {"as_of": later.isoformat()}, headers=finance_headers).json()
+    assert body["as_of"] == later.isoformat()
+    eur = next(row for row in body["currencies"] if row["currency"] == "EUR")
+    assert eur["buckets"]["1-30"]["count"] == 1  # due 10 days after AS_OF: 21 days overdue
+
+
+def test_a_payment_shows_once_the_cached_aging_has_expired(client, finance_headers, receivables):
+    total, computed_at = aging_eur_total(client, finance_headers)
+    invoice = InvoiceFactory(due_date=days_ago(3), total=Decimal("50.00"))
+    assert aging_eur_total(client, finance_headers) == (total, computed_at)  # within the cache's time
+    expire_the_cached_aging()
+    grown, recomputed_at = aging_eur_total(client, finance_headers)
+    assert Decimal(grown) == Decimal(total) + 50
+    assert recomputed_at > computed_at
+    payment_record(invoice=invoice, reference="P-1", amount=Decimal("20.00"), paid_at=timezone.now())
+    expire_the_cached_aging()
+    assert Decimal(aging_eur_total(client, finance_headers)[0]) == Decimal(total) + 30
+
+
+def test_with_no_cache_time_every_request_reads_the_invoices(client, finance_headers, receivables, settings):
+    settings.API_AGING_CACHE_SECONDS = 0
+    total, _ = aging_eur_total(client, finance_headers)
+    InvoiceFactory(due_date=days_ago(3), total=Decimal("50.00"))
+    assert Decimal(aging_eur_total(client, finance_headers)[0]) == Decimal(total) + 50
