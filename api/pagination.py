@@ -1,14 +1,19 @@
 """The page object of docs/SPEC.md §7: ``total``, ``page``, ``per_page``, ``total_pages``, ``executions``.
 
 An empty result is one empty page (``page: 1, total_pages: 1``), so ``page <= total_pages`` always holds
-and a client walking pages 1 to ``total_pages`` reads every page it may ask for."""
+and a client walking pages 1 to ``total_pages`` reads every page it may ask for.
+
+The unfiltered list's ``total`` is counted once for each lowest and highest run id and kept in the shared
+cache: counting every run on every page was most of a page's cost (docs/benchmarks.md, "The API under
+load")."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from django.db.models import QuerySet
+from django.core.cache import caches
+from django.db.models import Max, Min, QuerySet
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +24,9 @@ from common.configuration import invalid_value
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 PARAMETERS = ["page", "per_page"]
+# A run deleted between the oldest and the newest (in the admin) leaves both ids, and so the cached total,
+# as they were: it shows in the total once the count is this old.
+COUNT_CACHE_SECONDS = 30
 
 
 def parse_page_number(raw: str | None, *, name: str, default: int, maximum: int | None = None) -> int:
@@ -39,7 +47,7 @@ class ExecutionPagination(BasePagination):
             params.get("per_page"), name="per_page", default=DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE
         )
         self.page = parse_page_number(params.get("page"), name="page", default=1)
-        self.total = queryset.count()
+        self.total = count(queryset)
         self.total_pages = max(math.ceil(self.total / self.per_page), 1)
         if self.page > self.total_pages:
             pages = "is 1 page" if self.total_pages == 1 else f"are {self.total_pages} pages"
@@ -86,6 +94,23 @@ class ExecutionPagination(BasePagination):
                 maximum=MAX_PER_PAGE,
             ),
         ]
+
+
+def count(queryset: QuerySet[Any]) -> int:
+    """The rows of ``queryset``: counted if it is filtered; if not, counted once per lowest and highest
+    id, which a new row or a deleted oldest one changes (two index reads), and then taken from the cache."""
+    if queryset.query.where:
+        return queryset.count()
+    bounds = queryset.aggregate(low=Min("pk"), high=Max("pk"))
+    cache, key = (
+        caches["default"],
+        f"api:count:{queryset.model._meta.label_lower}:{bounds['low']}-{bounds['high']}",
+    )
+    total = cache.get(key)
+    if total is None:
+        total = queryset.count()
+        cache.set(key, total, COUNT_CACHE_SECONDS)
+    return total
 
 
 def _integer_parameter(

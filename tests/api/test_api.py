@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_q.models import OrmQ
 
@@ -198,6 +200,41 @@ def test_empty_history_is_one_empty_page(client, staff_headers):
     assert body == {"total": 0, "page": 1, "per_page": 20, "total_pages": 1, "executions": []}
 
 
+def total(client, headers, **params) -> int:
+    return client.get(LIST_URL, params, headers=headers).json()["total"]
+
+
+def test_the_unfiltered_total_asked_again_is_not_counted_again(client, staff_headers):
+    JobExecutionLogFactory.create_batch(3)
+    assert total(client, staff_headers) == 3
+    with CaptureQueriesContext(connection) as captured:
+        assert total(client, staff_headers, page=1) == 3
+    assert not [query for query in captured if "COUNT(" in query["sql"].upper()]
+
+
+def test_a_new_run_is_in_the_next_unfiltered_total(client, staff_headers):
+    JobExecutionLogFactory.create_batch(3)
+    assert total(client, staff_headers) == 3
+    JobExecutionLogFactory()
+    assert total(client, staff_headers) == 4
+
+
+def test_the_oldest_runs_deleted_are_out_of_the_next_unfiltered_total(client, staff_headers):
+    oldest, *_ = JobExecutionLogFactory.create_batch(3)
+    assert total(client, staff_headers) == 3
+    oldest.delete()
+    assert total(client, staff_headers) == 2
+
+
+def test_a_filtered_total_is_counted_on_every_request(client, staff_headers):
+    running = JobExecutionLogFactory(status=RunStatus.RUNNING)
+    JobExecutionLogFactory(status=RunStatus.COMPLETED)
+    assert total(client, staff_headers, status="running") == 1
+    JobExecutionLog.objects.filter(pk=running.pk).update(status=RunStatus.COMPLETED)
+    assert total(client, staff_headers, status="running") == 0
+    assert total(client, staff_headers, status="") == 2  # an empty value is no filter
+
+
 def test_a_filter_matching_nothing_is_page_1_of_1(client, staff_headers, run):
     body = client.get(LIST_URL, {"status": "failed", "per_page": 5}, headers=staff_headers).json()
     assert (body["total"], body["page"], body["total_pages"], body["executions"]) == (0, 1, 1, [])
@@ -364,8 +401,8 @@ def test_per_page_of_100_is_allowed(client, staff_headers):
 def test_list_page_takes_a_constant_number_of_queries(client, staff_headers, django_assert_max_num_queries):
     JobExecutionLogFactory.create_batch(60)
     client.get(LIST_URL, headers=staff_headers)  # the token's first use is recorded once
-    # The token, the throttle's read and write, the count and the page.
-    with django_assert_max_num_queries(5):
+    # The token, the throttle's read and write, the runs' lowest and highest ids, the cached total, the page.
+    with django_assert_max_num_queries(6):
         client.get(LIST_URL, {"per_page": 50}, headers=staff_headers)
 
 

@@ -34,8 +34,8 @@ def test_a_page_of_runs_takes_as_many_queries_for_100_runs_as_for_1(client, staf
     JobExecutionLogFactory.create_batch(120)
     one = queries(client, EXECUTIONS, staff_headers, per_page=1)
     assert queries(client, EXECUTIONS, staff_headers, per_page=100) == one
-    # The token, the throttle's read and write, the count and the page.
-    assert one == 5
+    # The token, the throttle's read and write, the runs' lowest and highest ids, the cached total, the page.
+    assert one == 6
 
 
 def test_one_run_takes_as_many_queries_whatever_its_errors(client, staff_headers):
@@ -82,7 +82,7 @@ def test_the_status_takes_as_many_queries_with_a_long_history_as_with_none(clien
 @pytest.mark.parametrize(
     ("url", "own"),
     [
-        (EXECUTIONS, 2),  # the count and the page
+        (EXECUTIONS, 3),  # the runs' lowest and highest ids, the cached total, the page
         (STATUS, 13),
         (AGING, 1 + 2),  # the cached figures (the aggregate on the first request); the permissions
         ("/api/v1/invoices/INV-1", 3 + 2),  # the invoice, its reminders, its payments; the permissions
