@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.core.cache import caches
 from django.db.models import Max, Min, QuerySet
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import InvalidQueryParameter
+from common.cache import cached
 from common.configuration import invalid_value
 
 DEFAULT_PER_PAGE = 20
@@ -102,15 +102,8 @@ def count(queryset: QuerySet[Any]) -> int:
     if queryset.query.where:
         return queryset.count()
     bounds = queryset.aggregate(low=Min("pk"), high=Max("pk"))
-    cache, key = (
-        caches["default"],
-        f"api:count:{queryset.model._meta.label_lower}:{bounds['low']}-{bounds['high']}",
-    )
-    total = cache.get(key)
-    if total is None:
-        total = queryset.count()
-        cache.set(key, total, COUNT_CACHE_SECONDS)
-    return total
+    key = f"api:count:{queryset.model._meta.label_lower}:{bounds['low']}-{bounds['high']}"
+    return cached(key, queryset.count, seconds=COUNT_CACHE_SECONDS)
 
 
 def _integer_parameter(

@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -25,6 +24,7 @@ from api.filters import refuse_repeated_or_unknown
 from api.permissions import HasModelPermissions
 from api.serializers import ErrorSerializer
 from api.views import AUTH_ERRORS
+from common.cache import cached
 from common.configuration import invalid_value
 from common.dates import parse_iso_date
 from invoicing.selectors import BUCKET_KEYS, CurrencyAging, receivables_aging
@@ -86,13 +86,13 @@ def cached_aging_data(*, as_of: date) -> dict[str, Any]:
     its aggregate scans every open invoice, and finance tools poll it. Invoices and payments change
     through too many paths (the import's SQL, the bulk API, the admin, services) for each to invalidate
     it, so the figures carry their age instead (``computed_at``)."""
-    cache, key = caches["default"], f"api:receivables-aging:{as_of.isoformat()}"
-    data = cache.get(key)
-    if data is None:
+
+    def read() -> dict[str, Any]:
         body = aging_body(as_of=as_of, rows=receivables_aging(as_of=as_of), computed_at=timezone.now())
-        data = dict(AgingSerializer(body).data)
-        cache.set(key, data, settings.API_AGING_CACHE_SECONDS)
-    return data
+        return dict(AgingSerializer(body).data)
+
+    key = f"api:receivables-aging:{as_of.isoformat()}"
+    return cached(key, read, seconds=settings.API_AGING_CACHE_SECONDS)
 
 
 def parse_as_of(raw: str | None) -> date:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -32,6 +33,7 @@ from api.serializers import (
     HealthSerializer,
     SchedulerStatusSerializer,
 )
+from common.cache import cached
 from scheduler.dispatch import new_request_id, overdue_check_enqueue
 from scheduler.models import JobExecutionLog
 from scheduler.status import scheduler_status
@@ -48,10 +50,24 @@ AUTH_ERRORS = {
 
 class SchedulerStatusView(APIView):
     @extend_schema(
-        tags=[TAG], summary="Scheduler status", responses={200: SchedulerStatusSerializer, **AUTH_ERRORS}
+        tags=[TAG],
+        summary="Scheduler status",
+        description="Read at most once per API_STATUS_CACHE_SECONDS (default 5) for every caller; "
+        "checked_at says when.",
+        responses={200: SchedulerStatusSerializer, **AUTH_ERRORS},
     )
     def get(self, request: Request) -> Response:
-        return Response(SchedulerStatusSerializer(scheduler_status()).data)
+        return Response(cached_status_data())
+
+
+def cached_status_data() -> dict[str, Any]:
+    """The status, read at most once per ``API_STATUS_CACHE_SECONDS`` for every web process: it takes a
+    dozen queries (runs, schedules, heartbeats, outbox and webhook figures), and monitoring polls it."""
+
+    def read() -> dict[str, Any]:
+        return dict(SchedulerStatusSerializer(scheduler_status()).data)
+
+    return cached("api:scheduler-status", read, seconds=settings.API_STATUS_CACHE_SECONDS)
 
 
 class ExecutionListView(generics.ListAPIView):

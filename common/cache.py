@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import base64
 import pickle
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.db import DatabaseCache
 from django.db import connections, router
 
 UPSERT_VENDORS = ("postgresql", "sqlite")
+T = TypeVar("T")
 
 
 class UpsertDatabaseCache(DatabaseCache):
@@ -52,3 +55,11 @@ class UpsertDatabaseCache(DatabaseCache):
         if seconds is None:
             return datetime.max.replace(microsecond=0)
         return datetime.fromtimestamp(seconds, tz=UTC if settings.USE_TZ else None).replace(microsecond=0)
+
+
+def cached(key: str, read: Callable[[], T], *, seconds: int) -> T:
+    """What ``read()`` returns, kept ``seconds`` under ``key`` in the default cache, which every web
+    process shares, so each reads it at most once in that time; 0 reads it every time."""
+    if not seconds:
+        return read()
+    return cast(T, caches["default"].get_or_set(key, read, seconds))

@@ -229,6 +229,8 @@ REST_FRAMEWORK = {
 }
 # The receivables aging's figures, read at most once per this many seconds for each as_of (0: every time).
 API_AGING_CACHE_SECONDS = env.integer("API_AGING_CACHE_SECONDS", default=30, minimum=0, maximum=3600)
+# The scheduler status's, likewise (the health endpoint always reads it afresh).
+API_STATUS_CACHE_SECONDS = env.integer("API_STATUS_CACHE_SECONDS", default=5, minimum=0, maximum=60)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Overdue Invoice Scheduler API",
     "DESCRIPTION": "Monitoring of the overdue-invoice check (scheduler status and run history), "

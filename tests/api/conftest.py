@@ -1,4 +1,8 @@
+from datetime import timedelta
+
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from api.tokens import api_token_create
 
@@ -45,3 +49,14 @@ def books_headers(db) -> dict[str, str]:
 def finance_headers(db) -> dict[str, str]:
     """A token of staff who may read invoices (the aging)."""
     return headers_with_permissions("reader", ["view_invoice"])
+
+
+def expire_cached(name: str) -> None:
+    """As the clock would once the API's cache time is over: the expiry of the cached ``name`` (aging,
+    status) moved into the past in the cache table."""
+    table = connection.ops.quote_name("django_cache")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET expires = %s WHERE cache_key LIKE %s",
+            [timezone.now() - timedelta(seconds=1), f"%{name}%"],
+        )

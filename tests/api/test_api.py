@@ -14,7 +14,7 @@ from api.tokens import api_token_create, api_token_revoke
 from reminders.models import Notification
 from scheduler.dispatch import overdue_check_enqueue
 from scheduler.models import JobExecutionLog, RunStatus
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, expire_cached
 from tests.reminders.factories import MessageFactory, NotificationFactory
 from tests.scheduler.conftest import create_check_schedule, save_heartbeat
 from tests.scheduler.factories import JobExecutionLogFactory
@@ -174,6 +174,33 @@ def test_status_without_cluster_schedule_or_runs_says_so(client, staff_headers):
     assert body["scheduler_running"] is False
     assert body["next_run_time"] is None
     assert body["last_execution"] is None
+
+
+def test_the_status_asked_again_within_its_cache_time_is_not_read_again(client, staff_headers):
+    JobExecutionLogFactory()
+    first = client.get(STATUS_URL, headers=staff_headers).json()
+    with CaptureQueriesContext(connection) as captured:
+        again = client.get(STATUS_URL, headers=staff_headers).json()
+    assert again == first
+    assert not [query for query in captured if "scheduler_jobexecutionlog" in query["sql"]]
+
+
+def test_a_new_run_is_in_the_status_once_its_cache_time_is_over(client, staff_headers):
+    JobExecutionLogFactory(started_at=started(1))
+    before = client.get(STATUS_URL, headers=staff_headers).json()
+    newer = JobExecutionLogFactory(started_at=started(2))
+    assert client.get(STATUS_URL, headers=staff_headers).json() == before
+    expire_cached("scheduler-status")
+    after = client.get(STATUS_URL, headers=staff_headers).json()
+    assert after["last_execution"]["id"] == newer.pk
+    assert after["checked_at"] > before["checked_at"]
+
+
+def test_with_no_status_cache_time_every_request_reads_the_status(client, staff_headers, settings):
+    settings.API_STATUS_CACHE_SECONDS = 0
+    client.get(STATUS_URL, headers=staff_headers)
+    newer = JobExecutionLogFactory()
+    assert client.get(STATUS_URL, headers=staff_headers).json()["last_execution"]["id"] == newer.pk
 
 
 # --- list: page object, filters, 400s ----------------------------------------------------------------

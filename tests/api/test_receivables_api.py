@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from invoicing.models import InvoiceStatus
 from invoicing.services import payment_record
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, expire_cached
 from tests.api.factories import ApiTokenFactory
 from tests.invoicing.factories import CustomerFactory, InvoiceFactory
 from tests.scheduler.factories import UserFactory
@@ -170,16 +170,6 @@ def aging_eur_total(client, headers) -> tuple[str, str]:
     return eur["total"], body["computed_at"]
 
 
-def expire_the_cached_aging() -> None:
-    """As the clock would after API_AGING_CACHE_SECONDS: the cache row's expiry moved into the past."""
-    table = connection.ops.quote_name("django_cache")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET expires = %s WHERE cache_key LIKE %s",
-            [timezone.now() - timedelta(seconds=1), "%receivables-aging%"],
-        )
-
-
 def test_the_aging_asked_again_is_served_without_reading_the_invoices(client, finance_headers, receivables):
     first = client.get(AGING_URL, {"as_of": AS_OF.isoformat()}, headers=finance_headers).json()
     with CaptureQueriesContext(connection) as captured:
@@ -201,12 +191,12 @@ def test_a_payment_shows_once_the_cached_aging_has_expired(client, finance_heade
     total, computed_at = aging_eur_total(client, finance_headers)
     invoice = InvoiceFactory(due_date=days_ago(3), total=Decimal("50.00"))
     assert aging_eur_total(client, finance_headers) == (total, computed_at)  # within the cache's time
-    expire_the_cached_aging()
+    expire_cached("receivables-aging")
     grown, recomputed_at = aging_eur_total(client, finance_headers)
     assert Decimal(grown) == Decimal(total) + 50
     assert recomputed_at > computed_at
     payment_record(invoice=invoice, reference="P-1", amount=Decimal("20.00"), paid_at=timezone.now())
-    expire_the_cached_aging()
+    expire_cached("receivables-aging")
     assert Decimal(aging_eur_total(client, finance_headers)[0]) == Decimal(total) + 30
 
 
