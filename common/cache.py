@@ -5,6 +5,9 @@ selects the key and updates or inserts it in a transaction. Here a write is one 
 statement (PostgreSQL and SQLite; Django's own write on other databases), and nothing is culled: use it
 for a bounded set of keys (the throttle has one per API user) in the default cache's table, whose own
 writes (the cluster's heartbeats) cull it. Reads, expiry and the table are Django's (``createcachetable``).
+
+``cached`` keeps an answer that is costly to read (the API's status, aging, run total) in the default
+cache for a few seconds, so every web process and thread reads it once in that time.
 """
 
 from __future__ import annotations
