@@ -82,10 +82,10 @@ def aging_body(*, as_of: date, rows: list[CurrencyAging], computed_at: datetime)
 
 
 def cached_aging_data(*, as_of: date) -> dict[str, Any]:
-    """The aging on ``as_of``, read at most once per ``API_AGING_CACHE_SECONDS`` for every web process:
-    its aggregate scans every open invoice, and finance tools poll it. Invoices and payments change
-    through too many paths (the import's SQL, the bulk API, the admin, services) for each to invalidate
-    it, so the figures carry their age instead (``computed_at``)."""
+    """The aging on ``as_of``, read at most once per ``API_AGING_CACHE_SECONDS`` for every web process,
+    as finance tools poll it. Invoices and payments change through too many paths (the import's SQL, the
+    bulk API, the admin, services) for each to invalidate it, so the figures carry their age instead
+    (``computed_at``)."""
 
     def read() -> dict[str, Any]:
         body = aging_body(as_of=as_of, rows=receivables_aging(as_of=as_of), computed_at=timezone.now())
