@@ -56,8 +56,8 @@ class CurrencyAgingSerializer(serializers.Serializer):
 class AgingSerializer(serializers.Serializer):
     as_of = serializers.DateField()
     computed_at = serializers.DateTimeField(
-        help_text="When these figures were read; a payment or invoice since then shows once they are "
-        "older than API_AGING_CACHE_SECONDS (default 30)."
+        help_text="When these figures were read: now, unless API_AGING_CACHE_SECONDS (default 0) keeps them; "
+        "a payment or invoice since then shows once they are older than that."
     )
     currencies = CurrencyAgingSerializer(many=True, help_text="Sorted by currency code.")
 
@@ -114,8 +114,8 @@ class ReceivablesAgingView(APIView):
         summary="Receivables aging per currency",
         description="The open balance (sent invoices with a balance left, paused customers included) per "
         "currency, in buckets of days overdue on as_of. as_of at most once; an unknown parameter is a 400. "
-        "The figures are read at most once per API_AGING_CACHE_SECONDS (default 30) for each as_of; "
-        "computed_at says when.",
+        "The figures are read on every request, or at most once per API_AGING_CACHE_SECONDS when it is set, "
+        "for each as_of; computed_at says when.",
         parameters=[
             OpenApiParameter(
                 "as_of",

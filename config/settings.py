@@ -228,7 +228,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 # The receivables aging's figures, read at most once per this many seconds for each as_of (0: every time).
-API_AGING_CACHE_SECONDS = env.integer("API_AGING_CACHE_SECONDS", default=30, minimum=0, maximum=3600)
+API_AGING_CACHE_SECONDS = env.integer("API_AGING_CACHE_SECONDS", default=0, minimum=0, maximum=3600)
 # The scheduler status's, likewise (the health endpoint always reads it afresh).
 API_STATUS_CACHE_SECONDS = env.integer("API_STATUS_CACHE_SECONDS", default=5, minimum=0, maximum=60)
 SPECTACULAR_SETTINGS = {

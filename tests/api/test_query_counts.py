@@ -49,7 +49,7 @@ def test_one_run_takes_as_many_queries_whatever_its_errors(client, staff_headers
 
 
 def test_the_aging_takes_as_many_queries_for_five_currencies_as_for_one(client, books_headers, settings):
-    settings.API_AGING_CACHE_SECONDS = 0  # its read, as once every 30 s
+    settings.API_AGING_CACHE_SECONDS = 0  # its read on every request (the default)
     InvoiceFactory(status="sent", currency="EUR")
     one = queries(client, AGING, books_headers)
     for currency in ["USD", "GBP", "CHF", "JPY"]:

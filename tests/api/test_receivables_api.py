@@ -170,7 +170,10 @@ def aging_eur_total(client, headers) -> tuple[str, str]:
     return eur["total"], body["computed_at"]
 
 
-def test_the_aging_asked_again_is_served_without_reading_the_invoices(client, finance_headers, receivables):
+def test_the_aging_asked_again_is_served_without_reading_the_invoices(
+    client, finance_headers, receivables, settings
+):
+    settings.API_AGING_CACHE_SECONDS = 30
     first = client.get(AGING_URL, {"as_of": AS_OF.isoformat()}, headers=finance_headers).json()
     with CaptureQueriesContext(connection) as captured:
         again = client.get(AGING_URL, {"as_of": AS_OF.isoformat()}, headers=finance_headers).json()
@@ -187,7 +190,8 @@ def test_another_as_of_is_read_apart(client, finance_headers, receivables):
     assert eur["buckets"]["1-30"]["count"] == 1  # due 10 days after AS_OF: 21 days overdue
 
 
-def test_a_payment_shows_once_the_cached_aging_has_expired(client, finance_headers, receivables):
+def test_a_payment_shows_once_the_cached_aging_has_expired(client, finance_headers, receivables, settings):
+    settings.API_AGING_CACHE_SECONDS = 30
     total, computed_at = aging_eur_total(client, finance_headers)
     invoice = InvoiceFactory(due_date=days_ago(3), total=Decimal("50.00"))
     assert aging_eur_total(client, finance_headers) == (total, computed_at)  # within the cache's time
