@@ -59,6 +59,7 @@ from reminders.models import (
 )
 from reminders.rendering import (
     FALLBACK_TEMPLATE,
+    CompiledTemplate,
     RenderedEmail,
     TemplateSet,
     TemplateSource,
@@ -369,6 +370,30 @@ class _Write:
     address_refused: bool = False
 
 
+@dataclass
+class _Draft:
+    """A message re-checked on the database's thread, rendered on its channel's (``render``): its
+    reminders as the re-check read them, the customer's other overdue invoices, the template."""
+
+    key: int
+    recipient: str
+    message_id: str
+    template: CompiledTemplate
+    customer_name: str
+    rows: list[dict[str, Any]]
+    others: list[dict[str, Any]]
+
+    def render(self) -> Outgoing:
+        context = statement_context(
+            customer_name=self.customer_name,
+            customer_email=self.recipient,
+            rows=self.rows,
+            others=self.others,
+            language=self.template.language,
+        )
+        return _outgoing(self.key, self.recipient, render_context(self.template, context), self.message_id)
+
+
 class _Chunk:
     """One claim: its messages in order, how far the channel got, and this sender's token."""
 
@@ -378,7 +403,7 @@ class _Chunk:
         self.messages = messages
         self.position = 0
         # Messages given to the channel whose outcome is not written yet, with their invoices.
-        self.on_wire: dict[int, tuple[_Claimed, Outgoing, frozenset[int]]] = {}
+        self.on_wire: dict[int, tuple[_Claimed, _Draft, frozenset[int]]] = {}
         self.deadline = time.monotonic() + sender.config.lease.total_seconds()
         self.lease_until = lease_until
         self.stopping = False
@@ -388,24 +413,26 @@ class _Chunk:
 
     # --- the feed a channel reads (each call answered on the database's thread) ---
 
-    def next(self) -> Outgoing | None:
+    def next(self) -> _Draft | None:
         while self.position < len(self.messages) and not self.stopping:
             if not self._lease_covers_one():
                 return None
             claimed = self.messages[self.position]
-            prepared = self.sender.prepare(self, claimed)
+            prepared = self.sender.recheck(self, claimed)
             self.position += 1  # after the re-check: one that failed (a stop) is given back
             if prepared is not None:
-                outgoing, invoices = prepared
-                self.on_wire[claimed.id] = (claimed, outgoing, invoices)
-                return outgoing
+                draft, invoices = prepared
+                self.on_wire[claimed.id] = (claimed, draft, invoices)
+                return draft
         return None
 
-    def report(self, outcome: Outcome) -> None:
-        """Note the outcome, to be written with the next batch (``_Sender.write_outcomes``)."""
+    def report(self, outcome: Outcome, outgoing: Outgoing | None) -> None:
+        """Note the outcome, to be written with the next batch (``_Sender.write_outcomes``); ``outgoing``:
+        the message as rendered (None when it could not be)."""
         if (entry := self.on_wire.get(outcome.key)) is None or entry[0].id in self.sender.unwritten:
             return  # noted already: told again after a stop cut the first telling short
-        self.sender.record(self, *entry, outcome)
+        claimed, draft, invoices = entry
+        self.sender.record(self, claimed, draft, invoices, outcome, outgoing)
 
     def defer_rest(self, error: str) -> None:
         rest = self.messages[self.position :]
@@ -605,6 +632,18 @@ class _Sender:
     def _form_messages(self, customers: set[int], token: str, now: datetime, lease_until: datetime) -> None:
         if not customers:
             return
+        if connection.vendor == "postgresql":
+            _form_messages_in_one(
+                customers,
+                by_customer=self.config.grouping == "customer",
+                message_id_domain=self.config.message_id_domain,
+                state=MessageState.SENDING,
+                leased_until=lease_until,
+                claim_token=token,
+                last_attempt_at=now,
+                recipient="",
+            )
+            return
         reminders = list(
             ungrouped_reminders()
             .filter(invoice__customer_id__in=customers)
@@ -650,9 +689,10 @@ class _Sender:
 
     # --- just before a message goes on the wire ---
 
-    def prepare(self, chunk: _Chunk, claimed: _Claimed) -> tuple[Outgoing, frozenset[int]] | None:
-        """Re-check ``claimed`` against its invoices as committed now and render it; None when nothing
-        of it is to be sent (every reminder cancelled, or the claim lost). Also returns its invoices."""
+    def recheck(self, chunk: _Chunk, claimed: _Claimed) -> tuple[_Draft, frozenset[int]] | None:
+        """Re-check ``claimed`` against its invoices as committed now, for its channel's thread to render;
+        None when nothing of it is to be sent (every reminder cancelled, or the claim lost). Also returns
+        its invoices."""
         now = self.clock()
         as_of = timezone.localdate(now)
         # One read in autocommit: it sees every payment committed before it.
@@ -689,25 +729,16 @@ class _Sender:
             row["days_overdue"] = max((as_of - row["due_date"]).days, row["days_overdue"])
         # The customer's language, or the default language's template when it has none (SPEC §13).
         template = chunk.templates.for_level(max(row["level"] for row in kept), kept[0]["language"])
-        context = statement_context(
+        draft = _Draft(
+            key=claimed.id,
+            recipient=kept[0]["customer_email"],
+            message_id=claimed.message_id or message_id_for(claimed.id, self.config.message_id_domain),
+            template=template,
             customer_name=kept[0]["customer_name"],
-            customer_email=kept[0]["customer_email"],
             rows=kept,
             others=others,
-            language=template.language,
         )
-        try:
-            rendered = render_context(template, context)
-        except Exception as exc:  # a template that fails on this message's data fails only this message
-            error = f"The template could not be rendered: {type(exc).__name__}: {exc}"
-            if self._guarded(chunk, claimed).update(
-                state=MessageState.FAILED, last_error=error, leased_until=None, claim_token=""
-            ):
-                self.report.failure(claimed.id, error)
-                message_event_emit(event_type=EventType.MESSAGE_FAILED, message_pk=claimed.id, reason=error)
-            return None
-        message_id = claimed.message_id or message_id_for(claimed.id, self.config.message_id_domain)
-        return _outgoing(claimed.id, kept[0]["customer_email"], rendered, message_id), frozenset(invoices)
+        return draft, frozenset(invoices)
 
     def _cancel_message(self, chunk: _Chunk, claimed: _Claimed) -> None:
         if self._guarded(chunk, claimed).update(
@@ -722,18 +753,25 @@ class _Sender:
     # --- recording ---
 
     def record(
-        self, chunk: _Chunk, claimed: _Claimed, outgoing: Outgoing, invoices: frozenset[int], outcome: Outcome
+        self,
+        chunk: _Chunk,
+        claimed: _Claimed,
+        draft: _Draft,
+        invoices: frozenset[int],
+        outcome: Outcome,
+        outgoing: Outgoing | None,
     ) -> None:
         """Note what became of a message; ``write_outcomes`` writes it with the next batch."""
         attempts = claimed.attempts + (1 if outcome.offered else 0)
         values: dict[str, Any] = {
             "attempts": attempts,
-            "recipient": outgoing.recipient,
-            "message_id": outgoing.message_id,
+            "recipient": draft.recipient,
+            "message_id": draft.message_id,
             "leased_until": None,
             "claim_token": "",
         }
         if outcome.result == Result.SENT:
+            assert outgoing is not None, "a message sent was rendered"
             counted_as = "sent"
             values |= {
                 "state": MessageState.SENT,
@@ -847,20 +885,35 @@ class _Sender:
 
 
 class _AskingFeed:
-    """The chunk's feed for a channel thread: each call is answered on the database's thread."""
+    """The chunk's feed for a channel thread: each call is answered on the database's thread, and each
+    message re-checked there is rendered here, on the channel's thread, while the database's thread
+    re-checks the next message of another connection."""
 
     def __init__(self, chunk: _Chunk, desk: _Desk) -> None:
         self.chunk, self.desk = chunk, desk
+        self.rendered: dict[int, Outgoing] = {}
 
     def next(self) -> Outgoing | None:
-        try:
-            return self.desk.ask(self.chunk.next)
-        except _Stopped:
-            return None
+        while True:
+            try:
+                draft = self.desk.ask(self.chunk.next)
+            except _Stopped:
+                return None
+            if draft is None:
+                return None
+            try:
+                outgoing = draft.render()
+            except Exception as exc:  # a template that fails on this message's data fails only this message
+                error = f"The template could not be rendered: {type(exc).__name__}: {exc}"
+                self.report(Outcome(draft.key, Result.PERMANENT, error, offered=False))
+                continue
+            self.rendered[outgoing.key] = outgoing
+            return outgoing
 
     def report(self, outcome: Outcome) -> None:
+        outgoing = self.rendered.pop(outcome.key, None)
         # Not recorded when stopped: the message waits for its lease.
-        self.desk.tell(lambda: self.chunk.report(outcome))
+        self.desk.tell(lambda: self.chunk.report(outcome, outgoing))
 
     def defer_rest(self, error: str) -> None:
         with contextlib.suppress(_Stopped):
@@ -905,6 +958,66 @@ def _insert_messages(customers: list[int], **values: Any) -> list[int]:
             )
             ids += [returned for (returned,) in cursor.fetchall()]
     return ids
+
+
+_FORM_MESSAGES = """
+WITH grouped AS (
+    SELECT nextval(pg_get_serial_sequence(%s, %s)) AS message, groups.customer_id, groups.reminders
+    FROM ({groups}) AS groups ORDER BY groups.first
+), formed AS (
+    INSERT INTO {messages} ({columns})
+    SELECT grouped.message, grouped.customer_id, %s || grouped.message || %s, {values} FROM grouped
+)
+UPDATE {reminders} SET {delivery} = grouped.message
+FROM grouped CROSS JOIN unnest(grouped.reminders) AS carried(id) WHERE {reminders}.{id} = carried.id
+"""
+_GROUPS = {
+    True: "SELECT customer_id, array_agg(id ORDER BY id) AS reminders, min(id) AS first FROM ({waiting}) AS "
+    "waiting GROUP BY customer_id",
+    False: "SELECT customer_id, ARRAY[id] AS reminders, id AS first FROM ({waiting}) AS waiting",
+}
+
+
+def _form_messages_in_one(
+    customers: set[int], *, by_customer: bool, message_id_domain: str, **values: Any
+) -> None:
+    """On PostgreSQL, ``customers``' waiting reminders grouped into new messages (one per customer
+    ``by_customer``, else one per reminder), each with ``values`` and its Message-ID, and linked to them:
+    one statement, which ships no reminder to the client and back (the same as ``_insert_messages`` and
+    ``_link_reminders``, which cost the claim three quarters of its time in building their parameters)."""
+    quote = connection.ops.quote_name
+    waiting, waiting_params = (
+        ungrouped_reminders()
+        .filter(invoice__customer_id__in=customers)
+        .order_by()
+        .values("id", customer_id=F("invoice__customer_id"))
+        .query.sql_with_params()
+    )
+    fields = [_message_field(name) for name in values]
+    sql = _FORM_MESSAGES.format(
+        groups=_GROUPS[by_customer].format(waiting=waiting),
+        messages=quote(Message._meta.db_table),
+        columns=", ".join(
+            quote(_column(_message_field(name))) for name in ("id", "customer_id", "message_id", *values)
+        ),
+        values=", ".join(["%s"] * len(fields)),
+        reminders=quote(Notification._meta.db_table),
+        delivery=quote("delivery_id"),
+        id=quote("id"),
+    )
+    params = [
+        Message._meta.db_table,
+        "id",
+        *waiting_params,
+        "<message-",
+        f"@{message_id_domain}>",
+        *(
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(fields, values.values(), strict=True)
+        ),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _link_reminders(pairs: list[tuple[int, int]]) -> None:
