@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import logging
 import queue
 import random
@@ -483,26 +484,31 @@ class _Sender:
             try:
                 while True:
                     while not exhausted and len(in_flight) < self.config.connections:
-                        size = chunk_size if limit is None else min(chunk_size, limit - claimed_total)
+                        # The connections without a chunk get theirs from one claim (at the start, all):
+                        # each claim holds up the re-checks the connections at work are waiting for.
+                        free = self.config.connections - len(in_flight)
+                        size = chunk_size * free
+                        size = size if limit is None else min(size, limit - claimed_total)
                         # Staff may pause the outbox, and the send window may close, at any time:
                         # both are checked before every claim.
-                        chunk = self._claim(size) if size > 0 and self._may_claim() else None
-                        if chunk is None:
+                        chunks = self._claim(size, parts=free) if size > 0 and self._may_claim() else None
+                        if chunks is None:
                             exhausted = True
                             break
-                        if not chunk.messages:  # only customers another sender holds: they are moving
+                        if not chunks:  # only customers another sender holds: they are moving
                             contended += 1
                             exhausted = contended > CONTENDED_TRIES
                             time.sleep(0.02)
                             break
                         contended = 0
-                        claimed_total += len(chunk.messages)
-                        future = wire.submit(self._send_chunk, channel, chunk)
-                        future.add_done_callback(lambda _: self.desk.wake())
-                        in_flight.append((chunk, future))
-                        self._prepare_chunk(chunk)
-                        # The connections already given a chunk start on it before the next claim.
-                        self.desk.serve(timeout=0)
+                        for chunk in chunks:
+                            claimed_total += len(chunk.messages)
+                            future = wire.submit(self._send_chunk, channel, chunk)
+                            future.add_done_callback(lambda _: self.desk.wake())
+                            in_flight.append((chunk, future))
+                            self._prepare_chunk(chunk)
+                            # A connection given its chunk starts on it before the next is prepared.
+                            self.desk.serve(timeout=0)
                     if not in_flight:
                         if exhausted:
                             return
@@ -595,9 +601,10 @@ class _Sender:
 
     # --- claiming ---
 
-    def _claim(self, size: int) -> _Chunk | None:
-        """Claim up to ``size`` customers' due work; None when nothing is due, an empty chunk when every
-        customer with work is held by another sender right now."""
+    def _claim(self, size: int, parts: int = 1) -> list[_Chunk] | None:
+        """Claim up to ``size`` customers' due work, as up to ``parts`` chunks of about equal length under
+        one claim token (one per connection); None when nothing is due, no chunk when every customer with
+        work is held by another sender right now."""
         now = self.clock()
         token = secrets.token_hex(16)
         lease_until = now + self.config.lease
@@ -627,7 +634,13 @@ class _Sender:
                 .values_list("id", "customer_id", "attempts", "message_id")
             )
             messages = [_Claimed(*row) for row in rows]
-        return _Chunk(self, token, messages, lease_until)
+        parts = max(1, min(parts, len(messages)))
+        cuts = [len(messages) * part // parts for part in range(parts + 1)]
+        return [
+            _Chunk(self, token, messages[start:end], lease_until)
+            for start, end in itertools.pairwise(cuts)
+            if end > start
+        ]
 
     def _form_messages(self, customers: set[int], token: str, now: datetime, lease_until: datetime) -> None:
         if not customers:
@@ -859,13 +872,16 @@ class _Sender:
         self.report.deferred += done
 
     def renew(self, chunk: _Chunk) -> bool:
-        """Extend the lease of the chunk's messages still held; False when none is held any more."""
+        """Extend the lease of the chunk's messages still held (its claim token is its siblings' too);
+        False when none is held any more."""
         self.write_outcomes()
         started = time.monotonic()
         lease_until = self.clock() + self.config.lease
-        held = Message.objects.filter(claim_token=chunk.token, state=MessageState.SENDING).update(
-            leased_until=lease_until
-        )
+        held = Message.objects.filter(
+            id__in=[claimed.id for claimed in chunk.messages],
+            claim_token=chunk.token,
+            state=MessageState.SENDING,
+        ).update(leased_until=lease_until)
         if held:
             chunk.deadline = started + self.config.lease.total_seconds()
             chunk.lease_until = lease_until

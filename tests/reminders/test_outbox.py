@@ -17,7 +17,7 @@ from django.utils import timezone
 from invoicing.models import Invoice, InvoiceStatus
 from reminders.channels.email import EmailChannel
 from reminders.models import Message, MessageState, Notification
-from reminders.outbox import SendConfig, SendReport, recheck_rows, reminders_send
+from reminders.outbox import SendConfig, SendReport, _Sender, recheck_rows, reminders_send
 from tests.invoicing.factories import CustomerFactory
 from tests.processes import wait_until
 from tests.reminders.outbox import customer_reminders, make_due, message_of, mid, pending_reminders, states
@@ -771,3 +771,32 @@ def test_an_outbox_smaller_than_a_chunk_per_connection_is_shared_by_every_connec
     assert (report.sent, report.chunks) == (8, 4)
     assert len({message["connection"] for message in smtp_settings.messages()}) == 4
     assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in reminders}
+
+
+def test_idle_connections_get_their_chunks_from_one_claim_and_each_renews_only_its_own(smtp_settings):
+    """Three connections without a chunk: one claim (one claim token) cut into three chunks of about the
+    same length, every message in one of them; renewing one chunk's lease leaves its siblings' as they
+    were, so each chunk still knows when its own lease runs short."""
+    reminders = pending_reminders(7)
+    sender = _Sender(config(chunk_size=100, connections=3), timezone.now, random.Random(1), SendReport())
+    chunks = sender._claim(7, parts=3)
+    assert chunks is not None
+    assert sorted(len(chunk.messages) for chunk in chunks) == [2, 2, 3]
+    assert len({chunk.token for chunk in chunks}) == 1
+    claimed = sorted(claimed.id for chunk in chunks for claimed in chunk.messages)
+    assert claimed == sorted(message_of(reminder).pk for reminder in reminders)
+    leases = dict(Message.objects.values_list("id", "leased_until"))
+    assert sender.renew(chunks[0])
+    renewed = dict(Message.objects.values_list("id", "leased_until"))
+    own = {claimed.id for claimed in chunks[0].messages}
+    assert all(renewed[pk] > leases[pk] for pk in own)
+    assert all(renewed[pk] == leases[pk] for pk in renewed.keys() - own)
+
+
+def test_fewer_customers_than_connections_make_one_chunk_each(smtp_settings):
+    pending_reminders(2)
+    sender = _Sender(config(chunk_size=100, connections=4), timezone.now, random.Random(1), SendReport())
+    chunks = sender._claim(400, parts=4)
+    assert chunks is not None
+    assert [len(chunk.messages) for chunk in chunks] == [1, 1]
+    assert sender._claim(400, parts=4) is None
