@@ -800,3 +800,26 @@ def test_fewer_customers_than_connections_make_one_chunk_each(smtp_settings):
     assert chunks is not None
     assert [len(chunk.messages) for chunk in chunks] == [1, 1]
     assert sender._claim(400, parts=4) is None
+
+
+def test_a_template_that_fails_on_one_messages_data_fails_that_message_alone(smtp_settings):
+    """A stored template that compiles but fails when rendered for one customer (here an include of a
+    file that does not exist, reached only for that customer): that message fails at once with the
+    reason, no attempt spent, nothing sent for it; the other customers' messages go out."""
+    from reminders.models import ReminderTemplate
+
+    for template in ReminderTemplate.objects.filter(level=1):
+        template.text_body = (
+            '{% if customer.name == "Boom Ltd" %}{% include "no/such/file.txt" %}{% endif %}'
+            + template.text_body
+        )
+        template.save()
+    fine = pending_reminders(2)
+    [boom] = pending_reminders(1, name="Boom Ltd")
+    report = reminders_send(config=config(connections=2))
+    assert (report.sent, report.failed) == (2, 1)
+    failed = message_of(boom)
+    assert failed.state == FAILED
+    assert failed.last_error.startswith("The template could not be rendered: TemplateDoesNotExist")
+    assert failed.attempts == 0
+    assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in fine}
