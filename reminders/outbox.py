@@ -9,14 +9,16 @@ reminders waiting for it; reminders of a run still ``running`` wait for the run.
 
 A channel (``reminders.channels``) then sends the chunk, asking for each message just before it goes on
 the wire: that is when the message is re-checked against its invoices (one commit-visible read), its
-cancelled reminders are left out with their reason, and it is rendered to the customer's address as it
-is then. The re-check is ``recheck_rows``, compiled once (``recheck``). Outcomes are noted as they come and
+cancelled reminders are left out with their reason, and it is rendered (on the channel's thread) to the
+customer's address as it is then. Connections without a chunk get theirs from one claim, cut in equal
+chunks. The re-check is ``recheck_rows``, compiled once (``recheck``). Outcomes are noted as they come and
 written in small batches while the channels wait for the mail server (``write_outcomes``), each guarded
 by the claim token, so a sender that lost its claim changes nothing. The lease is renewed when what is
 left of it runs short, and no message is started that could not finish inside it. A stop gives back
 every message not on the wire at once.
 
-Every query runs on the thread that called ``reminders_send``: the channel's threads ask it (``_Desk``).
+Every query runs on the thread that called ``reminders_send``: the channel's threads ask it (``_Desk``),
+and render what it re-checked themselves.
 """
 
 from __future__ import annotations
