@@ -32,9 +32,10 @@ class Command(BaseCommand):
             self.show_sample()
 
     def show_sample(self) -> None:
-        """The sent statement with the most reminders, and the same in each other language (SPEC §13)."""
+        """The sent statement with the most reminders, and the same in each other language (SPEC §13); of
+        equal ones, the first customer's: the same whatever order the connections sent them in."""
         sent = Message.objects.filter(state=MessageState.SENT).annotate(carried=Count("reminders"))
-        largest = sent.order_by("-carried", "-sent_at", "-id")
+        largest = sent.order_by("-carried", "customer_id", "-id")
         first = largest.filter(customer__language=settings.LANGUAGE_CODE).first() or largest.first()
         if first is None:
             self.stdout.write("No reminder has been sent yet (python manage.py send_reminders sends them).")
