@@ -421,7 +421,7 @@ class _Chunk:
             if not self._lease_covers_one():
                 return None
             claimed = self.messages[self.position]
-            prepared = self.sender.recheck(self, claimed)
+            prepared = self.sender.draft(self, claimed)
             self.position += 1  # after the re-check: one that failed (a stop) is given back
             if prepared is not None:
                 draft, invoices = prepared
@@ -704,7 +704,7 @@ class _Sender:
 
     # --- just before a message goes on the wire ---
 
-    def recheck(self, chunk: _Chunk, claimed: _Claimed) -> tuple[_Draft, frozenset[int]] | None:
+    def draft(self, chunk: _Chunk, claimed: _Claimed) -> tuple[_Draft, frozenset[int]] | None:
         """Re-check ``claimed`` against its invoices as committed now, for its channel's thread to render;
         None when nothing of it is to be sent (every reminder cancelled, or the claim lost). Also returns
         its invoices."""
