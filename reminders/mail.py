@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import smtplib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from email.generator import BytesGenerator
 from email.message import Message
@@ -15,7 +16,7 @@ from email.utils import formatdate, parseaddr
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -27,6 +28,7 @@ from django.core.mail.message import forbid_multi_line_headers, sanitize_address
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _PLAIN_HEADER = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
 MAX_HEADER_LINE = 78
+_Taken = TypeVar("_Taken")
 
 
 class _Policy(Compat32):
@@ -234,58 +236,76 @@ def _utf8_mailbox(address: str) -> str:
 
 
 class _WaitingSMTP(smtplib.SMTP):
-    """``smtplib.SMTP`` that runs ``while_waiting`` after sending a command and before reading the
-    server's reply: the server works on the reply meanwhile, so that time is not lost to the client.
-    ``last_command`` tells how far an exchange got when the connection failed ("data": the message was
-    offered)."""
+    """``smtplib.SMTP`` that can build a message while the server answers its ``MAIL FROM``
+    (``mail_then``), and that tells how far an exchange got when the connection failed (``last_command``:
+    "data" once the message was offered)."""
 
-    while_waiting: Callable[[], object] | None = None
     last_command: str = ""
 
     def putcmd(self, cmd: str, args: str = "") -> None:
         self.last_command = cmd.lower()
         super().putcmd(cmd, args)
 
-    def getreply(self) -> tuple[int, bytes]:
-        if self.while_waiting is not None:
-            self.while_waiting()
-        return super().getreply()
+    def mail_then(self, sender: str, take: Callable[[], _Taken]) -> tuple[int, bytes, _Taken]:
+        """``MAIL FROM:<sender>``, and ``take()`` run after the command went out and before its reply is
+        read, so that whatever ``take`` reads, it reads once this message's exchange began; the reply and
+        what ``take`` returned. A failure to send the command raises before ``take`` runs."""
+        self.ehlo_or_helo_if_needed()
+        self.putcmd("mail", f"FROM:{smtplib.quoteaddr(sender)}")
+        taken = take()
+        code, reply = self.getreply()
+        return code, reply, taken
+
+    def reset_quietly(self) -> None:
+        """``RSET``, as ``sendmail`` resets after a refusal: a server gone already is let be."""
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            self.rset()
+
+    def send_rest(self, recipients: Sequence[str], data: bytes) -> dict[str, tuple[int, bytes]]:
+        """The rest of ``sendmail`` once ``MAIL FROM`` was accepted: ``RCPT`` for each recipient and the
+        data; the recipients refused, raising as ``sendmail`` does when all were or the data was."""
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in recipients:
+            code, reply = self.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+            if code == 421:
+                self.close()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        if len(refused) == len(recipients):
+            self.reset_quietly()
+            raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = self.data(data)
+        if code != 250:
+            if code == 421:
+                self.close()
+            else:
+                self.reset_quietly()
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
 
 
 class _WaitingSMTPSSL(_WaitingSMTP, smtplib.SMTP_SSL):
     pass
 
 
+def envelope_sender(from_email: str) -> str:
+    """The ``MAIL FROM`` address of every message from ``from_email``, as the backend below sends it."""
+    return _sanitized(from_email, settings.DEFAULT_CHARSET)
+
+
 class SMTPEmailBackend(DjangoSMTPBackend):
     """Django's SMTP backend, except that a message is not taken as sent when the server accepted only
     its Bcc copy: a refused ``To``/``Cc`` address raises ``SMTPRecipientsRefused`` as when all are.
 
-    ``while_waiting``, when set, is called each time the connection waits for a reply; it must not
-    raise (the SMTP exchange in progress would be left half done)."""
+    ``send_while_answering`` builds a message while the server answers its ``MAIL FROM``."""
 
-    _while_waiting: Callable[[], object] | None = None
     # The Bcc copies the server refused for the last message sent (address: (code, reply)).
     refused_copies: dict[str, tuple[int, bytes]] = {}
 
     @property
-    def while_waiting(self) -> Callable[[], object] | None:
-        return self._while_waiting
-
-    @while_waiting.setter
-    def while_waiting(self, step: Callable[[], object] | None) -> None:
-        self._while_waiting = step
-        if isinstance(self.connection, _WaitingSMTP):
-            self.connection.while_waiting = step
-
-    @property
     def connection_class(self) -> type[smtplib.SMTP]:
         return _WaitingSMTPSSL if self.use_ssl else _WaitingSMTP
-
-    def open(self) -> bool | None:
-        opened = super().open()
-        if opened and isinstance(self.connection, _WaitingSMTP):
-            self.connection.while_waiting = self.while_waiting
-        return opened
 
     def _send(self, email_message: EmailMessage) -> bool:
         if not email_message.recipients():
@@ -295,8 +315,39 @@ class SMTPEmailBackend(DjangoSMTPBackend):
         options = ["SMTPUTF8"] if getattr(email_message, "smtputf8", False) else []
         self.refused_copies = {}
         refused = self.connection.sendmail(from_email, recipients, data, mail_options=options)
+        self._take_refused(email_message, refused)
+        return True
+
+    def send_while_answering(self, sender: str, take: Callable[[], PreparedEmail | None]) -> bool:
+        """Send the message ``take`` builds, called once ``MAIL FROM:<sender>`` is on its way and before
+        the server's reply is read: the time the reply travels is not lost. False when ``take`` had no
+        message (the transaction is reset, nothing sent). Raises as ``send_messages`` does; a message
+        whose envelope is not ``sender`` alone (SMTPUTF8, another sender) starts over with its own."""
+        if self.connection is None:
+            self.open()
+        smtp = self.connection
+        assert isinstance(smtp, _WaitingSMTP)
+        code, reply, email = smtp.mail_then(sender, take)
+        if email is None or code != 250:
+            if code == 421:
+                smtp.close()
+            else:
+                smtp.reset_quietly()
+            if email is None:
+                return False
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        self.refused_copies = {}
+        if email.smtputf8 or email.smtp_from != sender:
+            smtp.rset()
+            return self._send(email)
+        refused = smtp.send_rest(email.smtp_recipients, email.smtp_bytes)
+        self._take_refused(email, refused)
+        return True
+
+    def _take_refused(self, email_message: EmailMessage, refused: dict[str, tuple[int, bytes]]) -> None:
+        """Raise when a ``To``/``Cc`` address was refused; keep the refused Bcc copies."""
         if not refused:
-            return True
+            return
         encoding = email_message.encoding or settings.DEFAULT_CHARSET
         utf8 = getattr(email_message, "smtputf8", False)
         visible = {
@@ -306,7 +357,6 @@ class SMTPEmailBackend(DjangoSMTPBackend):
         if missed := {address: reply for address, reply in refused.items() if address in visible}:
             raise smtplib.SMTPRecipientsRefused(missed)
         self.refused_copies = refused
-        return True
 
 
 class EmlFolderBackend(BaseEmailBackend):

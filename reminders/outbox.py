@@ -289,9 +289,10 @@ class _Desk:
 
     def __init__(self) -> None:
         self.owner = threading.get_ident()
-        self.requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any] | None] | None] = (
-            queue.SimpleQueue()
-        )
+        self.requests: queue.SimpleQueue[Future[Any] | None] = queue.SimpleQueue()
+        # What was asked or told and not handled yet, in order, also once taken off the queue: a stop's
+        # exception may be raised just as ``serve`` took it off (``handle_dropped``).
+        self.waiting: dict[Future[Any], Callable[[], Any]] = {}
         self.closed = False
 
     def ask(self, question: Callable[[], _T]) -> _T:
@@ -299,8 +300,7 @@ class _Desk:
             return question()
         if self.closed:
             raise _Stopped
-        answer: Future[_T] = Future()
-        self.requests.put((question, answer))
+        answer = self._put(question)
         while True:
             try:
                 return answer.result(timeout=0.2)
@@ -314,7 +314,13 @@ class _Desk:
         if threading.get_ident() == self.owner:
             news()
         elif not self.closed:
-            self.requests.put((news, None))
+            self._put(news)
+
+    def _put(self, question: Callable[[], Any]) -> Future[Any]:
+        answer: Future[Any] = Future()
+        self.waiting[answer] = question
+        self.requests.put(answer)
+        return answer
 
     def wake(self) -> None:
         self.requests.put(None)
@@ -326,31 +332,30 @@ class _Desk:
         except queue.Empty:
             return False
         while item is not None:
-            question, answer = item
-            try:
-                result = question()
-            except BaseException:
-                # Asked again while stopping: a stop that cut the answer short must not leave it unanswered.
-                if answer is None or not answer.done():
-                    self.requests.put(item)
-                raise
-            if answer is not None:
-                answer.set_result(result)
+            if (question := self.waiting.get(item)) is not None:
+                self._answer(item, question)
             try:
                 item = self.requests.get_nowait()
             except queue.Empty:
                 return True
         return True
 
+    def handle_dropped(self) -> None:
+        """Handle what a stop's exception dropped between the queue and its answer."""
+        for answer, question in list(self.waiting.items()):
+            self._answer(answer, question)
+
+    def _answer(self, answer: Future[Any], question: Callable[[], Any]) -> None:
+        # Raising (a stop that cut it short), it stays waiting: asked again while stopping.
+        result = question()
+        del self.waiting[answer]
+        answer.set_result(result)
+
     def refuse_all(self) -> None:
         self.closed = True
-        while True:
-            try:
-                item = self.requests.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None and item[1] is not None:
-                item[1].set_exception(_Stopped("stopping"))
+        waiting, self.waiting = self.waiting, {}
+        for answer in waiting:
+            answer.set_exception(_Stopped("stopping"))
 
 
 @dataclass
@@ -591,6 +596,7 @@ class _Sender:
         try:
             while any(not future.done() for future in pending) and time.monotonic() < deadline:
                 self.desk.serve(timeout=0.1)
+                self.desk.handle_dropped()
             self.desk.serve(timeout=0)
             self.write_outcomes()
         except BaseException as exc:  # the database that failed above; the rest waits for its lease

@@ -9,6 +9,7 @@ tried again later, and one it had not yet offered goes over the new connection, 
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 from django.core.mail import get_connection
 
 from reminders.channels import Feed, Outcome, Outgoing, Result
-from reminders.mail import PreparedEmail
+from reminders.mail import PreparedEmail, SMTPEmailBackend, envelope_sender
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class EmailChannel:
         self, *, from_email: str, bcc: tuple[str, ...], connect: Callable[[], Any] | None = None
     ) -> None:
         self.from_email = from_email
+        self.sender = envelope_sender(from_email)
         self.bcc = bcc
         self._connect = connect or _open
         self._idle: list[tuple[Any, int]] = []
@@ -86,25 +88,65 @@ class EmailChannel:
     def _send_over(self, mail: Any, carried: int, feed: Feed, first: Outgoing | None) -> int:
         """Send the feed's messages over ``mail``; return how many it carried. Raises ``ConnectionLost``
         (with the message to send again, when it was not offered) when the connection is gone."""
-        message = first or feed.next()
         sent_here = 0
-        while message is not None:
-            outcome = self._send_one(mail, message)
+        while True:
+            taken: list[Outgoing] = []
+            outcome: Outcome | ConnectionLost | None
+            if first is not None:
+                taken.append(first)
+                outcome = self._send_one(mail, first)
+                first = None
+            elif isinstance(mail, SMTPEmailBackend):
+                # The next message is asked for (re-checked, rendered, built) once its MAIL FROM is on the
+                # wire, while the server answers it.
+                take = self._taker(mail, feed, taken)
+                outcome = _outcome_of_sending(
+                    mail, taken, functools.partial(mail.send_while_answering, self.sender, take)
+                )
+            elif (message := feed.next()) is not None:
+                taken.append(message)
+                outcome = self._send_one(mail, message)
+            else:
+                return carried
             if isinstance(outcome, ConnectionLost):
-                if outcome.offered:
+                if taken and outcome.offered:
                     error = f"Not sent: the connection was lost during DATA ({outcome.reason})."
-                    feed.report(Outcome(message.key, Result.TRANSIENT, error, offered=True))
-                else:
-                    outcome.message = message
+                    feed.report(Outcome(taken[0].key, Result.TRANSIENT, error, offered=True))
+                elif taken:
+                    outcome.message = taken[0]
                 outcome.carried = sent_here
                 raise outcome
+            if outcome is None:  # the feed had no further message
+                return carried
             feed.report(outcome)
             carried += 1
             sent_here += 1
-            message = feed.next()
-        return carried
+
+    def _taker(self, mail: Any, feed: Feed, taken: list[Outgoing]) -> Callable[[], PreparedEmail | None]:
+        """The feed's next message that can be built, noted in ``taken``; one that cannot is reported."""
+
+        def take() -> PreparedEmail | None:
+            while (message := feed.next()) is not None:
+                built = self._build(mail, message)
+                if isinstance(built, Outcome):
+                    feed.report(built)
+                    continue
+                taken.append(message)
+                return built
+            return None
+
+        return take
 
     def _send_one(self, mail: Any, message: Outgoing) -> Outcome | ConnectionLost:
+        built = self._build(mail, message)
+        if isinstance(built, Outcome):
+            return built
+        outcome = _outcome_of_sending(mail, [message], lambda: mail.send_messages([built]))
+        assert outcome is not None, "a message was given"
+        return outcome
+
+    def _build(self, mail: Any, message: Outgoing) -> PreparedEmail | Outcome:
+        """The email of ``message``, ready for the wire; or why it cannot be sent (never offered)."""
         smtp = getattr(mail, "connection", None)
         utf8 = not message.recipient.isascii()
         if utf8 and isinstance(smtp, smtplib.SMTP) and not _offers_smtputf8(smtp):
@@ -136,7 +178,7 @@ class EmailChannel:
                 f"The message could not be built: {describe(exc)}",
                 offered=False,
             )
-        return _outcome_of_sending(mail, message.key, email)
+        return email
 
     def _take(self) -> tuple[Any, int]:
         """An open connection and how many messages it carried; raises when none can be opened."""
@@ -170,42 +212,48 @@ def _open() -> Any:
     return mail
 
 
-def _outcome_of_sending(mail: Any, key: int, email: PreparedEmail) -> Outcome | ConnectionLost:
+def _outcome_of_sending(
+    mail: Any, taken: list[Outgoing], send: Callable[[], object]
+) -> Outcome | ConnectionLost | None:
+    """What ``send()`` made of the message it sent, the one in ``taken`` (None when it took none)."""
     try:
-        mail.send_messages([email])
+        if send() is False and not taken:
+            return None
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         error = "; ".join(
             f"{code} {text(reply)} <{address}>" for address, (code, reply) in exc.recipients.items()
         )
         if all(code >= 500 for code in codes):
-            return Outcome(key, Result.PERMANENT, f"Refused by the mail server: {error}")
-        return Outcome(key, Result.TRANSIENT, f"Deferred by the mail server: {error}")
+            return Outcome(taken[0].key, Result.PERMANENT, f"Refused by the mail server: {error}")
+        return Outcome(taken[0].key, Result.TRANSIENT, f"Deferred by the mail server: {error}")
     except smtplib.SMTPSenderRefused as exc:
         if exc.smtp_code == 421:
             return ConnectionLost(f"{exc.smtp_code} {text(exc.smtp_error)}", offered=False)
         result = Result.PERMANENT if exc.smtp_code >= 500 else Result.TRANSIENT
         return Outcome(
-            key, result, f"Sender refused by the mail server: {exc.smtp_code} {text(exc.smtp_error)}"
+            taken[0].key, result, f"Sender refused by the mail server: {exc.smtp_code} {text(exc.smtp_error)}"
         )
     except smtplib.SMTPDataError as exc:
         if exc.smtp_code == 421:
             return ConnectionLost(f"{exc.smtp_code} {text(exc.smtp_error)}", offered=True)
         error = f"{exc.smtp_code} {text(exc.smtp_error)}"
         if exc.smtp_code >= 500:
-            return Outcome(key, Result.PERMANENT, f"Refused by the mail server: {error}")
-        return Outcome(key, Result.TRANSIENT, f"Deferred by the mail server: {error}")
+            return Outcome(taken[0].key, Result.PERMANENT, f"Refused by the mail server: {error}")
+        return Outcome(taken[0].key, Result.TRANSIENT, f"Deferred by the mail server: {error}")
     except ValueError as exc:  # BadHeaderError, or an address Django cannot encode
+        if not taken:
+            raise
         return Outcome(
-            key, Result.PERMANENT, f"The message could not be built: {describe(exc)}", offered=False
+            taken[0].key, Result.PERMANENT, f"The message could not be built: {describe(exc)}", offered=False
         )
     except (OSError, smtplib.SMTPException) as exc:
         smtp = getattr(mail, "connection", None)
-        offered = getattr(smtp, "last_command", "data") == "data"
+        offered = bool(taken) and getattr(smtp, "last_command", "data") == "data"
         return ConnectionLost(describe(exc), offered=offered)
     refused = getattr(mail, "refused_copies", {}) or {}
     copies = "; ".join(f"{code} {text(reply)} <{address}>" for address, (code, reply) in refused.items())
-    return Outcome(key, Result.SENT, refused_copies=copies)
+    return Outcome(taken[0].key, Result.SENT, refused_copies=copies)
 
 
 def _offers_smtputf8(smtp: smtplib.SMTP) -> bool:

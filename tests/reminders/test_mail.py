@@ -10,7 +10,7 @@ from django.core.mail.message import sanitize_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reminders.mail import PreparedEmail, as_bytes, safe_address
+from reminders.mail import PreparedEmail, as_bytes, envelope_sender, safe_address
 from reminders.outbox import reminders_send
 from tests.reminders.outbox import message_of, pending_reminders
 
@@ -133,18 +133,30 @@ def test_the_direct_writer_serves_the_reminders_own_emails():
 
 
 @pytest.mark.django_db
-def test_the_smtp_backend_works_while_the_server_prepares_each_reply(smtp_settings):
-    """The hook runs before each reply is read: EHLO, MAIL, RCPT, DATA, the end of data and QUIT."""
-    calls = []
+def test_the_smtp_backend_builds_a_message_while_the_server_answers_its_mail_from(smtp_settings, settings):
+    """``take`` runs once MAIL FROM is on the wire; what it builds goes out; when it has nothing, nothing
+    is sent and the connection carries the next message."""
     backend = get_connection()
-    backend.while_waiting = lambda: calls.append(1)
-    email = PreparedEmail(subject="Hi", body="Text", from_email="b@shop.example", to=["c@example.com"])
-    email.prepare()
+    sender = envelope_sender(settings.DEFAULT_FROM_EMAIL)
+    seen = []
+
+    def take(to):
+        def build():
+            seen.append(backend.connection.last_command)
+            email = PreparedEmail(subject="Hi", body="Text", from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
+            email.prepare()
+            return email
+
+        return build
+
     with backend:
-        assert backend.send_messages([email]) == 1
-    assert len(calls) == 6
-    [received] = smtp_settings.messages()
-    assert received["rcpt_tos"] == ["c@example.com"]
+        assert backend.send_while_answering(sender, take("c@example.com")) is True
+        assert backend.send_while_answering(sender, lambda: None) is False
+        assert backend.send_while_answering(sender, take("d@example.com")) is True
+    assert seen == ["mail", "mail"]
+    received = smtp_settings.messages()
+    assert [message["rcpt_tos"] for message in received] == [["c@example.com"], ["d@example.com"]]
+    assert {message["mail_from"] for message in received} == {"billing@shop.example"}
 
 
 address_text = st.text(alphabet=st.sampled_from("aZ9.-_+@!#'\"<> é"), min_size=1, max_size=40)
