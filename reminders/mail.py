@@ -7,7 +7,7 @@ import re
 import secrets
 import smtplib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.generator import BytesGenerator
 from email.message import Message
@@ -155,11 +155,6 @@ class PreparedEmail(EmailMultiAlternatives):
     def prepare(self) -> None:
         """Build the message; ``ValueError`` (Django's ``BadHeaderError``, an address it cannot encode)
         when it cannot be built, as ``message()`` itself raises."""
-        for _ in self.prepare_steps():
-            pass
-
-    def prepare_steps(self) -> Iterator[None]:
-        """``prepare`` in two steps of similar length (the caller may do other work between them)."""
         encoding = self.encoding or settings.DEFAULT_CHARSET
         self.smtp_from = _sanitized(self.from_email, encoding)
         self.smtp_recipients = tuple(
@@ -168,7 +163,6 @@ class PreparedEmail(EmailMultiAlternatives):
             else safe_address(address, encoding)
             for address in self.recipients()
         )
-        yield None
         self.smtp_bytes = self._direct_bytes() if self._direct_path_applies() else as_bytes(super().message())
 
     def _direct_path_applies(self) -> bool:
