@@ -17,7 +17,7 @@ from django.utils import timezone
 from invoicing.models import Invoice, InvoiceStatus
 from reminders.channels.email import EmailChannel
 from reminders.models import Message, MessageState, Notification
-from reminders.outbox import SendConfig, SendReport, _Sender, recheck_rows, reminders_send
+from reminders.outbox import SendConfig, SendReport, _Desk, _Sender, recheck_rows, reminders_send
 from tests.invoicing.factories import CustomerFactory
 from tests.processes import wait_until
 from tests.reminders.outbox import customer_reminders, make_due, message_of, mid, pending_reminders, states
@@ -823,3 +823,70 @@ def test_a_template_that_fails_on_one_messages_data_fails_that_message_alone(smt
     assert failed.last_error.startswith("The template could not be rendered: TemplateDoesNotExist")
     assert failed.attempts == 0
     assert smtp_settings.message_ids() == {mid(reminder): 1 for reminder in fine}
+
+
+def _taken_off_the_queue(desk: _Desk) -> None:
+    """What ``serve`` does just before a stop's exception is raised in it: the next question is taken off
+    the queue, and never answered there."""
+    while desk.requests.get(timeout=5) is None:
+        pass
+
+
+def test_a_question_and_news_a_stop_dropped_off_the_queue_are_still_handled():
+    """SIGTERM is raised in the database's thread wherever it is, also just as ``serve`` took a channel
+    thread's question off the queue: the stop then handles what was dropped, so the channel thread is
+    answered (and goes on to give back its chunk) instead of waiting for the lease."""
+    desk = _Desk()
+    answers: list[int] = []
+    asking = threading.Thread(target=lambda: answers.append(desk.ask(lambda: 42)))
+    asking.start()
+    _taken_off_the_queue(desk)
+    told: list[str] = []
+    telling = threading.Thread(target=lambda: desk.tell(lambda: told.append("outcome")))
+    telling.start()
+    telling.join(5)
+    _taken_off_the_queue(desk)
+
+    desk.handle_dropped()
+    asking.join(5)
+    assert answers == [42]
+    assert told == ["outcome"]
+    # Handled once: serving the same again finds nothing left to do.
+    desk.handle_dropped()
+    assert told == ["outcome"]
+
+
+def test_a_question_cut_short_by_a_stop_is_asked_again_and_refused_once_the_desk_closes():
+    desk = _Desk()
+    calls: list[int] = []
+
+    def question() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # the stop, raised inside the answer
+        return 7
+
+    answers: list[int] = []
+    asking = threading.Thread(target=lambda: answers.append(desk.ask(question)))
+    asking.start()
+    with pytest.raises(KeyboardInterrupt):
+        desk.serve(timeout=5)
+    desk.handle_dropped()
+    asking.join(5)
+    assert answers == [7]
+    assert len(calls) == 2
+
+    refused: list[str] = []
+
+    def ask_after_close() -> None:
+        try:
+            desk.ask(lambda: 1)
+        except Exception as exc:
+            refused.append(type(exc).__name__)
+
+    late = threading.Thread(target=ask_after_close)
+    late.start()
+    assert wait_until(lambda: bool(desk.waiting), timeout=5, interval=0.01)
+    desk.refuse_all()
+    late.join(5)
+    assert refused == ["_Stopped"]
