@@ -5,6 +5,12 @@ an open connection is handed on to a later chunk. The SMTP replies decide the ou
 recipient or at the end of DATA fails that message for good, a 4xx is tried again later. A connection the
 server closed or lost (a 421, a drop) is replaced and the chunk goes on; the message it was carrying is
 tried again later, and one it had not yet offered goes over the new connection, no attempt spent.
+
+Over SMTP each message's exchange begins before the message is asked for: its ``MAIL FROM`` (the sender
+only, the same for every message) goes on the wire, and the feed re-checks, renders and builds the
+message while the server answers it; its recipient and data follow. Against a server a network away the
+re-check then costs no time of its own; the window between it and the server's acceptance stays within
+the message's own exchange (docs/delivery.md).
 """
 
 from __future__ import annotations
