@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import signal
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -165,6 +165,36 @@ def test_the_re_check_and_the_writes_are_prepared_on_the_connection_as_the_setti
     rechecks = [sql for sql in prepared if '"cancel_reason" AS "cancel_reason"' in sql]
     writes = [sql for sql in prepared if sql.startswith('UPDATE "reminders_message" AS m SET')]
     assert (len(rechecks), len(writes)) == ((1, 1) if prepare else (0, 0))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_re_check_is_planned_for_each_message_not_once_for_the_connections_life(smtp_settings):
+    """A generic plan, made when the message table is small, would scan that table for every reminder
+    once it has grown (``SENDER_SESSION``): every execution of the re-check gets a plan of its own, and
+    the session is as it was once the sending ends."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    connection.close()
+    pending_reminders(9)
+    seen: list[tuple[str, str]] = []
+
+    def clock() -> datetime:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('plan_cache_mode'), current_setting('synchronous_commit')")
+            seen.append(cursor.fetchone())
+        return timezone.now()
+
+    assert reminders_send(config=config(connections=1, chunk_size=9), clock=clock).sent == 9
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%"cancel_reason" AS "cancel_reason"%'],
+        )
+        assert cursor.fetchall() == [(0, 9)]
+        cursor.execute("SELECT current_setting('plan_cache_mode'), current_setting('synchronous_commit')")
+        assert cursor.fetchone() == ("auto", "on")
+    assert seen
+    assert set(seen) == {("force_custom_plan", "off")}
 
 
 def test_limit_stops_after_that_many_messages(smtp_settings):
