@@ -269,7 +269,7 @@ SENDER_SESSION = {
     # execution. A generic plan is made once, at the statement's sixth use, when the message table is as
     # small as a first claim leaves it, and kept for the connection's life unless an ANALYZE of the table
     # comes: planned at 200 messages it scanned the whole table for each reminder of each message, and
-    # one sender slowed from 2.2 to 5.6 ms a statement between the 1st and the 5,000th.
+    # one sender sending 5,000 statements of ten took 5.6 ms a statement, against 2.3 ms planned each time.
     "plan_cache_mode": "force_custom_plan",
 }
 
