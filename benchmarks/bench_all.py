@@ -80,7 +80,7 @@ BENCHMARKS = (
         "delivery.py",
         "delivery",
         ("--reminders", "1000", "--workers", "1,2", "--remote", "200"),
-        ("--reminders", "5000", "--workers", "1", "--connections", "2,1", "--remote", "2000"),
+        ("--reminders", "20000", "--workers", "1", "--connections", "2,1", "--remote", "2000"),
     ),
     Benchmark(
         "import",
