@@ -147,8 +147,6 @@ class Notification(models.Model):
         blank=True,
         related_name="reminders",
         help_text="The message that carries it; empty until a sender takes it.",
-        # notification_delivery below: the reminders of a message, without an entry for each new one.
-        db_index=False,
     )
     cancel_reason = models.CharField(
         max_length=20, db_default="", blank=True, help_text="Why it was left out of its message."
@@ -177,11 +175,6 @@ class Notification(models.Model):
                 name="notification_ungrouped",
             ),
             models.Index(fields=["run_id"], name="notification_run_idx"),
-            # A message's reminders. Partial, so the overdue check's inserts (no message yet) never write
-            # it: 3 % of the check's time at its best batch.
-            models.Index(
-                fields=["delivery"], condition=Q(delivery__isnull=False), name="notification_delivery"
-            ),
             # The desk's reminders created per day, once grouped into a message (the ungrouped ones are
             # read by notification_ungrouped): the overdue check's inserts never write it.
             models.Index(

@@ -197,32 +197,6 @@ def test_the_re_check_is_planned_for_each_message_not_once_for_the_connections_l
     assert set(seen) == {("force_custom_plan", "off")}
 
 
-def test_a_messages_reminders_are_read_by_an_index_the_checks_new_reminders_never_enter(smtp_settings):
-    """``notification_delivery`` holds only reminders a message carries (the overdue check inserts
-    none), and serves the re-check's and the desk's lookups of a message's reminders."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the plan is PostgreSQL's")
-    reminder = pending_reminders(1)[0]
-    reminders_send(config=config(connections=1))
-    message = message_of(reminder)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
-            [Notification._meta.db_table, "%(delivery_id)%"],
-        )
-        assert [
-            (name, definition.endswith("WHERE (delivery_id IS NOT NULL)"))
-            for name, definition in cursor.fetchall()
-        ] == [("notification_delivery", True)]
-        for scan in ("seqscan", "bitmapscan"):
-            cursor.execute(f"SET LOCAL enable_{scan} = off")
-        for query in (recheck_rows(message.pk, message.claim_token), message.reminders.all()):
-            sql, params = query.query.sql_with_params()
-            cursor.execute(f"EXPLAIN {sql}", params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-            assert "notification_delivery" in plan, plan
-
-
 def test_limit_stops_after_that_many_messages(smtp_settings):
     reminders = pending_reminders(5)
     report = reminders_send(limit=3, config=config(chunk_size=2))
