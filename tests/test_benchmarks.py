@@ -127,3 +127,73 @@ def test_bench_all_runs_a_benchmark_and_tabulates_its_headline(bench_database_pr
     row = next(line for line in table.splitlines() if line.startswith("aging "))
     assert "aging, 20,000 invoices, median" in row
     assert row.split()[-1] == "0"  # its exit code
+
+
+def load_delivery(monkeypatch):
+    """benchmarks/delivery.py as a module, its ``import harness`` found beside it."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("benchmarks_delivery", BENCHMARKS / "delivery.py")
+    delivery = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, delivery)
+    spec.loader.exec_module(delivery)
+    return delivery
+
+
+def test_the_cpu_of_a_process_is_read_while_it_runs_and_none_once_it_is_gone(monkeypatch):
+    delivery = load_delivery(monkeypatch)
+    busy = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ninput()",
+        ],
+        stdin=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        spent = 0.0
+        for _ in range(100):
+            if (spent := delivery.process_cpu(busy.pid)) >= 0.25:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        assert 0.25 <= spent < 5
+    finally:
+        busy.communicate("\n", timeout=10)
+    assert delivery.process_cpu(busy.pid) is None
+    assert delivery.cpu_used(1.0, None) is None
+    assert delivery.cpu_used(1.0, 1.5) == 0.5
+
+
+@pytest.mark.django_db
+def test_the_database_process_of_a_connection_is_found_on_this_machine(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's process of a connection; this test database is " + connection.vendor)
+    delivery = load_delivery(monkeypatch)
+    pid = delivery.database_process(connection)
+    if pid is None:  # the database runs elsewhere: there is no process of it here to read
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            assert not (Path("/proc") / str(cursor.fetchone()[0]) / "cmdline").exists()
+        return
+    before = delivery.process_cpu(pid)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM generate_series(1, 3000000)")
+    assert delivery.process_cpu(pid) > before
+
+
+def test_the_machine_budget_caps_the_ratio_at_the_cpu_spread_over_the_cores(monkeypatch):
+    delivery = load_delivery(monkeypatch)
+    bare = delivery.Variant("bare", "bare", 1, 1000)
+    bare.results = [{"seconds": 1.0, "sent": 1000}, {"seconds": 1.2, "sent": 1000}]
+    sender = delivery.Variant("sender", "sender", 1, 1000)
+    cheaper = {"seconds": 2.0, "sent": 1000, "cpu": 1.5, "database_cpu": 1.0, "server_cpu": 0.5}
+    sender.results = [{**cheaper, "cpu": 1.9, "seconds": 1.9}, cheaper]
+    budget = delivery.MachineBudget.of(sender, bare, cores=2)
+    # 1.5 + 1.0 + 0.5 ms a message over 2 cores: 1.5 ms at best, against the bare loop's 1 ms.
+    assert (budget.sender, budget.database, budget.server) == pytest.approx((1.5, 1.0, 0.5))
+    assert budget.floor == pytest.approx(1.5)
+    assert budget.ceiling == pytest.approx(1 / 1.5)
+    # A ceiling of 0.8 needs a floor of 1.25 ms: 2.5 ms over two cores, of which the server takes 0.5.
+    assert budget.allowed == pytest.approx(2.0)
+    sender.results = [{**cheaper, "database_cpu": None}]
+    assert delivery.MachineBudget.of(sender, bare, cores=2) is None
